@@ -1,0 +1,39 @@
+"""The one interface every task implements.
+
+A task is a seeded generator ``generate(n_trials, *, seed, **params) -> TaskData`` plus a per-entry
+correctness rule ``entry_correct(outputs, targets) -> bool array``; accuracy is the masked mean of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TaskData:
+    inputs: np.ndarray  # [n_trials, T, n_in]  float32
+    targets: np.ndarray  # [n_trials, T, n_out] float32
+    mask: np.ndarray  # [n_trials, T, n_out] float32, 1 where the loss and accuracy count
+
+    @property
+    def n_trials(self) -> int:
+        return self.inputs.shape[0]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    n_in: int
+    n_out: int
+    generate: Callable[..., TaskData]  # (n_trials, *, seed, **params) -> TaskData
+    entry_correct: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (outputs, targets) -> bool, same shape
+    defaults: dict  # default params (documented reconstructions)
+
+    def accuracy(self, outputs: np.ndarray, data: TaskData) -> float:
+        """Fraction of masked (trial, time, channel) entries that are correct."""
+        ok = self.entry_correct(np.asarray(outputs), data.targets)
+        m = data.mask > 0
+        return float(ok[m].mean()) if m.any() else float("nan")

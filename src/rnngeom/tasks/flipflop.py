@@ -1,0 +1,56 @@
+"""3-bit flip-flop (Sussillo & Barak 2013): remember the sign of the last pulse on each of 3 channels.
+
+Reconstruction (the paper's exact values are unknown, see NOTES.md): each step, each channel independently
+receives a pulse with probability ``p_pulse``, of sign +1 or -1 with equal odds. The target of a channel is
+the sign of its most recent pulse, held until the next one. Before a channel's first pulse the target is
+undefined, so it is 0 there with mask 0. The mask turns on *at* the pulse step, because the models read s_t
+into r_t before emitting y_t. The trained solution has 2^3 = 8 stable fixed points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._params import check_float, check_int, resolve
+from .base import Task, TaskData
+
+NAME = "flipflop"
+N_BITS = 3
+
+# 100 steps with p=0.05 gives ~5 pulses per channel per trial (first one after ~20 steps on average):
+# enough flips to train on, short enough for a CPU.
+DEFAULTS = {"n_steps": 100, "p_pulse": 0.05}
+
+
+def generate(n_trials: int, *, seed, **params) -> TaskData:
+    p = resolve(NAME, DEFAULTS, params)
+    n_trials = check_int(NAME, "n_trials", n_trials, 1)
+    T = check_int(NAME, "n_steps", p["n_steps"], 1)
+    p_pulse = check_float(NAME, "p_pulse", p["p_pulse"], 0.0, 1.0)
+
+    rng = np.random.default_rng(seed)
+    shape = (n_trials, T, N_BITS)
+    has_pulse = rng.random(shape) < p_pulse
+    signs = rng.choice(np.array([-1.0, 1.0]), size=shape)
+    inputs = np.where(has_pulse, signs, 0.0)
+
+    # Forward-fill the last pulse along time: index of the latest pulse step at or before t (-1 if none).
+    t_idx = np.arange(T)[None, :, None]
+    last = np.maximum.accumulate(np.where(has_pulse, t_idx, -1), axis=1)
+    seen = last >= 0
+    targets = np.where(seen, np.take_along_axis(inputs, np.maximum(last, 0), axis=1), 0.0)
+
+    return TaskData(
+        inputs=inputs.astype(np.float32),
+        targets=targets.astype(np.float32),
+        mask=seen.astype(np.float32),
+    )
+
+
+def entry_correct(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Correct when the output has the sign of the remembered bit."""
+    return np.sign(outputs) == targets
+
+
+TASK = Task(name=NAME, n_in=N_BITS, n_out=N_BITS, generate=generate, entry_correct=entry_correct,
+            defaults=DEFAULTS)
