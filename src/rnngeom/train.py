@@ -9,7 +9,8 @@ training state (model, optimizer, torch RNG, metric rows, snapshots) is written 
 uninterrupted run. ``resume.pt`` is deliberately not a Snakemake output, so Snakemake never deletes it
 when a job fails.
 
-CLI: ``python -m rnngeom.train --settings JSON --train-data train.npz --test-data test.npz --out-dir DIR``
+CLI: ``python -m rnngeom.train --settings JSON --train-data train.npz --test-data test.npz --out-dir DIR
+[--device cpu|cuda|auto] [--threads N]``
 writes DIR/checkpoints.pt, DIR/metrics.tsv and DIR/provenance.json.
 """
 
@@ -300,9 +301,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-data", required=True)
     ap.add_argument("--test-data", required=True)
     ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (match Snakemake's threads)")
     a = ap.parse_args(argv)
     text = Path(a.settings[1:]).read_text() if a.settings.startswith("@") else a.settings
-    settings = json.loads(text)
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as err:
+        ap.error(f"--settings is not valid JSON: {err}")
+    # device/threads do not change a CPU result, so they are not part of the run's settings fingerprint
+    settings = {**settings, "device": a.device, "threads": a.threads}
     tr = train_run(settings, a.train_data, a.test_data, a.out_dir)
     last = tr.rows[-1]
     print(f"done: iteration {tr.iteration}, test_accuracy {last['test_accuracy']:.3f}, diverged {tr.diverged}",

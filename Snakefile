@@ -1,0 +1,24 @@
+# rnngeom: reproduce "Understanding and controlling the geometry of memory organization in RNNs"
+# (arXiv 2502.07256). Default config = quick reproduction; config/paper.yaml = full scale.
+#   snakemake --cores 2                                   # quick reproduction
+#   snakemake --cores 2 --configfile config/paper.yaml    # full scale (cluster/GPU)
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        "results/tables/runs.tsv",
+        expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),
+    default_target: True

@@ -1,0 +1,1 @@
+"""Figures: each module draws one figure from the tidy tables in results/tables/ (never from raw runs)."""

@@ -1,0 +1,76 @@
+# Helpers shared by all rules: config validation, the run grid, and src/ dependencies of each stage.
+import json
+import sys
+from pathlib import Path
+
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))  # the Snakefile itself uses rnngeom.config; jobs get PYTHONPATH explicitly
+
+from rnngeom.config import ConfigError, all_runs, effective_training, experiment_runs, load_config, run_settings
+
+# Validate before any job is scheduled: a bad key stops here with a message naming it.
+try:
+    config = load_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+RUNS = {run.run_id: run for run in all_runs(config)}
+FIGURES = sorted(config["figures"])
+
+# Every job runs the package from this checkout's src/ (conda jobs strip an inherited PYTHONPATH, so it is
+# set inside the command itself). Without --sdm conda, jobs use the Python that runs Snakemake (the
+# project's virtual environment), whatever is first on PATH.
+_CONDA = "CONDA" in {m.name for m in workflow.deployment_settings.deployment_method}
+PY = f"PYTHONPATH='{SRC}' {'python' if _CONDA else sys.executable} -m"
+
+
+wildcard_constraints:
+    task="[a-z_]+",
+    split="train|test",
+    run_id="[a-z_]+/[a-z0-9]+/[a-z0-9_]+/lam[^/]+/g[^/]+/seed[0-9]+",
+    figure="|".join(FIGURES),
+
+
+def src_files(*names):
+    """Source files a stage depends on, as inputs: Snakemake does not track imported modules itself,
+    so editing e.g. a model file re-runs training while editing plotting code does not."""
+    files = []
+    for name in names:
+        path = SRC / "rnngeom" / name
+        files += sorted(str(p) for p in path.glob("*.py")) if path.is_dir() else [str(path)]
+    return files
+
+
+SRC_CORE = src_files("__init__.py", "io.py")
+SRC_DATA = SRC_CORE + src_files("tasks", "data.py")
+SRC_TRAIN = SRC_DATA + src_files("models", "tcr.py", "checkpoints.py", "train.py")
+
+
+def run_of(wildcards):
+    try:
+        return RUNS[wildcards.run_id]
+    except KeyError:
+        raise WorkflowError(f"run {wildcards.run_id!r} is not in the config's experiment grid") from None
+
+
+def train_settings_json(wildcards):
+    return json.dumps(run_settings(config, run_of(wildcards)), sort_keys=True)
+
+
+def dataset(split):
+    return lambda wildcards: f"results/data/{run_of(wildcards).task}/{split}.npz"
+
+
+def run_files(name):
+    return [f"results/runs/{run_id}/{name}" for run_id in RUNS]
+
+
+def experiment_grid_json(figure):
+    """The grid of the experiment a figure draws, for filtering runs.tsv (small, whatever the run count)."""
+    runs = experiment_runs(config, config["figures"][figure])
+    keys = ["task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
+    return json.dumps({k: sorted({getattr(r, k) for r in runs}, key=str) for k in keys})
+
+
+def accuracy_thresholds_json():
+    return json.dumps({t: effective_training(config, t)["accuracy_threshold"] for t in config["tasks"]})
