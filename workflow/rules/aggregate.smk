@@ -16,5 +16,5 @@ rule aggregate:
     conda:
         "../../envs/rnngeom.yaml"
     shell:
-        "{PY} rnngeom.aggregate --thresholds {params.thresholds:q} --out-runs {output.runs} "
+        "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --out-runs {output.runs} "
         "--out-metrics {output.metrics} {input.metrics} > {log} 2>&1"

@@ -7,6 +7,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))  # the Snakefile itself uses rnngeom.config; jobs get PYTHONPATH explicitly
 
 from rnngeom.config import ConfigError, all_runs, effective_training, experiment_runs, load_config, run_settings
+from rnngeom.models import model_source_files
 
 # Validate before any job is scheduled: a bad key stops here with a message naming it.
 try:
@@ -21,7 +22,8 @@ FIGURES = sorted(config["figures"])
 # set inside the command itself). Without --sdm conda, jobs use the Python that runs Snakemake (the
 # project's virtual environment), whatever is first on PATH.
 _CONDA = "CONDA" in {m.name for m in workflow.deployment_settings.deployment_method}
-PY = f"PYTHONPATH='{SRC}' {'python' if _CONDA else sys.executable} -m"
+_PATH = "" if _CONDA else f"export PATH='{Path(sys.executable).parent}':\"$PATH\"; "
+shell.prefix(f"set -euo pipefail; export PYTHONPATH='{SRC}'; {_PATH}")
 
 
 wildcard_constraints:
@@ -43,7 +45,12 @@ def src_files(*names):
 
 SRC_CORE = src_files("__init__.py", "io.py")
 SRC_DATA = SRC_CORE + src_files("tasks", "data.py")
-SRC_TRAIN = SRC_DATA + src_files("models", "tcr.py", "checkpoints.py", "train.py")
+SRC_TRAIN = SRC_DATA + src_files("tcr.py", "checkpoints.py", "train.py")
+
+
+def train_src(wildcards):
+    """Training code of this run: the shared loop plus only its own architecture's files."""
+    return SRC_TRAIN + model_source_files(run_of(wildcards).arch)
 
 
 def run_of(wildcards):

@@ -16,6 +16,6 @@ rule make_dataset:
     conda:
         "../../envs/rnngeom.yaml"
     shell:
-        "{PY} rnngeom.data --task {wildcards.task} --split {wildcards.split} "
+        "python -m rnngeom.data --task {wildcards.task} --split {wildcards.split} "
         "--n-trials {params.n_trials} --seed {params.seed} --params {params.task_params:q} "
         "--out {output.npz} > {log} 2>&1"

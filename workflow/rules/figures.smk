@@ -16,5 +16,5 @@ rule figure:
     conda:
         "../../envs/rnngeom.yaml"
     shell:
-        "{PY} rnngeom.plots.{wildcards.figure} --runs {input.runs} --metrics {input.metrics} "
+        "python -m rnngeom.plots.{wildcards.figure} --runs {input.runs} --metrics {input.metrics} "
         "--grid {params.grid:q} --out {output.png} {output.pdf} > {log} 2>&1"

@@ -3,7 +3,7 @@ rule train:
     input:
         train=dataset("train"),
         test=dataset("test"),
-        src=SRC_TRAIN,
+        src=train_src,
     output:
         checkpoints="results/runs/{run_id}/checkpoints.pt",
         metrics="results/runs/{run_id}/metrics.tsv",
@@ -23,6 +23,6 @@ rule train:
     conda:
         "../../envs/rnngeom.yaml"
     shell:
-        "{PY} rnngeom.train --settings {params.settings:q} --train-data {input.train} "
+        "python -m rnngeom.train --settings {params.settings:q} --train-data {input.train} "
         "--test-data {input.test} --out-dir {params.out_dir} --device {params.device} "
         "--threads {threads} > {log} 2>&1"

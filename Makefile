@@ -1,0 +1,26 @@
+# The two front-door commands (see README.md). Both create the local virtual environment first if needed.
+#   make reproduce   -> quick reproduction of the paper on the default config (results/)
+#   make test        -> the test suite
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= 2
+BIN := $(VENV)/bin
+
+.PHONY: reproduce test venv report clean-results
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+reproduce: venv
+	$(BIN)/snakemake --cores $(CORES)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean-results:
+	rm -rf results/data results/runs results/tables results/figures results/logs results/benchmarks

@@ -1,0 +1,42 @@
+"""Shared fixtures: repository paths, a small dataset on disk, small run settings."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnngeom.data import generate_split, write_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Torch threads: tests run on 2-core CI machines; one thread keeps timings predictable.
+torch.set_num_threads(1)
+
+SMALL_SETTINGS = {
+    "task": "flipflop", "arch": "leaky", "learning_rule": "bptt", "lambda_tcr": 0.1, "gain": 1.5, "seed": 3,
+    "model": {"n_hidden": 12, "alpha": 0.2},
+    "training": {"optimizer": "adam", "lr": 0.01, "batch_size": 16, "n_iterations": 30, "eval_every": 5,
+                 "grad_clip": 1.0, "checkpoints": {"dense_until": 10, "dense_every": 5, "sparse_every": 10}},
+}  # fmt: skip
+
+
+@pytest.fixture
+def small_settings():
+    return copy.deepcopy(SMALL_SETTINGS)
+
+
+def make_datasets(folder: Path, task: str = "flipflop", n_train: int = 64, n_test: int = 32, params=None):
+    params = params if params is not None else ({"n_steps": 30, "p_pulse": 0.1} if task == "flipflop" else {})
+    paths = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        paths[split] = folder / f"{task}_{split}.npz"
+        write_dataset(paths[split], generate_split(task, split, n, 11, params), {"task": task, "split": split})
+    return paths
+
+
+@pytest.fixture
+def flipflop_data(tmp_path):
+    return make_datasets(tmp_path)

@@ -1,0 +1,136 @@
+"""End-to-end: the Snakemake pipeline on the tiny config, lint, the paper config's DAG, incremental re-runs.
+
+The workflow is copied into a temporary folder so that the incremental tests can edit source files
+without touching the checkout.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TINY = ["--configfile", "tests/configs/tiny.yaml", "--replace-workflow-config"]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Jobs a dry run would execute, by rule (parsed from Snakemake's 'Job stats' table)."""
+    out = snakemake(workdir, "-n", *args).stdout
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1]
+    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m[0] != "total"}
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "config.yaml", "config", "workflow", "profiles", "envs"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (dest / "tests/configs").mkdir(parents=True)
+    shutil.copy2(ROOT / "tests/configs/tiny.yaml", dest / "tests/configs/tiny.yaml")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny config run once, end to end; later tests inspect it or dry-run against it."""
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    snakemake(wd, "--cores", "2", *TINY)
+    return wd
+
+
+def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
+    runs = pd.read_csv(tiny_run / "results/tables/runs.tsv", sep="\t")
+    assert len(runs) == 8 and runs["run_id"].is_unique
+    assert {"task", "arch", "learning_rule", "lambda_tcr", "gain", "seed", "final_test_accuracy",
+            "time_to_learn", "learned", "diverged"} <= set(runs.columns)  # fmt: skip
+    metrics = pd.read_csv(tiny_run / "results/tables/metrics.tsv", sep="\t")
+    assert set(metrics["run_id"]) == set(runs["run_id"])
+    for fig in ("loss_curves", "tcr_speedup"):
+        for ext in ("png", "pdf"):
+            assert (tiny_run / f"results/figures/{fig}.{ext}").stat().st_size > 5000
+    for run_id in runs["run_id"]:
+        assert (tiny_run / "results/logs/train" / f"{run_id}.log").exists()
+        assert (tiny_run / "results/benchmarks/train" / f"{run_id}.tsv").exists()
+    assert planned_jobs(tiny_run, *TINY) == {}  # complete: nothing left to do
+
+
+def test_editing_plot_code_replans_only_figures(tiny_run):
+    f = tiny_run / "src/rnngeom/plots/tcr_speedup.py"
+    original = f.read_text()
+    try:
+        f.write_text(original + "\n# an edit\n")
+        assert planned_jobs(tiny_run, *TINY) == {"figure": 1, "all": 1}
+    finally:
+        f.write_text(original)
+
+
+def test_editing_a_model_file_retrains_its_runs(tiny_run):
+    f = tiny_run / "src/rnngeom/models/plrnn.py"
+    original = f.read_text()
+    try:
+        f.write_text(original + "\n# an edit\n")
+        plan = planned_jobs(tiny_run, *TINY)
+        assert plan["train"] == 2  # the two PLRNN runs only
+        assert plan.get("make_dataset", 0) == 0
+    finally:
+        f.write_text(original)
+
+
+def test_adding_a_lambda_or_seed_plans_only_new_runs(tiny_run):
+    cfg = (tiny_run / "tests/configs/tiny.yaml").read_text()
+    more_lambda = cfg.replace("lambda_tcr: [0.0, 0.5]", "lambda_tcr: [0.0, 0.5, 1.0]")
+    more_seeds = cfg.replace("seeds: [0, 1]", "seeds: [0, 1, 2]")
+    for text, n_new in ((more_lambda, 2), (more_seeds, 2)):
+        assert text != cfg
+        alt = tiny_run / "tests/configs/alt.yaml"
+        alt.write_text(text)
+        plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+        assert plan["train"] == n_new and plan.get("make_dataset", 0) == 0, plan
+
+
+def test_changing_accuracy_threshold_does_not_retrain(tiny_run):
+    alt = tiny_run / "tests/configs/alt.yaml"
+    alt.write_text((tiny_run / "tests/configs/tiny.yaml").read_text().replace("accuracy_threshold: 0.6",
+                                                                              "accuracy_threshold: 0.7"))  # fmt: skip
+    plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+    assert "train" not in plan and plan["aggregate"] == 1
+
+
+def test_bad_config_fails_before_any_job(tiny_run):
+    before = (tiny_run / "results/tables/runs.tsv").stat().st_mtime_ns
+    alt = tiny_run / "tests/configs/bad.yaml"
+    alt.write_text((tiny_run / "tests/configs/tiny.yaml").read_text().replace("lr: 0.01", "lr: -0.01"))
+    proc = snakemake(tiny_run, "--cores", "1", "--configfile", str(alt), "--replace-workflow-config", check=False)
+    assert proc.returncode != 0
+    assert "training.lr" in proc.stdout + proc.stderr
+    assert "Select jobs to execute" not in proc.stdout + proc.stderr
+    assert (tiny_run / "results/tables/runs.tsv").stat().st_mtime_ns == before  # nothing touched
+
+
+def test_lint_is_clean():
+    proc = snakemake(ROOT, "--lint")
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_paper_config_dag_resolves(tmp_path):
+    wd = copy_workflow(tmp_path)
+    plan = planned_jobs(wd, "--configfile", "config/paper.yaml")
+    assert plan["train"] >= 400 and plan["make_dataset"] == 6

@@ -1,0 +1,115 @@
+"""The training loop: determinism, resume, divergence handling, outputs, and that it actually learns."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import make_datasets
+from rnngeom.checkpoints import load_checkpoints
+from rnngeom.train import checkpoint_schedule, masked_mse, train_run
+
+
+def final_weights(out_dir):
+    ck = load_checkpoints(out_dir / "checkpoints.pt")
+    return ck.snapshots[ck.iterations[-1]]
+
+
+def test_checkpoint_schedule_is_dense_early_and_includes_ends():
+    s = checkpoint_schedule(1000, dense_until=200, dense_every=50, sparse_every=250)
+    assert s == [0, 50, 100, 150, 200, 450, 700, 950, 1000]
+    assert checkpoint_schedule(30, 10, 5, 10) == [0, 5, 10, 20, 30]
+
+
+def test_masked_mse_ignores_masked_entries():
+    y = torch.tensor([[[1.0], [5.0]]])
+    t = torch.tensor([[[0.0], [0.0]]])
+    m = torch.tensor([[[1.0], [0.0]]])
+    assert masked_mse(y, t, m).item() == pytest.approx(1.0)
+
+
+def test_outputs_and_metric_table(tmp_path, flipflop_data, small_settings):
+    out = tmp_path / "run"
+    train_run(small_settings, flipflop_data["train"], flipflop_data["test"], out)
+    metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
+    assert list(metrics["iteration"]) == list(range(0, 31, 5))
+    assert {"task_loss", "tcr_loss", "test_loss", "test_accuracy"} <= set(metrics.columns)
+    assert metrics["test_loss"].notna().all() and metrics["tcr_loss"].iloc[1:].gt(0).all()
+    ck = load_checkpoints(out / "checkpoints.pt")
+    assert ck.iterations == [0, 5, 10, 20, 30]
+    assert ck.spec["arch"] == "leaky" and ck.spec["gain"] == 1.5
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["seed"] == 3 and prov["settings"]["lambda_tcr"] == 0.1
+    assert {"torch", "numpy", "python"} <= set(prov["versions"]) and prov["git_revision"] and prov["device"] == "cpu"
+    assert not (out / "resume.pt").exists()  # removed once the run is complete
+
+
+def test_same_seed_gives_identical_results(tmp_path, flipflop_data, small_settings):
+    for name in ("a", "b"):
+        train_run(small_settings, flipflop_data["train"], flipflop_data["test"], tmp_path / name)
+    wa, wb = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (tmp_path / "a/metrics.tsv").read_bytes() == (tmp_path / "b/metrics.tsv").read_bytes()
+    small_settings["seed"] = 4
+    train_run(small_settings, flipflop_data["train"], flipflop_data["test"], tmp_path / "c")
+    assert not torch.equal(final_weights(tmp_path / "c")["W"], wa["W"])
+
+
+@pytest.mark.parametrize("arch", ["leaky", "plrnn", "lstm", "rank1"])
+@pytest.mark.parametrize("stop_after", [7, 10])  # between checkpoints, and exactly on one
+def test_resume_matches_uninterrupted_run(tmp_path, flipflop_data, small_settings, arch, stop_after):
+    small_settings["arch"] = arch
+    small_settings["model"] = {"n_hidden": 8}
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    train_run(small_settings, flipflop_data["train"], flipflop_data["test"], full)
+    stopped = train_run(small_settings, flipflop_data["train"], flipflop_data["test"], cut, stop_after=stop_after)
+    assert (cut / "resume.pt").exists() and not (cut / "metrics.tsv").exists()
+    resumed = train_run(small_settings, flipflop_data["train"], flipflop_data["test"], cut)
+    assert resumed.resumed_from == max(i for i in stopped.schedule if i <= stop_after)
+    wf, wc = final_weights(full), final_weights(cut)
+    assert all(torch.equal(wf[k], wc[k]) for k in wf)
+    assert (full / "metrics.tsv").read_bytes() == (cut / "metrics.tsv").read_bytes()
+
+
+def test_resume_ignores_state_of_other_settings(tmp_path, flipflop_data, small_settings):
+    out = tmp_path / "run"
+    train_run(small_settings, flipflop_data["train"], flipflop_data["test"], out, stop_after=12)
+    small_settings["lambda_tcr"] = 0.0
+    tr = train_run(small_settings, flipflop_data["train"], flipflop_data["test"], out)
+    assert tr.resumed_from is None
+
+
+def test_divergence_is_marked_not_raised(tmp_path, flipflop_data, small_settings):
+    small_settings["arch"], small_settings["model"] = "plrnn", {"n_hidden": 8, "a_init": 1.5}
+    small_settings["training"].update(optimizer="sgd", lr=1e6, grad_clip=0.0)
+    small_settings["gain"] = 5.0
+    tr = train_run(small_settings, flipflop_data["train"], flipflop_data["test"], tmp_path / "run")
+    metrics = pd.read_csv(tmp_path / "run/metrics.tsv", sep="\t")
+    assert tr.diverged and metrics["diverged"].iloc[-1]
+    assert json.loads((tmp_path / "run/provenance.json").read_text())["diverged"] is True
+
+
+def test_unknown_learning_rule_is_rejected(tmp_path, flipflop_data, small_settings):
+    small_settings["learning_rule"] = "hebbian"
+    with pytest.raises(ValueError, match="learning_rule 'hebbian'"):
+        train_run(small_settings, flipflop_data["train"], flipflop_data["test"], tmp_path / "run")
+
+
+def test_small_flipflop_network_learns(tmp_path):
+    """Science smoke test: a small leaky RNN learns the 3-bit flip-flop to high held-out accuracy."""
+    data = make_datasets(tmp_path, n_train=512, n_test=128, params={"n_steps": 40, "p_pulse": 0.08})
+    settings = {
+        "task": "flipflop", "arch": "leaky", "learning_rule": "bptt", "lambda_tcr": 0.0, "gain": 1.5, "seed": 0,
+        "model": {"n_hidden": 32, "alpha": 0.5},
+        "training": {"optimizer": "adam", "lr": 0.01, "batch_size": 32, "n_iterations": 600, "eval_every": 50,
+                     "grad_clip": 1.0, "checkpoints": {"dense_until": 100, "dense_every": 50, "sparse_every": 250}},
+    }  # fmt: skip
+    train_run(settings, data["train"], data["test"], tmp_path / "run")
+    metrics = pd.read_csv(tmp_path / "run/metrics.tsv", sep="\t")
+    assert metrics["test_accuracy"].iloc[-1] >= 0.95, metrics.tail()
+    assert metrics["test_loss"].iloc[-1] < 0.2 * metrics["test_loss"].iloc[0]
+    assert np.isfinite(metrics["test_loss"]).all()
