@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import platform
 import socket
 import subprocess
@@ -34,7 +35,7 @@ import torch
 
 from rnngeom import __version__
 from rnngeom.checkpoints import CorruptCheckpointError, read_checkpoint_payload, save_checkpoints
-from rnngeom.data import load_dataset
+from rnngeom.data import DatasetError, load_dataset
 from rnngeom.io import write_json_atomic, write_tsv_atomic
 from rnngeom.models import build_model
 from rnngeom.tasks import TaskData, get_task
@@ -175,11 +176,19 @@ class Trainer:
         self.window = {"task": 0.0, "tcr": 0.0, "grad": 0.0, "n": 0}
 
     # -- resume ---------------------------------------------------------------------------------------
+    # Two generations are kept (resume.pt and resume.prev.pt): if the newest is damaged (a disk error, a
+    # kill the atomic rename did not cover), the run falls back to the previous good checkpoint.
     @property
     def resume_path(self) -> Path:
         return self.out_dir / "resume.pt"
 
+    @property
+    def previous_resume_path(self) -> Path:
+        return self.out_dir / "resume.prev.pt"
+
     def save_resume(self) -> None:
+        if self.resume_path.exists():
+            os.replace(self.resume_path, self.previous_resume_path)
         save_checkpoints(self.resume_path, {
             "spec": self.model.spec(), "run": self.settings, "snapshots": self.snapshots,
             "resume": {"iteration": self.iteration, "model": self.model.state_dict(),
@@ -187,25 +196,31 @@ class Trainer:
                        "rows": self.rows, "window": self.window, "settings_hash": settings_hash(self.settings)},
         })  # fmt: skip
 
-    def try_resume(self) -> bool:
-        if not self.resume_path.exists():
-            return False
+    def _read_resume(self, path: Path) -> dict | None:
+        if not path.exists():
+            return None
         try:
-            payload = read_checkpoint_payload(self.resume_path)
+            payload = read_checkpoint_payload(path)
         except CorruptCheckpointError as err:
-            print(f"warning: {err}; starting this run from scratch", file=sys.stderr)
+            print(f"warning: {err}; trying the previous checkpoint", file=sys.stderr)
+            return None
+        if payload["resume"]["settings_hash"] != settings_hash(self.settings):
+            print(f"warning: {path} belongs to other settings; not resuming from it", file=sys.stderr)
+            return None
+        return payload
+
+    def try_resume(self) -> bool:
+        payload = self._read_resume(self.resume_path) or self._read_resume(self.previous_resume_path)
+        if payload is None:
             return False
         r = payload["resume"]
-        if r["settings_hash"] != settings_hash(self.settings):
-            print(f"warning: {self.resume_path} belongs to other settings; starting from scratch", file=sys.stderr)
-            return False
         self.model.load_state_dict(r["model"])
         self.optimizer.load_state_dict(r["optimizer"])
         torch.set_rng_state(r["torch_rng"])
         self.iteration, self.rows, self.window = r["iteration"], r["rows"], r["window"]
         self.snapshots = payload["snapshots"]
         self.resumed_from = self.iteration
-        print(f"resumed from iteration {self.iteration} ({self.resume_path})", file=sys.stderr)
+        print(f"resumed from iteration {self.iteration}", file=sys.stderr)
         return True
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -251,6 +266,7 @@ class Trainer:
             "diverged": self.diverged, "final_iteration": self.iteration,
         }))  # fmt: skip
         self.resume_path.unlink(missing_ok=True)
+        self.previous_resume_path.unlink(missing_ok=True)
 
 
 def git_revision() -> str:
@@ -311,7 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--settings is not valid JSON: {err}")
     # device/threads do not change a CPU result, so they are not part of the run's settings fingerprint
     settings = {**settings, "device": a.device, "threads": a.threads}
-    tr = train_run(settings, a.train_data, a.test_data, a.out_dir)
+    try:
+        tr = train_run(settings, a.train_data, a.test_data, a.out_dir)
+    except (ValueError, KeyError, DatasetError, RuntimeError) as err:
+        # Bad input (settings, datasets, device): one clear line, no traceback. Work already saved stays.
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
     last = tr.rows[-1]
     print(f"done: iteration {tr.iteration}, test_accuracy {last['test_accuracy']:.3f}, diverged {tr.diverged}",
           file=sys.stderr)  # fmt: skip
