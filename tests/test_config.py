@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from rnngeom.config import ConfigError, all_runs, experiment_runs, load_config, run_settings
+from rnngeom.config import ConfigError, all_runs, experiment_runs, fmt_num, load_config, run_settings
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
@@ -58,7 +58,8 @@ BAD = [  # (key to change, new value, text the error must contain)
     ("training.checkpoints.dense_until", 10**6, "training.checkpoints.dense_until"),
     ("training.eval_every", 10**6, "training.eval_every"),
     ("training.batch_size", 10**6, "training.batch_size"),
-    ("figures.tcr_speedup", "no_such_experiment", "figures.tcr_speedup"),
+    ("figures.tcr_speedup.experiment", "no_such_experiment", "figures.tcr_speedup.experiment"),
+    ("figures.tcr_speedup.plot", "no_such_plot", "figures.tcr_speedup.plot"),
     ("tasks.flipflop.p_pulse", 2.0, "tasks.flipflop.p_pulse"),
     ("tasks.delayed_addition", {"no_such_param": 1}, "tasks.delayed_addition"),
     ("data.n_test", 0, "data.n_test"),
@@ -88,11 +89,11 @@ def test_grid_expansion_shares_runs_and_uses_default_gain(default_config):
     cfg = load_config(default_config, SCHEMA)
     runs = all_runs(cfg)
     n_abrupt = 3 * 4 * 1 * 1
-    n_speed = 1 * 1 * 3 * 3
+    n_speed = 1 * 1 * 3 * 5
     assert len(experiment_runs(cfg, "abrupt_learning")) == n_abrupt
     assert len(runs) == len({r.run_id for r in runs}) <= n_abrupt + n_speed
     leaky = [r for r in experiment_runs(cfg, "abrupt_learning") if r.arch == "leaky"]
-    assert {r.gain for r in leaky} == {"1.5"}  # the architecture's default gain
+    assert {r.gain for r in leaky} == {fmt_num(cfg["models"]["leaky"]["gain"])}  # the architecture's default gain
     assert {r.gain for r in experiment_runs(cfg, "tcr_speedup")} == {"2"}
 
 
@@ -117,7 +118,7 @@ def test_per_task_override(default_config):
     cfg["training"]["per_task"] = {"delayed_addition": {"n_iterations": 3000}}
     cfg = load_config(cfg, SCHEMA)
     by_task = {r.task: run_settings(cfg, r)["training"]["n_iterations"] for r in all_runs(cfg)}
-    assert by_task["delayed_addition"] == 3000 and by_task["flipflop"] == 2000
+    assert by_task["delayed_addition"] == 3000 and by_task["flipflop"] == cfg["training"]["n_iterations"]
 
 
 def test_run_id_round_trips_numbers(default_config):

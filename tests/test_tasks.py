@@ -111,6 +111,14 @@ def test_delayed_addition_tolerance():
     assert task.accuracy(d.targets + 0.05, d) == 0.0
 
 
+def test_delayed_addition_without_distractors():
+    d = get_task("delayed_addition").generate(20, seed=4, mark_window=6, distractors=False)
+    value = d.inputs[..., 0]
+    assert np.all(value[:, 6:] == 0) and np.all(value[:, :6] > 0)
+    expected = (value * d.inputs[..., 1]).sum(axis=1)
+    np.testing.assert_allclose(d.targets[:, -1, 0], expected, atol=1e-6)
+
+
 def test_delayed_addition_validation():
     gen = get_task("delayed_addition").generate
     with pytest.raises(ValueError, match="mark_window"):
@@ -119,6 +127,8 @@ def test_delayed_addition_validation():
         gen(4, seed=0, response_len=0)
     with pytest.raises(ValueError, match="mark_window \\+ response_len"):
         gen(4, seed=0, n_steps=10, mark_window=6, response_len=5)
+    with pytest.raises(ValueError, match="distractors"):
+        gen(4, seed=0, distractors="no")
 
 
 # --- evidence accumulation ---------------------------------------------------------------------------

@@ -97,9 +97,10 @@ def check_semantics(config: dict) -> None:
             if arch not in config["models"]:
                 raise ConfigError(f"config error at 'experiments.{name}.archs': arch {arch!r} has no entry "
                                   f"under 'models'; defined: {sorted(config['models'])}")  # fmt: skip
-    for fig, exp in config["figures"].items():
+    for fig, spec in config["figures"].items():
+        exp = spec["experiment"]
         if exp not in config["experiments"]:
-            raise ConfigError(f"config error at 'figures.{fig}': experiment {exp!r} is not defined; "
+            raise ConfigError(f"config error at 'figures.{fig}.experiment': experiment {exp!r} is not defined; "
                               f"defined: {sorted(config['experiments'])}")  # fmt: skip
     for task, params in config["tasks"].items():
         try:

@@ -33,6 +33,10 @@ wildcard_constraints:
     figure="|".join(FIGURES),
 
 
+def plot_module(figure):
+    return config["figures"][figure]["plot"]
+
+
 def src_files(*names):
     """Source files a stage depends on, as inputs: Snakemake does not track imported modules itself,
     so editing e.g. a model file re-runs training while editing plotting code does not."""
@@ -74,7 +78,7 @@ def run_files(name):
 
 def experiment_grid_json(figure):
     """The grid of the experiment a figure draws, for filtering runs.tsv (small, whatever the run count)."""
-    runs = experiment_runs(config, config["figures"][figure])
+    runs = experiment_runs(config, config["figures"][figure]["experiment"])
     keys = ["task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
     return json.dumps({k: sorted({getattr(r, k) for r in runs}, key=str) for k in keys})
 

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     g.set(yscale="log")
     g.set_axis_labels("training iteration", "held-out loss (MSE, log)")
     g.set_titles(row_template="{row_name}", col_template="{col_name}")
-    g.figure.suptitle("Abrupt learning: search phase, plateau, then a sudden loss drop", y=1.02)
+    g.figure.suptitle("Held-out loss over training (claim C1: plateau, then a sudden drop?)", y=1.02)
     save(g.figure, args.out)
     return 0
 

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         ax.set_ylabel("time to learn (training iterations)")
         ax.set_ylim(bottom=0)
     axes[0][0].legend(fontsize=8, frameon=False)
-    fig.suptitle("TCR speeds up learning (bars: median over seeds)", y=1.03)
+    fig.suptitle("Time to learn vs λ_TCR (claim C3; bars: median over seeds)", y=1.03)
     save(fig, args.out)
     return 0
 
