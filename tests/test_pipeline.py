@@ -63,9 +63,16 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
             "time_to_learn", "learned", "diverged"} <= set(runs.columns)  # fmt: skip
     metrics = pd.read_csv(tiny_run / "results/tables/metrics.tsv", sep="\t")
     assert set(metrics["run_id"]) == set(runs["run_id"])
-    for fig in ("loss_curves", "tcr_speedup"):
+    for fig in ("loss_curves", "tcr_speedup", "gr_timeline", "gr_vs_drop", "phase_portraits"):
         for ext in ("png", "pdf"):
             assert (tiny_run / f"results/figures/{fig}.{ext}").stat().st_size > 5000
+    checkpoints = pd.read_csv(tiny_run / "results/tables/checkpoints.tsv", sep="\t")
+    assert set(checkpoints["run_id"]) == set(runs["run_id"]) and {"n_stable", "gr_score"} <= set(checkpoints.columns)
+    points = pd.read_csv(tiny_run / "results/tables/fixed_points.tsv", sep="\t")
+    assert {"run_id", "iteration", "pc1", "pc2", "kind"} <= set(points.columns) and len(points) > 0
+    assert {"t_drop", "has_drop", "t_GR"} <= set(runs.columns)
+    for run_id in runs["run_id"]:
+        assert (tiny_run / "results/runs" / run_id / "analysis/events.tsv").exists()  # fixed name, maybe empty
     for run_id in runs["run_id"]:
         assert (tiny_run / "results/logs/train" / f"{run_id}.log").exists()
         assert (tiny_run / "results/benchmarks/train" / f"{run_id}.tsv").exists()
@@ -90,6 +97,17 @@ def test_editing_a_model_file_retrains_its_runs(tiny_run):
         plan = planned_jobs(tiny_run, *TINY)
         assert plan["train"] == 2  # the two PLRNN runs only
         assert plan.get("make_dataset", 0) == 0
+    finally:
+        f.write_text(original)
+
+
+def test_editing_analysis_code_never_retrains(tiny_run):
+    f = tiny_run / "src/rnngeom/analysis/gr_events.py"
+    original = f.read_text()
+    try:
+        f.write_text(original + "\n# an edit\n")
+        plan = planned_jobs(tiny_run, *TINY)
+        assert "train" not in plan and plan["analyze"] == 8, plan
     finally:
         f.write_text(original)
 

@@ -1,32 +1,35 @@
-"""Collect every run into tidy tables.
+"""Collect every run into tidy tables (data first; the figures read only these).
 
-``python -m rnngeom.aggregate --thresholds '{"flipflop": 0.95}' --out-runs runs.tsv --out-metrics metrics.tsv
-results/runs/<run_id>/metrics.tsv ...``
+``python -m rnngeom.aggregate --thresholds '{"flipflop": 0.9}' --out-dir results/tables RUN_DIR ...``
 
-runs.tsv: one row per run (identity columns, final/best held-out accuracy, time_to_learn, learned, diverged).
-metrics.tsv: every evaluation of every run (the learning curves), identity columns first.
+Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and analysis/ (from
+``rnngeom.analysis.run_analysis``). Written to --out-dir:
+
+    runs.tsv          one row per run: identity, final/best held-out accuracy, time_to_learn, learned, diverged,
+                      t_drop, has_drop, plateau_length, drop_sharpness, t_GR, gr_before_drop, n_stable_final, ...
+    metrics.tsv       every evaluation of every run (learning curves)
+    checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, GR score into it
+    fixed_points.tsv  one row per (run, checkpoint, fixed/slow point), PCA coordinates in the run's frame
+    events.tsv        one row per GR event
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from rnngeom.analysis.loss_drop import time_to_learn
 from rnngeom.io import write_tsv_atomic
 
 ID_COLUMNS = ["run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
-
-
-def time_to_learn(iterations, accuracy, threshold: float) -> float:
-    """First evaluated iteration whose held-out accuracy reaches ``threshold``; NaN if never."""
-    acc = np.asarray(accuracy, dtype=float)
-    hit = np.flatnonzero(np.nan_to_num(acc, nan=-1.0) >= threshold)
-    return float(np.asarray(iterations)[hit[0]]) if hit.size else float("nan")
+ANALYSIS_FIELDS = ["t_drop", "has_drop", "plateau_length", "drop_sharpness", "drop_decades", "t_GR",
+                   "gr_before_drop", "n_gr_events"]  # fmt: skip
+TABLES = ("runs", "metrics", "checkpoints", "fixed_points", "events")
 
 
 def run_id_of(run_dir: Path, runs_root: str = "runs") -> str:
@@ -34,14 +37,24 @@ def run_id_of(run_dir: Path, runs_root: str = "runs") -> str:
     return "/".join(parts[parts.index(runs_root) + 1 :]) if runs_root in parts else str(run_dir)
 
 
-def summarize_run(run_dir: Path, thresholds: dict) -> tuple[dict, pd.DataFrame]:
+def _with_ids(df: pd.DataFrame, ident: dict) -> pd.DataFrame:
+    return df.assign(**ident)[ID_COLUMNS + [c for c in df.columns if c not in ident]]
+
+
+def _read_tsv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, sep="\t") if path.exists() else None
+
+
+def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dict]:
+    """The rows this run contributes to each table."""
     prov = json.loads((run_dir / "provenance.json").read_text())
     s = prov["settings"]
-    metrics = pd.read_csv(run_dir / "metrics.tsv", sep="\t")
     ident = {"run_id": run_id_of(run_dir), **{k: s[k] for k in ID_COLUMNS[1:]}}
+    metrics = pd.read_csv(run_dir / "metrics.tsv", sep="\t")
     diverged = bool(prov.get("diverged", False)) or bool(metrics["diverged"].any())
-    threshold = float(thresholds.get(s["task"], 0.95))
-    ttl = float("nan") if diverged else time_to_learn(metrics["iteration"], metrics["test_accuracy"], threshold)
+    threshold = float(thresholds.get(s["task"], 0.9))
+    # A diverged run "did not learn", whatever its accuracy was before it blew up.
+    ttl = None if diverged else time_to_learn(metrics["iteration"], metrics["test_accuracy"], threshold)
     last = metrics.iloc[-1]
     row = {
         **ident,
@@ -51,39 +64,62 @@ def summarize_run(run_dir: Path, thresholds: dict) -> tuple[dict, pd.DataFrame]:
         "final_test_accuracy": float(last["test_accuracy"]),
         "best_test_accuracy": float(metrics["test_accuracy"].max()),
         "accuracy_threshold": threshold,
-        "time_to_learn": ttl,
-        "learned": bool(np.isfinite(ttl)),
+        "time_to_learn": math.nan if ttl is None else ttl,
+        "learned": ttl is not None,
         "diverged": diverged,
         "wall_seconds": prov.get("wall_seconds"),
     }
-    curve = metrics.assign(**ident)[ID_COLUMNS + [c for c in metrics.columns]]
-    return row, curve
+    out: dict = {"metrics": _with_ids(metrics, ident)}
+    analysis = run_dir / "analysis"
+    result_file = analysis / "analysis.json"
+    if result_file.exists():
+        result = json.loads(result_file.read_text())
+        row.update({k: result.get(k) for k in ANALYSIS_FIELDS})
+        row["n_stable_final"] = (result.get("final_counts") or {}).get("n_stable")
+        summary = _read_tsv(analysis / "checkpoint_summary.tsv")
+        scores = _read_tsv(analysis / "gr_scores.tsv")
+        if summary is not None:
+            if scores is not None and not scores.empty:
+                into = scores.drop(columns=["iteration_prev"]).add_prefix("gr_").rename(
+                    columns={"gr_iteration": "iteration"})  # fmt: skip
+                summary = summary.merge(into, on="iteration", how="left")
+            out["checkpoints"] = _with_ids(summary, ident)
+        for name in ("fixed_points", "events"):
+            df = _read_tsv(analysis / f"{name}.tsv")
+            if df is not None:
+                out[name] = _with_ids(df, ident)
+    out["runs"] = row
+    return out
 
 
-def aggregate(metric_files: list[str], thresholds: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows, curves = [], []
-    for f in metric_files:
-        row, curve = summarize_run(Path(f).parent, thresholds)
-        rows.append(row)
-        curves.append(curve)
-    runs = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
-    metrics = pd.concat(curves, ignore_index=True).sort_values(["run_id", "iteration"], kind="stable")
-    return runs, metrics.reset_index(drop=True)
+def aggregate(run_dirs: list[str | Path], thresholds: dict) -> dict[str, pd.DataFrame]:
+    parts: dict[str, list] = {name: [] for name in TABLES}
+    for d in run_dirs:
+        for name, value in collect_run(Path(d), thresholds).items():
+            parts[name].append(value)
+    tables = {"runs": pd.DataFrame(parts["runs"])}
+    for name in TABLES[1:]:
+        frames = [f for f in parts[name] if not f.empty]
+        tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ID_COLUMNS)
+    for name, df in tables.items():
+        keys = [k for k in ("run_id", "iteration", "point_id") if k in df.columns]
+        tables[name] = df.sort_values(keys, kind="stable").reset_index(drop=True) if len(df) else df
+    return tables
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Aggregate per-run outputs into results/tables/*.tsv")
-    ap.add_argument("--thresholds", default="{}", help="JSON {task: accuracy threshold}")
-    ap.add_argument("--out-runs", required=True)
-    ap.add_argument("--out-metrics", required=True)
-    ap.add_argument("metric_files", nargs="+", help="results/runs/<run_id>/metrics.tsv files")
+    ap = argparse.ArgumentParser(description="Aggregate per-run outputs into tidy tables")
+    ap.add_argument("--thresholds", default="{}", help="JSON {task: accuracy threshold for time_to_learn}")
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("run_dirs", nargs="+", help="results/runs/<run_id> folders")
     a = ap.parse_args(argv)
-    missing = [f for f in a.metric_files if not Path(f).exists() or not (Path(f).parent / "provenance.json").exists()]
+    missing = [d for d in a.run_dirs if not (Path(d) / "metrics.tsv").exists() or not (Path(d) / "provenance.json").exists()]
     if missing:
-        ap.error(f"missing run outputs (metrics.tsv/provenance.json): {missing[:5]}")
-    runs, metrics = aggregate(a.metric_files, json.loads(a.thresholds))
-    write_tsv_atomic(a.out_runs, runs)
-    write_tsv_atomic(a.out_metrics, metrics)
+        ap.error(f"run folders without metrics.tsv/provenance.json: {missing[:5]}")
+    tables = aggregate(a.run_dirs, json.loads(a.thresholds))
+    for name, df in tables.items():
+        write_tsv_atomic(Path(a.out_dir) / f"{name}.tsv", df)
+    runs = tables["runs"]
     print(f"aggregated {len(runs)} runs ({int(runs['learned'].sum())} learned)", file=sys.stderr)
     return 0
 

@@ -98,10 +98,10 @@ def check_semantics(config: dict) -> None:
                 raise ConfigError(f"config error at 'experiments.{name}.archs': arch {arch!r} has no entry "
                                   f"under 'models'; defined: {sorted(config['models'])}")  # fmt: skip
     for fig, spec in config["figures"].items():
-        exp = spec["experiment"]
-        if exp not in config["experiments"]:
-            raise ConfigError(f"config error at 'figures.{fig}.experiment': experiment {exp!r} is not defined; "
-                              f"defined: {sorted(config['experiments'])}")  # fmt: skip
+        for exp in [spec["experiment"]] if isinstance(spec["experiment"], str) else spec["experiment"]:
+            if exp not in config["experiments"]:
+                raise ConfigError(f"config error at 'figures.{fig}.experiment': experiment {exp!r} is not "
+                                  f"defined; defined: {sorted(config['experiments'])}")  # fmt: skip
     for task, params in config["tasks"].items():
         try:
             get_task(task).generate(1, seed=0, **params)
@@ -112,6 +112,12 @@ def check_semantics(config: dict) -> None:
             build_model({"arch": arch, "n_in": 1, "n_out": 1, **{**hp, "n_hidden": 2}})
         except (ValueError, TypeError) as err:
             raise ConfigError(f"config error at 'models.{arch}': {err}") from None
+    from rnngeom.analysis.run_analysis import resolve_settings
+
+    try:
+        resolve_settings(config.get("analysis", {}))
+    except ValueError as err:
+        raise ConfigError(f"config error at 'analysis': {err}") from None
     for task in config["tasks"]:
         tr = effective_training(config, task)
         where = f"training.per_task.{task}" if task in config["training"].get("per_task", {}) else "training"

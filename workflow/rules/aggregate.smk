@@ -1,14 +1,15 @@
 rule aggregate:
-    """One row per run (results/tables/runs.tsv) and every run's learning curve (results/tables/metrics.tsv)."""
+    """Tidy tables over all runs: runs, metrics (learning curves), checkpoints, fixed_points, events."""
     input:
         metrics=run_files("metrics.tsv"),
         provenance=run_files("provenance.json"),
-        src=SRC_CORE + src_files("aggregate.py"),
+        analysis=run_files("analysis/analysis.json"),
+        src=SRC_CORE + src_files("aggregate.py", "analysis/loss_drop.py"),
     output:
-        runs="results/tables/runs.tsv",
-        metrics="results/tables/metrics.tsv",
+        **{table: f"results/tables/{table}.tsv" for table in TABLES},
     params:
         thresholds=accuracy_thresholds_json(),
+        run_dirs=lambda wc, input: [str(Path(f).parent) for f in input.metrics],
     log:
         "results/logs/aggregate.log",
     benchmark:
@@ -16,5 +17,5 @@ rule aggregate:
     conda:
         "../../envs/rnngeom.yaml"
     shell:
-        "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --out-runs {output.runs} "
-        "--out-metrics {output.metrics} {input.metrics} > {log} 2>&1"
+        "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --out-dir results/tables "
+        "{params.run_dirs} > {log} 2>&1"

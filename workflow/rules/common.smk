@@ -7,6 +7,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))  # the Snakefile itself uses rnngeom.config; jobs get PYTHONPATH explicitly
 
 from rnngeom.config import ConfigError, all_runs, effective_training, experiment_runs, load_config, run_settings
+from rnngeom.aggregate import TABLES
 from rnngeom.models import model_source_files
 
 # Validate before any job is scheduled: a bad key stops here with a message naming it.
@@ -37,6 +38,13 @@ def plot_module(figure):
     return config["figures"][figure]["plot"]
 
 
+def figure_trajectories(wildcards):
+    """Phase portraits read per-run PCA trajectories; other figures need only the tables."""
+    if plot_module(wildcards.figure) != "phase_portraits":
+        return []
+    return [f"results/runs/{r.run_id}/analysis/trajectories_pca.npz" for r in figure_runs(wildcards.figure)]
+
+
 def src_files(*names):
     """Source files a stage depends on, as inputs: Snakemake does not track imported modules itself,
     so editing e.g. a model file re-runs training while editing plotting code does not."""
@@ -50,6 +58,9 @@ def src_files(*names):
 SRC_CORE = src_files("__init__.py", "io.py")
 SRC_DATA = SRC_CORE + src_files("tasks", "data.py")
 SRC_TRAIN = SRC_DATA + src_files("tcr.py", "checkpoints.py", "train.py")
+
+
+SRC_ANALYSIS = SRC_CORE + src_files("analysis", "models", "checkpoints.py")
 
 
 def train_src(wildcards):
@@ -76,11 +87,30 @@ def run_files(name):
     return [f"results/runs/{run_id}/{name}" for run_id in RUNS]
 
 
+def figure_experiments(figure):
+    exp = config["figures"][figure]["experiment"]
+    return [exp] if isinstance(exp, str) else list(exp)
+
+
+def figure_runs(figure):
+    return sorted({r for exp in figure_experiments(figure) for r in experiment_runs(config, exp)})
+
+
 def experiment_grid_json(figure):
-    """The grid of the experiment a figure draws, for filtering runs.tsv (small, whatever the run count)."""
-    runs = experiment_runs(config, config["figures"][figure]["experiment"])
+    """The grids of the experiments a figure draws, for filtering runs.tsv (small, whatever the run count)."""
     keys = ["task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
-    return json.dumps({k: sorted({getattr(r, k) for r in runs}, key=str) for k in keys})
+    grids = []
+    for exp in figure_experiments(figure):
+        runs = experiment_runs(config, exp)
+        grids.append({k: sorted({getattr(r, k) for r in runs}, key=str) for k in keys})
+    return json.dumps(grids)
+
+
+def analysis_settings_json(wildcards):
+    """The config's analysis block plus this run's accuracy threshold (a change re-runs the analysis)."""
+    task = run_of(wildcards).task
+    settings = {**config["analysis"], "accuracy_threshold": effective_training(config, task)["accuracy_threshold"]}
+    return json.dumps(settings, sort_keys=True)
 
 
 def accuracy_thresholds_json():

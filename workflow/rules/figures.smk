@@ -1,8 +1,8 @@
 rule figure:
     """One figure per entry of config['figures']: src/rnngeom/plots/<plot>.py drawing one experiment."""
     input:
-        runs="results/tables/runs.tsv",
-        metrics="results/tables/metrics.tsv",
+        **{table: f"results/tables/{table}.tsv" for table in TABLES},
+        trajectories=figure_trajectories,
         src=lambda wc: SRC_CORE + src_files("plots/style.py", f"plots/{plot_module(wc.figure)}.py"),
     output:
         png="results/figures/{figure}.png",
@@ -18,4 +18,5 @@ rule figure:
         "../../envs/rnngeom.yaml"
     shell:
         "python -m rnngeom.plots.{params.plot} --runs {input.runs} --metrics {input.metrics} "
-        "--grid {params.grid:q} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--tables results/tables --runs-dir results/runs --grid {params.grid:q} "
+        "--out {output.png} {output.pdf} > {log} 2>&1"

@@ -29,21 +29,27 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--runs", required=True, help="results/tables/runs.tsv")
     ap.add_argument("--metrics", required=True, help="results/tables/metrics.tsv")
+    ap.add_argument("--tables", default="results/tables", help="folder of the other tidy tables")
+    ap.add_argument("--runs-dir", default="results/runs", help="per-run folders (phase portraits read from them)")
     ap.add_argument("--grid", default=None, help="JSON grid of the experiment to draw (filters the runs)")
     ap.add_argument("--out", nargs="+", required=True, help="output files (.png and/or .pdf)")
     return ap.parse_args(argv)
 
 
 def select(df: pd.DataFrame, grid_json: str | None) -> pd.DataFrame:
-    """Rows of ``df`` inside an experiment grid {column: allowed values}; numbers compared as numbers."""
+    """Rows of ``df`` inside any of the experiment grids [{column: allowed values}, ...] (numbers as numbers)."""
     if not grid_json:
         return df
-    keep = pd.Series(True, index=df.index)
-    for col, allowed in json.loads(grid_json).items():
-        if pd.api.types.is_numeric_dtype(df[col]):
-            keep &= df[col].astype(float).isin([float(v) for v in allowed])
-        else:
-            keep &= df[col].astype(str).isin([str(v) for v in allowed])
+    grids = json.loads(grid_json)
+    keep = pd.Series(False, index=df.index)
+    for grid in [grids] if isinstance(grids, dict) else grids:
+        inside = pd.Series(True, index=df.index)
+        for col, allowed in grid.items():
+            if pd.api.types.is_numeric_dtype(df[col]):
+                inside &= df[col].astype(float).isin([float(v) for v in allowed])
+            else:
+                inside &= df[col].astype(str).isin([str(v) for v in allowed])
+        keep |= inside
     return df[keep]
 
 
@@ -53,6 +59,21 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise SystemExit(f"no runs of this figure's experiment in {args.runs} (grid {args.grid})")
     metrics = pd.read_csv(args.metrics, sep="\t")
     return runs, metrics[metrics["run_id"].isin(runs["run_id"])]
+
+
+def load_table(args: argparse.Namespace, name: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """Another tidy table (checkpoints, fixed_points, events) restricted to the figure's runs."""
+    df = pd.read_csv(Path(args.tables) / f"{name}.tsv", sep="\t")
+    return df[df["run_id"].isin(runs["run_id"])] if "run_id" in df.columns else df
+
+
+def run_label(row) -> str:
+    return (f"{TASK_LABELS.get(row['task'], row['task'])} · {ARCH_LABELS.get(row['arch'], row['arch'])} · "
+            f"λ={row['lambda_tcr']:g} · g={row['gain']:g} · seed {row['seed']}")  # fmt: skip
+
+
+KIND_COLORS = {"stable": "#1b7837", "saddle": "#e08214", "unstable": "#b2182b", "slow": "#7f7f7f"}
+KIND_MARKERS = {"stable": "o", "saddle": "X", "unstable": "^", "slow": "."}
 
 
 def save(fig, outputs: list[str]) -> None:

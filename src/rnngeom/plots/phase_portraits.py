@@ -1,0 +1,77 @@
+"""Figure: phase portraits before, during and after the loss drop (claims C2, C4).
+
+For one run of the experiment (the one with the sharpest detected drop; the lowest final loss if none
+dropped): held-out trajectories (grey) and fixed/slow points coloured by class, in the run's fixed PCA frame
+(fitted once on the final model), at the checkpoints nearest to the start of training, just before t_drop,
+just after it, and the end of training.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from rnngeom.plots.style import KIND_COLORS, KIND_MARKERS, load, load_table, parse_args, run_label, save, set_style
+
+
+def pick_run(runs):
+    dropped = runs[runs["has_drop"].fillna(False).astype(bool)]
+    if not dropped.empty:
+        return dropped.sort_values(["drop_sharpness", "run_id"], ascending=[False, True]).iloc[0]
+    return runs.sort_values(["final_test_loss", "run_id"]).iloc[0]
+
+
+def nearest(iterations: np.ndarray, target: float) -> int:
+    return int(iterations[np.argmin(np.abs(iterations - target))])
+
+
+def main(argv=None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    set_style()
+    runs, _ = load(args)
+    run = pick_run(runs)
+    points = load_table(args, "fixed_points", runs)
+    points = points[points["run_id"] == run["run_id"]]
+    with np.load(Path(args.runs_dir) / run["run_id"] / "analysis" / "trajectories_pca.npz") as z:
+        its, pcs = z["iterations"].astype(float), z["pcs"]
+    t_drop = run.get("t_drop")
+    if t_drop is not None and np.isfinite(t_drop):
+        wanted = [its[0], t_drop - 0.1 * its[-1], t_drop + 0.1 * its[-1], its[-1]]
+        names = ["start", "before drop", "after drop", "end"]
+    else:
+        wanted = list(np.quantile(its, [0, 1 / 3, 2 / 3, 1]))
+        names = ["start", "1/3", "2/3", "end (no drop detected)"]
+    chosen = [nearest(its, w) for w in wanted]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), sharex=True, sharey=True)
+    for ax, it, name in zip(axes, chosen, names):
+        k = int(np.flatnonzero(its == it)[0])
+        for trial in pcs[k]:
+            ax.plot(trial[:, 0], trial[:, 1], color="0.6", lw=0.6, alpha=0.7)
+        p = points[points["iteration"] == it]
+        for kind, color in KIND_COLORS.items():
+            pk = p[p["kind"] == kind]
+            if not pk.empty:
+                ax.scatter(pk["pc1"], pk["pc2"], c=color, marker=KIND_MARKERS[kind], s=40, label=kind, zorder=3,
+                           edgecolors="k", linewidths=0.3)  # fmt: skip
+        counts = ", ".join(f"{int((p['kind'] == kd).sum())} {kd}" for kd in KIND_COLORS if (p["kind"] == kd).any())
+        ax.set_title(f"{name}: iteration {it}\n{counts or 'no fixed points'}", fontsize=8)
+        ax.set_xlabel("PC1")
+    axes[0].set_ylabel("PC2")
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="center right", frameon=False, fontsize=8)
+    fig.suptitle(f"Phase portraits over training: {run_label(run)}", y=1.04, fontsize=10)
+    save(fig, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

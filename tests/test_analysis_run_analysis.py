@@ -1,0 +1,144 @@
+"""The per-run analysis stage end to end on tiny checkpoint files: CLI, output tables, PLRNN exact path,
+determinism, settings validation."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnngeom.analysis.gr_events import EVENT_COLUMNS
+from rnngeom.analysis.run_analysis import (
+    FIXED_POINT_COLUMNS,
+    SUMMARY_COLUMNS,
+    analyse_run,
+    default_settings,
+    resolve_settings,
+)
+from rnngeom.checkpoints import load_checkpoints, save_checkpoints
+from rnngeom.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+ITERATIONS = [0, 10, 20, 30, 40, 50, 60]
+FAST = {
+    "n_trials": 16, "n_starts": 48, "checkpoints_per_batch": 4, "num_threads": 1,
+    "fixed_points": {"lm_steps": 12},
+    "gr_events": {"baseline_n": 2},
+}  # fmt: skip
+
+
+def leaky_checkpoints(path: Path):
+    """A leaky RNN whose W grows from small random to 2·I on three units: a pitchfork on each of them turns
+    one stable point into 8 stable points (3-bit flip-flop style) part-way through the sequence."""
+    torch.manual_seed(0)
+    model = build_model({"arch": "leaky", "n_in": 3, "n_out": 3, "n_hidden": 6, "gain": 0.3, "alpha": 0.5})
+    with torch.no_grad():  # flip-flop wiring: input channel k sets unit k (so trajectories visit all corners)
+        model.W_in.copy_(torch.cat([4.0 * torch.eye(3), torch.zeros(3, 3)]))
+    W0 = model.W.detach().clone()
+    W1 = torch.diag(torch.tensor([2.0, 2.0, 2.0, 0.0, 0.0, 0.0]))
+    snapshots = {}
+    for it in ITERATIONS:
+        t = it / ITERATIONS[-1]
+        with torch.no_grad():
+            model.W.copy_((1 - t) * W0 + t * W1)
+        snapshots[it] = {k: v.clone() for k, v in model.state_dict().items()}
+    save_checkpoints(path, {"spec": model.spec(), "run": {}, "snapshots": snapshots})
+
+
+def write_data_and_metrics(folder: Path, n_in=3):
+    rng = np.random.default_rng(0)
+    shape = (16, 50, n_in)  # flip-flop-like pulses: ±1 with probability 0.1 per step and channel
+    inputs = (rng.random(shape) < 0.1) * rng.choice([-1.0, 1.0], shape)
+    with open(folder / "test.npz", "wb") as f:
+        np.savez(f, inputs=inputs.astype(np.float32), targets=np.zeros(shape, np.float32),
+                 mask=np.ones(shape, np.float32))
+    its = np.arange(0, 61)
+    loss = 10 ** (-0.5 - 1.5 / (1 + np.exp(-(its - 40) / 2.0)))
+    pd.DataFrame({"iteration": its, "task_loss": loss, "test_loss": loss,
+                  "test_accuracy": np.clip(1 - loss, 0, 1)}).to_csv(folder / "metrics.tsv", sep="\t", index=False)
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    leaky_checkpoints(tmp_path / "checkpoints.pt")
+    write_data_and_metrics(tmp_path)
+    (tmp_path / "settings.json").write_text(json.dumps(FAST))
+    return tmp_path
+
+
+def test_cli_end_to_end(run_files):
+    out = run_files / "analysis"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "rnngeom.analysis.run_analysis", "--checkpoints", str(run_files / "checkpoints.pt"),
+           "--data", str(run_files / "test.npz"), "--metrics", str(run_files / "metrics.tsv"),
+           "--out-dir", str(out), "--settings", str(run_files / "settings.json")]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "t_GR=" in proc.stdout
+
+    points = pd.read_csv(out / "fixed_points.tsv", sep="\t")
+    summary = pd.read_csv(out / "checkpoint_summary.tsv", sep="\t")
+    events = pd.read_csv(out / "events.tsv", sep="\t")
+    result = json.loads((out / "analysis.json").read_text())
+    assert list(points.columns) == FIXED_POINT_COLUMNS
+    assert list(summary.columns) == SUMMARY_COLUMNS and summary["iteration"].tolist() == ITERATIONS
+    assert list(events.columns) == EVENT_COLUMNS
+    assert set(points["kind"]) <= {"stable", "saddle", "unstable", "slow"}
+
+    # the planted restructuring: one stable point at the start, eight (3 bistable units) at the end
+    assert summary["n_stable"].iloc[0] == 1 and summary["n_stable"].iloc[-1] == 8
+    assert result["t_GR"] is not None and 0 < result["t_GR"] <= 60
+    assert result["has_drop"] and abs(result["t_drop"] - 40) <= 3
+    for key in ("plateau_length", "drop_sharpness", "time_to_learn", "timing", "settings", "gr_threshold"):
+        assert key in result
+    assert result["timing"]["fixed_points_mean_s_per_checkpoint"] > 0
+    with np.load(out / "trajectories_pca.npz") as z:
+        assert z["pcs"].shape == (len(ITERATIONS), 8, 50, 3)  # n_plot_trials = 8
+
+
+def test_deterministic_tables_for_fixed_seed(run_files):
+    ck = load_checkpoints(run_files / "checkpoints.pt")
+    with np.load(run_files / "test.npz") as z:
+        inputs = z["inputs"]
+    metrics = pd.read_csv(run_files / "metrics.tsv", sep="\t")
+    settings = {**FAST, "n_starts": 24}
+    a = analyse_run(ck, inputs, metrics, run_files / "a", settings)
+    b = analyse_run(ck, inputs, metrics, run_files / "b", settings)
+    for name in ("fixed_points.tsv", "checkpoint_summary.tsv", "gr_scores.tsv", "events.tsv"):
+        assert (run_files / "a" / name).read_bytes() == (run_files / "b" / name).read_bytes(), name
+    assert a["t_GR"] == b["t_GR"] and a["t_drop"] == b["t_drop"]
+
+
+def test_plrnn_uses_exact_solver(tmp_path):
+    model = build_model({"arch": "plrnn", "n_in": 3, "n_out": 3, "n_hidden": 4})
+    W = np.kron(np.eye(2), [[0.0, -1.0], [-1.0, 0.0]])  # two mutually inhibiting pairs: 4 stable, 5 saddles
+    with torch.no_grad():
+        model.a.fill_(0.2)
+        model.W.copy_(torch.as_tensor(W))
+        model.h.fill_(1.0)
+    save_checkpoints(tmp_path / "checkpoints.pt", {"spec": model.spec(), "run": {},
+                                                   "snapshots": {0: model.state_dict(), 5: model.state_dict()}})
+    write_data_and_metrics(tmp_path)
+    ck = load_checkpoints(tmp_path / "checkpoints.pt")
+    with np.load(tmp_path / "test.npz") as z:
+        result = analyse_run(ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", FAST)
+    assert result["method"] == "plrnn_exact"
+    assert result["final_counts"] == {"n_fixed": 9, "n_stable": 4, "n_saddle": 5, "n_unstable": 0, "n_slow": 0}
+    assert result["t_GR"] is None  # too few checkpoints for a baseline: no events, and the table is still written
+    assert pd.read_csv(tmp_path / "out" / "events.tsv", sep="\t").columns.tolist() == EVENT_COLUMNS
+
+
+def test_settings_validation():
+    assert resolve_settings(None) == default_settings()
+    s = resolve_settings({"fixed_points": {"lr": 0.1}, "n_starts": 7})
+    assert s["fixed_points"]["lr"] == 0.1 and s["fixed_points"]["tol_q"] == default_settings()["fixed_points"]["tol_q"]
+    with pytest.raises(ValueError, match="unknown analysis setting"):
+        resolve_settings({"n_start": 7})
+    with pytest.raises(ValueError, match="unknown analysis setting"):
+        resolve_settings({"fixed_points": {"learning_rate": 0.1}})
+    json.dumps(default_settings())  # JSON-serialisable, so config.yaml can hold it

@@ -1,0 +1,31 @@
+rule analyze:
+    """Phase-space analysis of one run: fixed/slow points at every checkpoint, loss drop, GR events."""
+    input:
+        checkpoints="results/runs/{run_id}/checkpoints.pt",
+        metrics="results/runs/{run_id}/metrics.tsv",
+        data=dataset("test"),
+        src=SRC_ANALYSIS,
+    output:
+        fixed_points="results/runs/{run_id}/analysis/fixed_points.tsv",
+        summary="results/runs/{run_id}/analysis/checkpoint_summary.tsv",
+        gr_scores="results/runs/{run_id}/analysis/gr_scores.tsv",
+        events="results/runs/{run_id}/analysis/events.tsv",
+        trajectories="results/runs/{run_id}/analysis/trajectories_pca.npz",
+        result="results/runs/{run_id}/analysis/analysis.json",
+    params:
+        settings=analysis_settings_json,
+        out_dir=lambda wc: f"results/runs/{wc.run_id}/analysis",
+    threads: config["threads_per_job"]
+    resources:
+        mem_mb=3000,
+        runtime="60m",
+    log:
+        "results/logs/analyze/{run_id}.log",
+    benchmark:
+        "results/benchmarks/analyze/{run_id}.tsv"
+    conda:
+        "../../envs/rnngeom.yaml"
+    shell:
+        "python -m rnngeom.analysis.run_analysis --checkpoints {input.checkpoints} --data {input.data} "
+        "--metrics {input.metrics} --out-dir {params.out_dir} --settings {params.settings:q} "
+        "--threads {threads} > {log} 2>&1"
