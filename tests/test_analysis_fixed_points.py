@@ -10,7 +10,9 @@ from rnngeom.analysis.fixed_points import (
     deduplicate,
     find_fixed_points,
     find_fixed_points_batched,
+    jacobian_at,
     sample_starts,
+    speed_at,
     stability_kind,
 )
 from rnngeom.models import LSTM, build_model
@@ -60,7 +62,10 @@ def uniform_starts(n, dim, half_width=1.5, seed=0):
 def test_linear_map_has_one_known_fixed_point():
     A = np.array([[0.5, 0.2], [-0.1, 0.3]])
     b = np.array([1.0, -1.0])
-    fps = find_fixed_points(LinearMap(A, b), uniform_starts(64, 2, 3.0), **FAST)
+    model = LinearMap(A, b)
+    fps = find_fixed_points(model, uniform_starts(64, 2, 3.0), **FAST)
+    np.testing.assert_allclose(jacobian_at(model, fps.positions)[0], A, atol=1e-7)
+    assert speed_at(model, fps.positions)[0] < 1e-20 and speed_at(model, [[0.0, 0.0]])[0] == pytest.approx(1.0)
     assert len(fps) == 1
     np.testing.assert_allclose(fps.positions[0], np.linalg.solve(np.eye(2) - A, b), atol=1e-5)
     np.testing.assert_allclose(np.sort(np.abs(fps.eigvals[0])), np.sort(np.abs(np.linalg.eigvals(A))), atol=1e-6)

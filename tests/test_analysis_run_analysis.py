@@ -67,7 +67,6 @@ def write_data_and_metrics(folder: Path, n_in=3):
 def run_files(tmp_path):
     leaky_checkpoints(tmp_path / "checkpoints.pt")
     write_data_and_metrics(tmp_path)
-    (tmp_path / "settings.json").write_text(json.dumps(FAST))
     return tmp_path
 
 
@@ -76,7 +75,7 @@ def test_cli_end_to_end(run_files):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "rnngeom.analysis.run_analysis", "--checkpoints", str(run_files / "checkpoints.pt"),
            "--data", str(run_files / "test.npz"), "--metrics", str(run_files / "metrics.tsv"),
-           "--out-dir", str(out), "--settings", str(run_files / "settings.json")]  # fmt: skip
+           "--out-dir", str(out), "--settings", json.dumps(FAST)]  # inline JSON, as the Snakemake rule passes it
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "t_GR=" in proc.stdout
@@ -142,3 +141,18 @@ def test_settings_validation():
     with pytest.raises(ValueError, match="unknown analysis setting"):
         resolve_settings({"fixed_points": {"learning_rate": 0.1}})
     json.dumps(default_settings())  # JSON-serialisable, so config.yaml can hold it
+
+
+def test_diverged_checkpoint_gives_no_points_but_the_run_completes(tmp_path):
+    torch.manual_seed(0)
+    model = build_model({"arch": "leaky", "n_in": 3, "n_out": 3, "n_hidden": 5, "gain": 0.5})
+    good = {k: v.clone() for k, v in model.state_dict().items()}
+    bad = {k: torch.full_like(v, float("nan")) if k == "W" else v.clone() for k, v in good.items()}
+    save_checkpoints(tmp_path / "checkpoints.pt", {"spec": model.spec(), "run": {},
+                                                   "snapshots": {0: good, 10: bad, 20: good}})
+    write_data_and_metrics(tmp_path)
+    with np.load(tmp_path / "test.npz") as z:
+        analyse_run(load_checkpoints(tmp_path / "checkpoints.pt"), z["inputs"],
+                    pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", {**FAST, "n_starts": 16})
+    summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t")
+    assert summary["n_fixed"].tolist() == [1, 0, 1]

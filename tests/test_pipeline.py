@@ -6,6 +6,7 @@ without touching the checkout.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -36,6 +37,17 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
         return {}
     table = out.split("Job stats:")[1]
     return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m[0] != "total"}
+
+
+@contextlib.contextmanager
+def edited(path: Path):
+    """Append a comment to a source file for the duration of the block (a real content change)."""
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# an edit\n")
+        yield
+    finally:
+        path.write_text(original)
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -80,36 +92,21 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
 
 
 def test_editing_plot_code_replans_only_figures(tiny_run):
-    f = tiny_run / "src/rnngeom/plots/tcr_speedup.py"
-    original = f.read_text()
-    try:
-        f.write_text(original + "\n# an edit\n")
+    with edited(tiny_run / "src/rnngeom/plots/tcr_speedup.py"):
         assert planned_jobs(tiny_run, *TINY) == {"figure": 1, "all": 1}
-    finally:
-        f.write_text(original)
 
 
 def test_editing_a_model_file_retrains_its_runs(tiny_run):
-    f = tiny_run / "src/rnngeom/models/plrnn.py"
-    original = f.read_text()
-    try:
-        f.write_text(original + "\n# an edit\n")
+    with edited(tiny_run / "src/rnngeom/models/plrnn.py"):
         plan = planned_jobs(tiny_run, *TINY)
-        assert plan["train"] == 2  # the two PLRNN runs only
-        assert plan.get("make_dataset", 0) == 0
-    finally:
-        f.write_text(original)
+    assert plan["train"] == 2  # the two PLRNN runs only
+    assert plan.get("make_dataset", 0) == 0
 
 
 def test_editing_analysis_code_never_retrains(tiny_run):
-    f = tiny_run / "src/rnngeom/analysis/gr_events.py"
-    original = f.read_text()
-    try:
-        f.write_text(original + "\n# an edit\n")
+    with edited(tiny_run / "src/rnngeom/analysis/gr_events.py"):
         plan = planned_jobs(tiny_run, *TINY)
-        assert "train" not in plan and plan["analyze"] == 8, plan
-    finally:
-        f.write_text(original)
+    assert "train" not in plan and plan["analyze"] == 8, plan
 
 
 def test_adding_a_lambda_or_seed_plans_only_new_runs(tiny_run):

@@ -24,7 +24,7 @@ points. The recipe here:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -45,7 +45,7 @@ class FixedPointSet:
     positions: np.ndarray  # [K, S] float64, in the model's flat state space
     q: np.ndarray  # [K] speed ½‖F(x)−x‖² at each point
     eigvals: np.ndarray  # [K, S] complex128, eigenvalues of ∂F/∂x, sorted by decreasing modulus
-    kind: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))  # [K] one of KINDS
+    kind: np.ndarray  # [K] one of KINDS
 
     def __post_init__(self):
         self.positions = np.asarray(self.positions, dtype=np.float64)
@@ -141,10 +141,13 @@ def sorted_set(positions, q, eigvals, kind) -> FixedPointSet:
 
 
 def sample_starts(states, n: int, noise_std: float = 0.0, seed: int = 0) -> np.ndarray:
-    """Draw n starting states from trajectory states [..., S] (without replacement when there are enough),
-    plus isotropic Gaussian noise of std ``noise_std`` (state units). Returns float64 [n, S]."""
+    """Draw n starting states from the finite trajectory states [..., S] (without replacement when there are
+    enough), plus isotropic Gaussian noise of std ``noise_std`` (state units). Returns float64 [n, S]."""
     X = np.asarray(states.detach().cpu() if torch.is_tensor(states) else states, dtype=np.float64)
     X = X.reshape(-1, X.shape[-1])
+    X = X[np.isfinite(X).all(axis=1)]
+    if len(X) == 0:
+        raise ValueError("sample_starts: no finite states to sample from")
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), size=n, replace=n > len(X))
     return X[idx] + noise_std * rng.standard_normal((n, X.shape[1]))

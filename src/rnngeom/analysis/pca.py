@@ -21,6 +21,9 @@ class PCA:
     @classmethod
     def fit(cls, X: np.ndarray, n_components: int = 3) -> "PCA":
         X = np.asarray(X, dtype=np.float64).reshape(-1, np.shape(X)[-1])
+        X = X[np.isfinite(X).all(axis=1)]  # a diverged trajectory must not poison the frame
+        if len(X) == 0:
+            raise ValueError("PCA.fit: no finite states to fit")
         mean = X.mean(axis=0)
         Xc = X - mean
         _, sing, Vt = np.linalg.svd(Xc, full_matrices=False)

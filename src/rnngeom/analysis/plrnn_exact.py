@@ -95,7 +95,7 @@ def plrnn_fixed_points(
     a, W, h = _to64(a).reshape(-1), _to64(W), _to64(h).reshape(-1)
     M = len(a)
     b = h + (_to64(c).reshape(-1) if c is not None else torch.zeros(M, dtype=torch.float64))
-    found_z, found_d = [], []
+    found_z = []  # self-consistent solutions, one tensor per batch of regions
 
     def solve_and_record(patterns: torch.Tensor):
         """Solve each pattern's region, record the self-consistent ones; return z, solvable."""
@@ -105,7 +105,6 @@ def plrnn_fixed_points(
             z, ok = _solve_regions(a, W, b, P)
             consistent = ok & _self_consistent(z, P, boundary_tol)
             found_z.append(z[consistent])
-            found_d.append(P[consistent])
             zs.append(z)
             oks.append(ok & ~consistent)
         return torch.cat(zs), torch.cat(oks)
@@ -137,7 +136,6 @@ def plrnn_fixed_points(
             z, ok = _solve_regions(a, W, b, patterns)
             consistent = ok & _self_consistent(z, patterns, boundary_tol)
             found_z.append(z[consistent])
-            found_d.append(patterns[consistent])
             chain_len += 1
             restart = consistent | ~ok | (chain_len >= max_chain)
             nxt = torch.where(ok[:, None], z > 0, patterns)  # jump to the region the candidate lies in
@@ -146,21 +144,24 @@ def plrnn_fixed_points(
                 chain_len[restart] = 0
             patterns = nxt
 
-    z = torch.cat(found_z) if found_z else torch.zeros(0, M, dtype=torch.float64)
-    d = torch.cat(found_d) if found_d else torch.zeros(0, M, dtype=torch.bool)
+    z = torch.cat(found_z).numpy() if found_z else np.zeros((0, M))
     if len(z) == 0:
         return FixedPointSet.empty(M)
-    # One entry per region, then merge points on region boundaries (found from both sides).
-    _, first = np.unique(d.numpy(), axis=0, return_index=True)
-    first = np.sort(first)
-    z, d = z[first], d[first]
-    F = torch.diag(a)[None] + W[None] * d[:, None, :].to(torch.float64)  # region Jacobians [K, M, M]
-    resid = a * z + torch.relu(z) @ W.T + b - z
-    q = 0.5 * (resid**2).sum(-1)
-    keep = deduplicate(z.numpy(), q.numpy(), dedup_tol)
-    z, q, F = z[keep].numpy(), q[keep].numpy(), F[keep]
-    eig = torch.linalg.eigvals(F).numpy()
-    # Exact points have q ~ 1e-30; classify with a generous tolerance so none is labelled "slow".
+    # The same point is often found many times (from many chains, or from every region that shares a
+    # boundary it lies on: with h + c = 0 the origin solves all 2^M regions). Collapse exact repeats on a
+    # grid of size dedup_tol first, then merge neighbours greedily.
+    _, first = np.unique(np.round(z / dedup_tol), axis=0, return_index=True)  # float keys: no int overflow
+    z = z[np.sort(first)]
+    zt = torch.as_tensor(z)
+    q = (0.5 * ((a * zt + torch.relu(zt) @ W.T + b - zt) ** 2).sum(-1)).numpy()
+    keep = deduplicate(z, q, dedup_tol)
+    z, q = z[keep], q[keep]
+    # Region Jacobian diag(a) + W diag(d) with d = (z > 0), i.e. relu'(0) = 0 as in autograd, so that points
+    # on a boundary get the same eigenvalues from this solver and from the generic finder.
+    d = torch.as_tensor(z > 0, dtype=torch.float64)
+    jac = torch.diag(a)[None] + W[None] * d[:, None, :]
+    eig = torch.linalg.eigvals(jac).numpy()
+    # Exact points have q ~ 1e-30; classify with an infinite tolerance so none is labelled "slow".
     return sorted_set(z, q, eig, classify(q, eig, tol_q=np.inf))
 
 

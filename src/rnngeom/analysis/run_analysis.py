@@ -1,7 +1,7 @@
 """Phase-space analysis of one training run: fixed/slow points at every checkpoint, loss drop, GR events.
 
     python -m rnngeom.analysis.run_analysis --checkpoints runs/x/checkpoints.pt --data data/task/test.npz \\
-        --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings settings.json] [--threads N]
+        --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | settings.json] [--threads N]
 
 Steps:
 1. Run every checkpoint's model on the same first ``n_trials`` held-out trials (trajectories).
@@ -19,12 +19,12 @@ Outputs in --out-dir (each written atomically):
                             (mean (r_t − r_{t−1})², the TCR penalty)
     gr_scores.tsv           one row per consecutive checkpoint pair (gr_events.SCORE_COLUMNS)
     events.tsv              the GR events (gr_events.EVENT_COLUMNS), possibly no rows
-    trajectories_pca.npz    iterations [C], pcs [C, n_plot_trials, T, n_pcs] (for phase portraits), pca_mean,
+    trajectories_pca.npz    iterations [C], pcs [C, n_plot_trials, T, 3] (for phase portraits), pca_mean,
                             pca_components
     analysis.json           t_drop, has_drop, plateau_length, drop_sharpness, ..., t_GR, timing, settings
 Every table is a deterministic function of the inputs and settings; only analysis.json holds timings.
 
-Settings: a JSON object overriding ``default_settings()`` (nested sections hold the keyword arguments of
+Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword arguments of
 find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and detect_gr_events; unknown
 keys are an error).
 """
@@ -68,7 +68,7 @@ def default_settings() -> dict:
         "n_trials": 64,  # held-out trials run through every checkpoint (the first n_trials of the file)
         "n_plot_trials": 8,  # trials whose PCA trajectories are saved for phase portraits
         "seed": 0,  # seeds start sampling (plus the checkpoint's index) and the PLRNN region search
-        "device": "cpu",
+        "device": "cpu",  # where the generic finder runs: "cpu", "cuda" or "auto"
         "num_threads": None,  # torch intra-op threads; None leaves torch's default
         "input": None,  # constant input [n_in] for fixed points; None = zeros
         "n_starts": 128,  # starts per checkpoint
@@ -113,6 +113,17 @@ def trajectories(model, inputs: torch.Tensor):
     return out.states.double().cpu().numpy(), out.activity.double().cpu().numpy()
 
 
+def _starts_for(states: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
+    """n_starts states from the trajectories plus noise relative to their spread; a checkpoint whose
+    trajectories all diverged (no finite state) gets standard-normal starts instead."""
+    flat = states.reshape(-1, states.shape[-1])
+    flat = flat[np.isfinite(flat).all(axis=1)]
+    if len(flat) == 0:
+        return np.random.default_rng(seed).standard_normal((cfg["n_starts"], states.shape[-1]))
+    spread = float(np.sqrt(flat.var(axis=0).mean()))
+    return sample_starts(flat, cfg["n_starts"], cfg["start_noise_rel"] * spread, seed=seed)
+
+
 def _points_frame(iteration: int, fps: FixedPointSet, pca: PCA) -> pd.DataFrame:
     df = fps.to_frame(pca)
     df.insert(0, "iteration", int(iteration))
@@ -135,6 +146,8 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
         raise ValueError("the checkpoint file holds no snapshots")
     x_in = torch.as_tensor(np.asarray(inputs[: cfg["n_trials"]], dtype=np.float32))
     device = cfg["device"]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
 
     # PCA frame from the final model's trajectories.
     final = checkpoints.model_at(iterations[-1])
@@ -153,9 +166,7 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
             st, act = trajectories(model, x_in)
             states.append(st)
             pcs_for_plots.append(pca.transform(st[: cfg["n_plot_trials"]]).astype(np.float32))
-            spread = float(np.sqrt(st.reshape(-1, st.shape[-1]).var(axis=0).mean()))
-            starts.append(sample_starts(st, cfg["n_starts"], cfg["start_noise_rel"] * spread,
-                                        seed=cfg["seed"] * 100003 + c0 + k))
+            starts.append(_starts_for(st, cfg, seed=cfg["seed"] * 100003 + c0 + k))
             speeds.append((float(np.linalg.norm(np.diff(st, axis=1), axis=-1).mean()),
                            float((np.diff(act, axis=1) ** 2).mean())))
         if use_exact:
@@ -217,6 +228,7 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
         "final_counts": summary.iloc[-1][["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]].astype(int).to_dict(),
         "method": "plrnn_exact" if use_exact else "speed_minimiser",
         "state_size": int(final_states.shape[-1]),
+        "device": str(device),
         "pca": pca.to_dict(),
         "timing": {
             "total_s": time.perf_counter() - t_start,

@@ -1,6 +1,6 @@
 """Time the per-checkpoint analysis on synthetic checkpoint sequences (no training needed).
 
-    python -m rnngeom.analysis.benchmark --arch leaky lstm plrnn --n-hidden 64 --n-checkpoints 16 \\
+    python benchmarks/fixed_points.py --arch leaky lstm plrnn --n-hidden 64 --n-checkpoints 16 \\
         [--device cpu|cuda] [--threads 1] [--settings settings.json]
 
 Each sequence starts from a freshly initialised model and drifts its weights a little per checkpoint, so the
