@@ -22,8 +22,9 @@ def main(argv=None) -> int:
         arch=metrics["arch"].map(ARCH_LABELS).fillna(metrics["arch"]),
         lam=metrics["lambda_tcr"].map(lambda v: f"{v:g}"),
     ).rename(columns={"lam": "λ_TCR"})
+    hue_order = sorted(df["λ_TCR"].unique(), key=float)
     g = sns.relplot(
-        data=df, x="iteration", y="test_loss", row="task", col="arch", hue="λ_TCR", units="seed",
+        data=df, x="iteration", y="test_loss", row="task", col="arch", hue="λ_TCR", hue_order=hue_order, units="seed",
         estimator=None, kind="line", height=2.4, aspect=1.25, facet_kws={"sharey": "row", "margin_titles": True},
         linewidth=1.2, alpha=0.85,
     )  # fmt: skip
