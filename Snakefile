@@ -7,7 +7,11 @@ from snakemake.utils import min_version
 min_version("9.20")
 
 
-configfile: "config.yaml"
+# A --configfile replaces config.yaml (no merging), in the main process and in every cluster job alike
+# (Snakemake 9.27 does not forward --replace-workflow-config to the jobs it submits).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -18,13 +18,15 @@ CONF=/etc/slurm/slurm.conf
 DBDCONF=/etc/slurm/slurmdbd.conf
 START=$(date +%s.%N)
 say() { awk -v now="$(date +%s.%N)" -v t0="$START" -v msg="$*" 'BEGIN { printf "[up %5.1fs] %s\n", now - t0, msg }'; }
-die() { echo "up.sh: $*" >&2; exit 1; }
+# exit codes: 2 = cannot run here (not root, no apt-get), 3 = packages not installable, 4 = a foreign slurm.conf,
+# 1 = anything else (a daemon did not come up: see /var/log/slurm/)
+die() { local code=$1; shift; echo "up.sh: $*" >&2; exit "$code"; }
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }  # $1: a pid file
 
-[ "$(id -u)" = 0 ] || die "must run as root (it installs packages and starts system daemons)"
-command -v apt-get >/dev/null || die "apt-get not found: this recipe is for Debian/Ubuntu"
+[ "$(id -u)" = 0 ] || die 2 "must run as root (it installs packages and starts system daemons)"
+command -v apt-get >/dev/null || die 2 "apt-get not found: this recipe is for Debian/Ubuntu"
 if [ -e "$CONF" ] && ! grep -qxF "$MARK" "$CONF" && [ "${RNNGEOM_SLURM_FORCE:-0}" != 1 ]; then
-  die "$CONF exists and was not written by this script; set RNNGEOM_SLURM_FORCE=1 to replace it"
+  die 4 "$CONF exists and was not written by this script; set RNNGEOM_SLURM_FORCE=1 to replace it"
 fi
 
 # ---- packages: install only what is missing ----------------------------------------------------------
@@ -36,9 +38,9 @@ for p in $want; do
 done
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || die "apt-get update failed (no network or no package mirror?)"
+  apt-get update -qq || die 3 "apt-get update failed (no network or no package mirror?)"
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null || die "apt-get install$missing failed"
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null || die 3 "apt-get install$missing failed"
   say "installed:$missing"
 else
   say "packages already installed"
@@ -51,7 +53,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   runuser -u munge -- /usr/sbin/munged   # forks into the background, pid in /run/munge/munged.pid
   for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
 fi
-munge -n | unmunge >/dev/null || die "munged does not answer"
+munge -n | unmunge >/dev/null || die 1 "munged does not answer"
 say "munge ok"
 
 # ---- the configuration, generated from what this machine has ----------------------------------------
@@ -112,7 +114,7 @@ if [ "$WITH_DBD" = 1 ]; then
       --pid-file=/run/mysqld/mysqld.pid >/var/log/slurm/mariadb.log 2>&1 &
     for _ in $(seq 150); do mariadb-admin ping >/dev/null 2>&1 && break; sleep 0.2; done
   fi
-  mariadb-admin ping >/dev/null 2>&1 || die "MariaDB did not start (see /var/log/slurm/mariadb.log)"
+  mariadb-admin ping >/dev/null 2>&1 || die 1 "MariaDB did not start (see /var/log/slurm/mariadb.log)"
   mariadb -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
     CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'rnngeom-ci';
     GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
@@ -160,7 +162,7 @@ for _ in $(seq 150); do
 done
 case "$state" in
   idle | mixed | allocated | completing) ;;
-  *) die "node state is '${state:-unknown}' (see /var/log/slurm/slurmctld.log and slurmd.log)" ;;
+  *) die 1 "node state is '${state:-unknown}' (see /var/log/slurm/slurmctld.log and slurmd.log)" ;;
 esac
 sinfo
 say "cluster up (node $state; accounting: $([ "$WITH_DBD" = 1 ] && echo slurmdbd || echo none))"
