@@ -17,6 +17,7 @@ rule analyze:
         out_dir=lambda wc: f"results/runs/{wc.run_id}/analysis",
     threads: config["threads_per_job"]
     resources:
+        gpu=GPUS_PER_JOB,
         mem_mb=3000,
         runtime="60m",
     log:

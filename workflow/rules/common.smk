@@ -17,6 +17,9 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 RUNS = {run.run_id: run for run in all_runs(config)}
+# device: cuda -> training and analysis jobs ask for one GPU each (SLURM: --gpus=1; locally, cap concurrent
+# GPU jobs with --resources gpu=N); every other rule stays on CPUs.
+GPUS_PER_JOB = 1 if config["device"] == "cuda" else 0
 FIGURES = sorted(config["figures"])
 
 # Every job runs the package from this checkout's src/ (conda jobs strip an inherited PYTHONPATH, so it is

@@ -14,6 +14,7 @@ rule train:
         out_dir=lambda wc: f"results/runs/{wc.run_id}",
     threads: config["threads_per_job"]
     resources:
+        gpu=GPUS_PER_JOB,
         mem_mb=2000,
         runtime="60m",
     log:
