@@ -40,3 +40,13 @@ def make_datasets(folder: Path, task: str = "flipflop", n_train: int = 64, n_tes
 @pytest.fixture
 def flipflop_data(tmp_path):
     return make_datasets(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny config run once per session, end to end; tests inspect it or dry-run against it."""
+    from pipeline_helpers import TINY, copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    snakemake(wd, "--cores", "2", *TINY)
+    return wd

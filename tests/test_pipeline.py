@@ -6,66 +6,13 @@ without touching the checkout.
 
 from __future__ import annotations
 
-import contextlib
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from conftest import ROOT
+from pipeline_helpers import TINY, copy_workflow, edited, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-TINY = ["--configfile", "tests/configs/tiny.yaml", "--replace-workflow-config"]
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
-    """Jobs a dry run would execute, by rule (parsed from Snakemake's 'Job stats' table)."""
-    out = snakemake(workdir, "-n", *args).stdout
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1]
-    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m[0] != "total"}
-
-
-@contextlib.contextmanager
-def edited(path: Path):
-    """Append a comment to a source file for the duration of the block (a real content change)."""
-    original = path.read_text()
-    try:
-        path.write_text(original + "\n# an edit\n")
-        yield
-    finally:
-        path.write_text(original)
-
-
-def copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "config.yaml", "config", "workflow", "profiles", "envs"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    (dest / "tests/configs").mkdir(parents=True)
-    shutil.copy2(ROOT / "tests/configs/tiny.yaml", dest / "tests/configs/tiny.yaml")
-    return dest
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The tiny config run once, end to end; later tests inspect it or dry-run against it."""
-    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
-    snakemake(wd, "--cores", "2", *TINY)
-    return wd
 
 
 def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
