@@ -104,7 +104,6 @@ class Trainer:
         if train_data.inputs.shape[-1] != self.task.n_in:
             raise ValueError(f"train data has {train_data.inputs.shape[-1]} input channels, task "
                              f"{self.task.name} expects {self.task.n_in}")  # fmt: skip
-        self.test_targets_np = test_data.targets
         self.test_data = test_data
         n = self.tr["n_iterations"]
         ck = self.tr["checkpoints"]
