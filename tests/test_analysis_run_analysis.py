@@ -93,8 +93,9 @@ def test_cli_end_to_end(run_files):
     assert summary["n_stable"].iloc[0] == 1 and summary["n_stable"].iloc[-1] == 8
     assert result["t_GR"] is not None and 0 < result["t_GR"] <= 60
     assert result["has_drop"] and abs(result["t_drop"] - 40) <= 3
-    for key in ("plateau_length", "drop_sharpness", "time_to_learn", "timing", "settings", "gr_threshold"):
+    for key in ("plateau_length", "drop_sharpness", "timing", "settings", "gr_threshold"):
         assert key in result
+    assert "time_to_learn" not in result  # computed once, by rnngeom.aggregate
     assert result["timing"]["fixed_points_mean_s_per_checkpoint"] > 0
     with np.load(out / "trajectories_pca.npz") as z:
         assert z["pcs"].shape == (len(ITERATIONS), 8, 50, 3)  # n_plot_trials = 8

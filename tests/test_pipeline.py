@@ -73,7 +73,7 @@ def test_changing_accuracy_threshold_does_not_retrain(tiny_run):
     alt.write_text((tiny_run / "tests/configs/tiny.yaml").read_text().replace("accuracy_threshold: 0.6",
                                                                               "accuracy_threshold: 0.7"))  # fmt: skip
     plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
-    assert "train" not in plan and plan["aggregate"] == 1
+    assert "train" not in plan and "analyze" not in plan and plan["aggregate"] == 1
 
 
 def test_bad_config_fails_before_any_job(tiny_run):

@@ -13,7 +13,7 @@ rule analyze:
         trajectories="results/runs/{run_id}/analysis/trajectories_pca.npz",
         result="results/runs/{run_id}/analysis/analysis.json",
     params:
-        settings=analysis_settings_json,
+        settings=json.dumps(config["analysis"], sort_keys=True),
         out_dir=lambda wc: f"results/runs/{wc.run_id}/analysis",
     threads: config["threads_per_job"]
     resources:

@@ -109,12 +109,5 @@ def experiment_grid_json(figure):
     return json.dumps(grids)
 
 
-def analysis_settings_json(wildcards):
-    """The config's analysis block plus this run's accuracy threshold (a change re-runs the analysis)."""
-    task = run_of(wildcards).task
-    settings = {**config["analysis"], "accuracy_threshold": effective_training(config, task)["accuracy_threshold"]}
-    return json.dumps(settings, sort_keys=True)
-
-
 def accuracy_thresholds_json():
     return json.dumps({t: effective_training(config, t)["accuracy_threshold"] for t in config["tasks"]})

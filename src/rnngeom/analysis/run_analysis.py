@@ -9,7 +9,7 @@ Steps:
 3. Fixed points at every checkpoint under a constant input (zeros by default): the exact region solver for
    PLRNNs (``plrnn_method="exact"``), the batched speed minimiser otherwise, with starts sampled from that
    checkpoint's own trajectories plus noise; ``checkpoints_per_batch`` checkpoints are optimised together.
-4. Loss drop (t_drop, plateau, sharpness) and time-to-learn from the metrics table.
+4. Loss drop (t_drop, plateau, sharpness) from the metrics table.
 5. GR scores between consecutive checkpoints and GR events (t_GR).
 
 Outputs in --out-dir (each written atomically):
@@ -44,7 +44,7 @@ import torch
 
 from rnngeom.analysis.fixed_points import KINDS, FixedPointSet, find_fixed_points_batched, sample_starts
 from rnngeom.analysis.gr_events import detect_gr_events, gr_scores
-from rnngeom.analysis.loss_drop import detect_loss_drop, time_to_learn
+from rnngeom.analysis.loss_drop import detect_loss_drop
 from rnngeom.analysis.pca import PCA
 from rnngeom.analysis.plrnn_exact import plrnn_fixed_points
 from rnngeom.io import atomic_path, write_json_atomic, write_tsv_atomic
@@ -76,8 +76,6 @@ def default_settings() -> dict:
         "checkpoints_per_batch": 16,  # checkpoints optimised together in one batch (generic finder)
         "plrnn_method": "exact",  # "exact" (region solver) or "generic" (speed minimiser) for PLRNNs
         "loss_column": "task_loss",  # metrics column for the loss drop
-        "accuracy_column": "test_accuracy",
-        "accuracy_threshold": 0.9,  # time-to-learn threshold on accuracy_column
         "fixed_points": _keyword_defaults(find_fixed_points_batched, exclude=("input", "device")),
         "plrnn_exact": _keyword_defaults(plrnn_fixed_points, exclude=("start_states", "seed")),
         "loss_drop": _keyword_defaults(detect_loss_drop),
@@ -192,14 +190,12 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
     points = pd.concat(point_frames, ignore_index=True) if point_frames else pd.DataFrame(columns=FIXED_POINT_COLUMNS)
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
 
-    # Loss drop and time-to-learn.
+    # Loss drop. (Time-to-learn is computed once, in rnngeom.aggregate, which knows per-task thresholds and
+    # divergence; keeping it out of here means a threshold change never re-runs the analysis.)
     for col in ("iteration", cfg["loss_column"]):
         if col not in metrics.columns:
             raise ValueError(f"metrics table lacks column {col!r}; it has {list(metrics.columns)}")
     drop = detect_loss_drop(metrics["iteration"], metrics[cfg["loss_column"]], **cfg["loss_drop"])
-    ttl = None
-    if cfg["accuracy_column"] in metrics.columns:
-        ttl = time_to_learn(metrics["iteration"], metrics[cfg["accuracy_column"]], cfg["accuracy_threshold"])
 
     # GR events.
     scores = gr_scores(points, iterations, scale=pca.scale, **cfg["gr_scores"])
@@ -223,7 +219,6 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
         "gr_reason": gr.reason,
         "n_gr_events": int(len(gr.events)),
         "gr_before_drop": (None if gr.t_gr is None or drop.t_drop is None else bool(gr.t_gr < drop.t_drop)),
-        "time_to_learn": ttl,
         "n_checkpoints": len(iterations),
         "final_counts": summary.iloc[-1][["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]].astype(int).to_dict(),
         "method": "plrnn_exact" if use_exact else "speed_minimiser",
