@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     ax.set_xlabel("t_drop (training iteration)")
     ax.set_ylabel("t_GR, first GR event (training iteration)")
     n_missing = len(runs) - len(both)
-    ax.set_title(f"GR before drop: {before}/{len(both)} runs; {n_missing} runs without drop or GR event", fontsize=9)
+    ax.set_title(f"GR before drop: {before}/{len(both)} runs; {n_missing} runs lack a drop, a GR event or both", fontsize=9)
     save(fig, args.out)
     return 0
 
