@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,3 +114,43 @@ def test_training_cli_rejects_bad_input(tmp_path, flipflop_data, small_settings)
     wrong[wrong.index("--train-data") + 1] = str(other["train"])
     proc = subprocess.run(wrong, env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "input channels" in proc.stderr
+
+
+ANALYSIS_OUTPUTS = ("fixed_points.tsv", "checkpoint_summary.tsv", "gr_scores.tsv", "events.tsv",
+                    "trajectories_pca.npz", "analysis.json")  # fmt: skip
+
+
+def analysis_cmd(run_dir, data, out):
+    return [sys.executable, "-m", "rnngeom.analysis.run_analysis", "--checkpoints", str(run_dir / "checkpoints.pt"),
+            "--data", str(data["test"]), "--metrics", str(run_dir / "metrics.tsv"), "--out-dir", str(out),
+            "--settings", json.dumps({"n_trials": 16, "n_starts": 32}), "--threads", "1"]  # fmt: skip
+
+
+def test_sigkilled_analysis_leaves_no_partial_output_and_reruns_identically(tmp_path, flipflop_data, longer_settings):
+    """An analysis job killed at any point leaves each output whole or absent; re-running it (what Snakemake's
+    rerun-incomplete does) gives byte-identical tables to an uninterrupted analysis."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = tmp_path / "run"
+    train_run(longer_settings, flipflop_data["train"], flipflop_data["test"], run)
+    ref = tmp_path / "ref"
+    subprocess.run(analysis_cmd(run, flipflop_data, ref), check=True, env=env, capture_output=True)
+    out = tmp_path / "killed"
+    kills = 0
+    for delay in (1.2, 2.4, 3.6):  # before, during and after the fixed-point search and the writes
+        proc = subprocess.Popen(analysis_cmd(run, flipflop_data, out), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        for name in ANALYSIS_OUTPUTS:  # whatever exists is complete: it equals the reference
+            if (out / name).exists() and name != "analysis.json":  # analysis.json holds timings
+                assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+        for name in ANALYSIS_OUTPUTS[:4]:
+            shutil.rmtree(out / name, ignore_errors=True)
+    assert kills >= 1
+    subprocess.run(analysis_cmd(run, flipflop_data, out), check=True, env=env, capture_output=True)
+    for name in ANALYSIS_OUTPUTS[:5]:
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+    assert not list(out.glob(".*.tmp*")), "a temporary file was left behind"

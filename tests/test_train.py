@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -93,9 +94,52 @@ def test_divergence_is_marked_not_raised(tmp_path, flipflop_data, small_settings
     assert json.loads((tmp_path / "run/provenance.json").read_text())["diverged"] is True
 
 
+@pytest.mark.parametrize("arch", ["leaky", "plrnn", "lstm", "rank1"])
+def test_ensemble_members_match_runs_trained_alone(tmp_path, flipflop_data, small_settings, arch):
+    """Training several runs of one condition together gives each run the result it gets alone."""
+    small_settings["arch"], small_settings["model"] = arch, {"n_hidden": 8}
+    members = []
+    for seed, lam, gain in ((3, 0.0, 1.5), (4, 0.5, 2.0), (5, 0.1, 1.0)):
+        members.append({**copy.deepcopy(small_settings), "seed": seed, "lambda_tcr": lam, "gain": gain})
+    dirs = [tmp_path / f"ens{k}" for k in range(3)]
+    train_run(members, flipflop_data["train"], flipflop_data["test"], dirs)
+    for k in (0, 2):
+        alone = tmp_path / f"alone{k}"
+        train_run(members[k], flipflop_data["train"], flipflop_data["test"], alone)
+        we, wa = final_weights(dirs[k]), final_weights(alone)
+        for name in wa:  # float32 rounding of batched matmuls may differ; 30 iterations keep it tiny
+            torch.testing.assert_close(we[name], wa[name], rtol=1e-4, atol=1e-5, msg=name)
+        me, ma = (pd.read_csv(d / "metrics.tsv", sep="\t") for d in (dirs[k], alone))
+        np.testing.assert_allclose(me["test_loss"], ma["test_loss"], rtol=1e-4)
+        assert json.loads((dirs[k] / "provenance.json").read_text())["settings"]["seed"] == members[k]["seed"]
+
+
+def test_ensemble_rejects_members_of_different_conditions(tmp_path, flipflop_data, small_settings):
+    other = {**copy.deepcopy(small_settings), "seed": 9}
+    other["training"]["lr"] = 0.5
+    with pytest.raises(ValueError, match="ensemble members must share"):
+        train_run([small_settings, other], flipflop_data["train"], flipflop_data["test"],
+                  [tmp_path / "a", tmp_path / "b"])  # fmt: skip
+
+
+def test_a_diverged_member_does_not_stop_the_others(tmp_path, flipflop_data, small_settings):
+    small_settings["arch"], small_settings["model"] = "plrnn", {"n_hidden": 8, "a_init": 1.5}
+    small_settings["training"].update(optimizer="sgd", lr=0.05, grad_clip=0.0)
+    bad = {**copy.deepcopy(small_settings), "gain": 50.0, "seed": 1}
+    good = {**copy.deepcopy(small_settings), "gain": 0.1, "seed": 2}
+    good["model"] = bad["model"] = {"n_hidden": 8, "a_init": 0.5}
+    bad["gain"] = 1e4  # explodes within a few steps
+    tr = train_run([bad, good], flipflop_data["train"], flipflop_data["test"], [tmp_path / "bad", tmp_path / "good"])
+    assert bool(tr.diverged[0]) and not bool(tr.diverged[1])
+    good_metrics = pd.read_csv(tmp_path / "good/metrics.tsv", sep="\t")
+    assert good_metrics["iteration"].iloc[-1] == 30 and np.isfinite(good_metrics["test_loss"]).all()
+    bad_metrics = pd.read_csv(tmp_path / "bad/metrics.tsv", sep="\t")
+    assert bad_metrics["diverged"].iloc[-1] and bad_metrics["iteration"].iloc[-1] < 30
+
+
 def test_unknown_learning_rule_is_rejected(tmp_path, flipflop_data, small_settings):
     small_settings["learning_rule"] = "hebbian"
-    with pytest.raises(ValueError, match="learning_rule 'hebbian'"):
+    with pytest.raises(ValueError, match="unknown learning_rule 'hebbian'"):
         train_run(small_settings, flipflop_data["train"], flipflop_data["test"], tmp_path / "run")
 
 

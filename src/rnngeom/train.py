@@ -1,6 +1,11 @@
-"""One training loop for every architecture and task.
+"""One training loop for every architecture, task and learning rule.
 
-    loss = masked MSE(y, target) + lambda_tcr * TCR(r)          (BPTT through the whole trial)
+    loss = masked MSE(y, target) + lambda_tcr * TCR(r)
+
+The learning rule (``rnngeom.learning``: BPTT, RFLO, freeze-in) turns a minibatch into gradients; the loop
+does everything else (minibatches, clipping, the optimizer, evaluation, checkpoints, resume). It trains an
+ensemble of K >= 1 runs of one condition at once (K = 1 in the pipeline's per-run jobs): member k's result
+equals training it alone up to float32 rounding of batched matrix products.
 
 Determinism and resume: the minibatch at iteration i is drawn with ``np.random.default_rng([seed, i])``, so
 it depends only on (seed, i), never on how often the run was interrupted. At every checkpoint the full
@@ -11,13 +16,13 @@ when a job fails.
 
 CLI: ``python -m rnngeom.train --settings JSON --train-data train.npz --test-data test.npz --out-dir DIR
 [--device cpu|cuda|auto] [--threads N]``
-writes DIR/checkpoints.pt, DIR/metrics.tsv and DIR/provenance.json.
+writes DIR/checkpoints.pt, DIR/metrics.tsv and DIR/provenance.json. A JSON list of settings with one
+--out-dir per entry trains them as one ensemble.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import math
@@ -37,13 +42,16 @@ from rnngeom import __version__
 from rnngeom.checkpoints import CorruptCheckpointError, read_checkpoint_payload, save_checkpoints
 from rnngeom.data import DatasetError, load_dataset
 from rnngeom.io import write_json_atomic, write_tsv_atomic
+from rnngeom.learning import Batch, StepResult, get_rule
 from rnngeom.models import build_model
 from rnngeom.tasks import TaskData, get_task
-from rnngeom.tcr import tcr_penalty
 
 METRIC_COLUMNS = [
-    "iteration", "task_loss", "tcr_loss", "test_loss", "test_accuracy", "grad_norm", "diverged",
+    "iteration", "task_loss", "tcr_loss", "test_loss", "test_accuracy", "grad_norm", "activity_var",
+    "lambda_tcr_now", "diverged",
 ]  # fmt: skip
+# Averaged over the iterations since the previous evaluation (the "window").
+WINDOW_KEYS = ("task_loss", "tcr_loss", "grad_norm", "activity_var", "lambda_tcr_now")
 
 
 def checkpoint_schedule(n_iterations: int, dense_until: int, dense_every: int, sparse_every: int) -> list[int]:
@@ -80,30 +88,64 @@ def _to_tensors(data: TaskData, device: torch.device) -> tuple[torch.Tensor, ...
     return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (data.inputs, data.targets, data.mask))
 
 
+ENSEMBLE_KEYS = ("seed", "lambda_tcr", "gain")  # what may differ between the members of one ensemble
+MEMBER_RUNTIME_KEYS = ("device", "threads")
+
+
+def condition_key(settings: dict) -> str:
+    """Fingerprint of what members of one ensemble share (everything except seed, lambda_tcr and gain)."""
+    keep = {k: v for k, v in settings.items() if k not in ENSEMBLE_KEYS + MEMBER_RUNTIME_KEYS}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
 class Trainer:
-    """Trains one run described by a resolved settings dict (see workflow/rules/common.smk:run_settings)."""
+    """Trains an ensemble of K >= 1 runs of one condition together (see rnngeom.learning).
 
-    def __init__(self, settings: dict, train_data: TaskData, test_data: TaskData, out_dir: str | Path):
-        self.settings = settings
-        self.tr = settings["training"]
-        self.task = get_task(settings["task"])
-        self.out_dir = Path(out_dir)
-        self.device = resolve_device(settings.get("device", "cpu"))
-        self.seed = int(settings["seed"])
-        self.lambda_tcr = float(settings["lambda_tcr"])
-        if settings.get("learning_rule", "bptt") != "bptt":
-            raise ValueError(f"learning_rule {settings['learning_rule']!r} is not implemented; allowed: ['bptt']")
+    ``members`` is one run-settings dict or a list of them (same task, architecture, hyperparameters and
+    learning rule; seed, lambda_tcr and gain may differ), ``out_dirs`` one output folder per member. Each
+    member keeps its own initial weights (seeded by its seed alone), minibatches, metrics and outputs, so a
+    run trained in an ensemble matches the same run trained alone up to float32 rounding of the batched
+    matrix products (tests/test_train.py checks it).
+    """
 
-        torch.manual_seed(self.seed)  # the only source of randomness for initial weights (and model noise)
-        spec = {"arch": settings["arch"], "n_in": self.task.n_in, "n_out": self.task.n_out,
-                **settings["model"], "gain": float(settings["gain"])}  # fmt: skip
-        self.model = build_model(spec).to(self.device)
-        self.optimizer = self._make_optimizer()
-        self.train = _to_tensors(train_data, self.device)
-        self.test = _to_tensors(test_data, self.device)
+    def __init__(self, members: dict | list[dict], train_data: TaskData, test_data: TaskData,
+                 out_dirs: str | Path | list[str | Path]):  # fmt: skip
+        self.members = [members] if isinstance(members, dict) else list(members)
+        out_dirs = [out_dirs] if isinstance(out_dirs, (str, Path)) else list(out_dirs)
+        if not self.members or len(out_dirs) != len(self.members):
+            raise ValueError(f"need one out_dir per member: {len(self.members)} members, {len(out_dirs)} out_dirs")
+        keys = {condition_key(m) for m in self.members}
+        if len(keys) > 1:
+            raise ValueError("ensemble members must share task, arch, model, training and learning_rule; only "
+                             f"{list(ENSEMBLE_KEYS)} may differ")  # fmt: skip
+        self.out_dirs = [Path(d) for d in out_dirs]
+        first = self.members[0]
+        self.settings = first
+        self.tr = first["training"]
+        self.task = get_task(first["task"])
+        self.device = resolve_device(first.get("device", "cpu"))
         if train_data.inputs.shape[-1] != self.task.n_in:
             raise ValueError(f"train data has {train_data.inputs.shape[-1]} input channels, task "
                              f"{self.task.name} expects {self.task.n_in}")  # fmt: skip
+        self.K = len(self.members)
+
+        # Every member's initial weights come from its own seed alone, exactly as if trained by itself.
+        base_spec = {"arch": first["arch"], "n_in": self.task.n_in, "n_out": self.task.n_out, **first["model"]}
+        self.models = []
+        for m in self.members:
+            torch.manual_seed(int(m["seed"]))
+            self.models.append(build_model({**base_spec, "gain": float(m["gain"])}).to(self.device))
+        torch.manual_seed(int(first["seed"]))  # model noise (autograd path) draws from the global RNG
+        self.param_names = [n for n, _ in self.models[0].named_parameters()]
+        self.params = {n: torch.stack([mod.get_parameter(n).detach() for mod in self.models]).requires_grad_(True)
+                       for n in self.param_names}  # fmt: skip
+        rule_cls = get_rule(first.get("learning_rule", "bptt"))
+        full_spec = {k: v for k, v in self.models[0].spec().items() if k != "gain"}  # every hparam, defaults too
+        self.rule = rule_cls(full_spec, [{k: m[k] for k in ENSEMBLE_KEYS} for m in self.members],
+                             self.tr.get(rule_cls.settings_key, {}))  # fmt: skip
+        self.optimizer = self._make_optimizer()
+        self.train = _to_tensors(train_data, self.device)
+        self.test = _to_tensors(test_data, self.device)
         self.test_data = test_data
         n = self.tr["n_iterations"]
         ck = self.tr["checkpoints"]
@@ -111,88 +153,115 @@ class Trainer:
 
         # Mutable training state (all of it goes into resume.pt).
         self.iteration = 0
-        self.rows: list[dict] = []
-        self.snapshots: dict[int, dict] = {}
-        self.window = {"task": 0.0, "tcr": 0.0, "grad": 0.0, "n": 0}
-        self.diverged = False
+        self.rows: list[list[dict]] = [[] for _ in range(self.K)]
+        self.snapshots: list[dict[int, dict]] = [{} for _ in range(self.K)]
+        self.window = self._empty_window()
+        self.diverged = torch.zeros(self.K, dtype=torch.bool)
+        self.diverged_at: list[int | None] = [None] * self.K
         self.resumed_from: int | None = None
 
     # -- pieces -------------------------------------------------------------------------------------
+    def _empty_window(self) -> dict:
+        return {k: torch.zeros(self.K, dtype=torch.float64) for k in WINDOW_KEYS} | {"n": 0}
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         name, lr = self.tr["optimizer"], float(self.tr["lr"])
-        if name == "adam":
-            return torch.optim.Adam(self.model.parameters(), lr=lr)
+        params = list(self.params.values())
+        if name == "adam":  # elementwise: each member's slice is updated exactly as if it were alone
+            return torch.optim.Adam(params, lr=lr)
         if name == "sgd":
-            return torch.optim.SGD(self.model.parameters(), lr=lr, momentum=float(self.tr.get("momentum", 0.0)))
+            return torch.optim.SGD(params, lr=lr, momentum=float(self.tr.get("momentum", 0.0)))
         raise ValueError(f"training.optimizer {name!r} unknown; allowed: ['adam', 'sgd']")
 
-    def batch(self, iteration: int) -> tuple[torch.Tensor, ...]:
-        """The minibatch of ``iteration``: a function of (seed, iteration) only, so resume is exact."""
-        rng = np.random.default_rng([self.seed, iteration])
+    def batch(self, iteration: int) -> Batch:
+        """Each member's minibatch of ``iteration``: a function of (its seed, iteration) only, so resume is exact."""
         n_train = self.train[0].shape[0]
-        idx = torch.from_numpy(rng.choice(n_train, size=min(self.tr["batch_size"], n_train), replace=False))
-        return tuple(a[idx.to(a.device)] for a in self.train)
+        size = min(self.tr["batch_size"], n_train)
+        idx = []
+        for m in self.members:
+            rng = np.random.default_rng([int(m["seed"]), iteration])
+            idx.append(torch.from_numpy(rng.choice(n_train, size=size, replace=False)))
+        idx = torch.stack(idx).to(self.device)  # [K, B]
+        return Batch(*(a[idx] for a in self.train))
+
+    def member_state(self, k: int) -> dict:
+        """Member k's weights as its model's state_dict (what checkpoints.pt stores)."""
+        model = self.models[k]
+        with torch.no_grad():
+            for n in self.param_names:
+                model.get_parameter(n).copy_(self.params[n][k])
+        return {name: v.detach().cpu().clone() for name, v in model.state_dict().items()}
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
-        self.model.eval()
+    def evaluate(self, k: int) -> tuple[float, float]:
+        """Held-out loss and accuracy of member k, through the model file's own forward."""
+        self.member_state(k)
+        model = self.models[k]
+        model.eval()
         inputs, targets, mask = self.test
-        out = self.model(inputs)
+        out = model(inputs)
         loss = masked_mse(out.outputs, targets, mask).item()
         acc = self.task.accuracy(out.outputs.cpu().numpy(), self.test_data)
-        self.model.train()
+        model.train()
         return loss, acc
 
-    def train_step(self, iteration: int) -> tuple[float, float, float]:
-        inputs, targets, mask = self.batch(iteration)
-        out = self.model(inputs)
-        task_loss = masked_mse(out.outputs, targets, mask)
-        tcr = tcr_penalty(out.activity)
-        loss = task_loss + self.lambda_tcr * tcr
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip = self.tr.get("grad_clip")
-        params = list(self.model.parameters())
-        if clip:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, float(clip))
-        else:
-            grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+    def train_step(self, iteration: int) -> StepResult:
+        """One iteration for all members: the rule's gradients, per-member clipping, one optimizer step."""
+        batch = self.batch(iteration)
+        lambdas = self.rule.lambdas(iteration).to(self.device)
+        result = self.rule.gradients(self.params, batch, lambdas, iteration)
+        live = (~self.diverged).to(self.device)
+        with torch.no_grad():
+            sq = sum(g.double().pow(2).flatten(1).sum(1) for g in result.grads.values())
+            grad_norm = sq.sqrt()  # [K] each member's gradient norm (before clipping)
+            clip = float(self.tr.get("grad_clip") or 0.0)
+            # The same formula as torch.nn.utils.clip_grad_norm_, member by member.
+            coef = (clip / (grad_norm + 1e-6)).clamp(max=1.0) if clip else torch.ones_like(grad_norm)
+            coef = torch.where(live, coef, torch.zeros_like(coef))  # a diverged member is frozen
+            for n, p in self.params.items():
+                g = result.grads[n]
+                p.grad = (g * coef.to(g.dtype).view(-1, *([1] * (g.dim() - 1)))).to(p.dtype)
         self.optimizer.step()
-        return task_loss.item(), tcr.item(), float(grad_norm)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            self.rule.after_step(self.params, iteration, result)
+        result.extra.setdefault("grad_norm", grad_norm)
+        result.extra.setdefault("lambda_tcr_now", lambdas)
+        return result
 
-    def record(self) -> None:
-        test_loss, test_acc = self.evaluate()
-        n = max(self.window["n"], 1)
-        self.rows.append({
-            "iteration": self.iteration,
-            "task_loss": self.window["task"] / n if self.window["n"] else float("nan"),
-            "tcr_loss": self.window["tcr"] / n if self.window["n"] else float("nan"),
-            "test_loss": test_loss,
-            "test_accuracy": test_acc,
-            "grad_norm": self.window["grad"] / n if self.window["n"] else float("nan"),
-            "diverged": self.diverged,
-        })  # fmt: skip
-        self.window = {"task": 0.0, "tcr": 0.0, "grad": 0.0, "n": 0}
+    def record(self, k: int) -> None:
+        test_loss, test_acc = self.evaluate(k)
+        n = self.window["n"]
+        row = {"iteration": self.iteration, "test_loss": test_loss, "test_accuracy": test_acc,
+               "diverged": bool(self.diverged[k])}  # fmt: skip
+        for key in WINDOW_KEYS:
+            row[key] = float(self.window[key][k] / n) if n else float("nan")
+        self.rows[k].append(row)
 
     # -- resume ---------------------------------------------------------------------------------------
-    # Two generations are kept (resume.pt and resume.prev.pt): if the newest is damaged (a disk error, a
-    # kill the atomic rename did not cover), the run falls back to the previous good checkpoint.
+    # Two generations are kept (resume.pt and resume.prev.pt, in the first member's folder): if the newest
+    # is damaged (a disk error, a kill the atomic rename did not cover), the run falls back to the previous.
     @property
     def resume_path(self) -> Path:
-        return self.out_dir / "resume.pt"
+        return self.out_dirs[0] / "resume.pt"
 
     @property
     def previous_resume_path(self) -> Path:
-        return self.out_dir / "resume.prev.pt"
+        return self.out_dirs[0] / "resume.prev.pt"
+
+    def ensemble_hash(self) -> str:
+        return hashlib.sha256(" ".join(settings_hash(m) for m in self.members).encode()).hexdigest()[:16]
 
     def save_resume(self) -> None:
         if self.resume_path.exists():
             os.replace(self.resume_path, self.previous_resume_path)
         save_checkpoints(self.resume_path, {
-            "spec": self.model.spec(), "run": self.settings, "snapshots": self.snapshots,
-            "resume": {"iteration": self.iteration, "model": self.model.state_dict(),
-                       "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                       "rows": self.rows, "window": self.window, "settings_hash": settings_hash(self.settings)},
+            "spec": self.models[0].spec(), "run": self.members, "snapshots": self.snapshots,
+            "resume": {"iteration": self.iteration, "params": {n: p.detach().cpu() for n, p in self.params.items()},
+                       "optimizer": self.optimizer.state_dict(), "rule": self.rule.state_dict(),
+                       "torch_rng": torch.get_rng_state(), "rows": self.rows, "window": self.window,
+                       "diverged": self.diverged, "diverged_at": self.diverged_at,
+                       "settings_hash": self.ensemble_hash()},
         })  # fmt: skip
 
     def _read_resume(self, path: Path) -> dict | None:
@@ -203,7 +272,7 @@ class Trainer:
         except CorruptCheckpointError as err:
             print(f"warning: {err}; trying the previous checkpoint", file=sys.stderr)
             return None
-        if payload["resume"]["settings_hash"] != settings_hash(self.settings):
+        if payload.get("resume", {}).get("settings_hash") != self.ensemble_hash():
             print(f"warning: {path} belongs to other settings; not resuming from it", file=sys.stderr)
             return None
         return payload
@@ -213,10 +282,14 @@ class Trainer:
         if payload is None:
             return False
         r = payload["resume"]
-        self.model.load_state_dict(r["model"])
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(r["params"][n])
         self.optimizer.load_state_dict(r["optimizer"])
+        self.rule.load_state_dict(r["rule"])
         torch.set_rng_state(r["torch_rng"])
         self.iteration, self.rows, self.window = r["iteration"], r["rows"], r["window"]
+        self.diverged, self.diverged_at = r["diverged"], r["diverged_at"]
         self.snapshots = payload["snapshots"]
         self.resumed_from = self.iteration
         print(f"resumed from iteration {self.iteration}", file=sys.stderr)
@@ -231,39 +304,51 @@ class Trainer:
         while True:
             it = self.iteration
             if not (resumed and it == self.resumed_from):  # a resumed state was already recorded/saved
-                if it % eval_every == 0 or it == n:
-                    self.record()
+                for k in range(self.K):
+                    if self.diverged_at[k] is None and (it % eval_every == 0 or it == n):
+                        self.record(k)
+                    if self.diverged_at[k] is None and it in schedule:
+                        self.snapshots[k][it] = self.member_state(k)
+                self.window = self._empty_window() if it % eval_every == 0 or it == n else self.window
                 if it in schedule:
-                    self.snapshots[it] = copy.deepcopy({k: v.cpu() for k, v in self.model.state_dict().items()})
                     self.save_resume()
             resumed = False
-            if it >= n or self.diverged:
+            if it >= n or bool(self.diverged.all()):
                 return True
             if stop_after is not None and it >= stop_after:
                 return False
-            task_loss, tcr, grad = self.train_step(it)
+            result = self.train_step(it)
             self.iteration = it + 1
-            if not all(math.isfinite(v) for v in (task_loss, tcr, grad)):
-                # Stop a diverged run cleanly: it is marked, counted as "did not learn", and does not crash
-                # the other jobs or the aggregation.
-                self.diverged = True
-                print(f"run diverged at iteration {self.iteration} (non-finite loss or gradient)", file=sys.stderr)
-                self.record()
-                return True
-            for k, v in (("task", task_loss), ("tcr", tcr), ("grad", grad)):
-                self.window[k] += v
+            values = {"task_loss": result.task_loss, "tcr_loss": result.tcr, "grad_norm": result.extra["grad_norm"],
+                      "activity_var": result.activity_var, "lambda_tcr_now": result.extra["lambda_tcr_now"]}  # fmt: skip
+            values = {k: torch.as_tensor(v if v is not None else torch.full((self.K,), math.nan)).detach().cpu()
+                      .to(torch.float64).reshape(self.K) for k, v in values.items()}  # fmt: skip
+            bad = ~(torch.isfinite(values["task_loss"]) & torch.isfinite(values["tcr_loss"])
+                    & torch.isfinite(values["grad_norm"]))  # fmt: skip
+            for k in torch.nonzero(bad & ~self.diverged).flatten().tolist():
+                # Stop a diverged member cleanly: it is marked, counted as "did not learn", and neither
+                # crashes the other members and jobs nor the aggregation.
+                self.diverged[k] = True
+                print(f"run {k} diverged at iteration {self.iteration} (non-finite loss or gradient)",
+                      file=sys.stderr)  # fmt: skip
+                self.record(k)
+                self.diverged_at[k] = self.iteration
+            for key in WINDOW_KEYS:
+                self.window[key] += torch.where(self.diverged, torch.zeros_like(values[key]), values[key])
             self.window["n"] += 1
 
     def write_outputs(self, t_start: float) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        metrics = pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
-        write_tsv_atomic(self.out_dir / "metrics.tsv", metrics)
-        save_checkpoints(self.out_dir / "checkpoints.pt",
-                         {"spec": self.model.spec(), "run": self.settings, "snapshots": self.snapshots})  # fmt: skip
-        write_json_atomic(self.out_dir / "provenance.json", provenance(self.settings, self.device, {
-            "wall_seconds": round(time.time() - t_start, 3), "resumed_from_iteration": self.resumed_from,
-            "diverged": self.diverged, "final_iteration": self.iteration,
-        }))  # fmt: skip
+        for k, out_dir in enumerate(self.out_dirs):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            metrics = pd.DataFrame(self.rows[k], columns=METRIC_COLUMNS)
+            write_tsv_atomic(out_dir / "metrics.tsv", metrics)
+            save_checkpoints(out_dir / "checkpoints.pt", {"spec": self.models[k].spec(), "run": self.members[k],
+                                                          "snapshots": self.snapshots[k]})  # fmt: skip
+            final = self.diverged_at[k] if self.diverged_at[k] is not None else self.iteration
+            write_json_atomic(out_dir / "provenance.json", provenance(self.members[k], self.device, {
+                "wall_seconds": round(time.time() - t_start, 3), "resumed_from_iteration": self.resumed_from,
+                "diverged": bool(self.diverged[k]), "final_iteration": final, "ensemble_size": self.K,
+            }))  # fmt: skip
         self.resume_path.unlink(missing_ok=True)
         self.previous_resume_path.unlink(missing_ok=True)
 
@@ -297,25 +382,29 @@ def provenance(settings: dict, device: torch.device, extra: dict) -> dict:
     }  # fmt: skip
 
 
-def train_run(settings: dict, train_path: str | Path, test_path: str | Path, out_dir: str | Path,
-              stop_after: int | None = None) -> Trainer:  # fmt: skip
-    """Train (or resume) one run and write its outputs; ``stop_after`` simulates an interruption."""
+def train_run(settings: dict | list[dict], train_path: str | Path, test_path: str | Path,
+              out_dir: str | Path | list[str | Path], stop_after: int | None = None) -> Trainer:  # fmt: skip
+    """Train (or resume) one run, or an ensemble of runs of one condition (a list of settings and one
+    out_dir per run), and write their outputs; ``stop_after`` simulates an interruption."""
     t0 = time.time()
-    torch.set_num_threads(int(settings.get("threads", 1)))
+    first = settings if isinstance(settings, dict) else settings[0]
+    torch.set_num_threads(int(first.get("threads", 1)))
     torch.use_deterministic_algorithms(True)
     trainer = Trainer(settings, load_dataset(train_path), load_dataset(test_path), out_dir)
-    trainer.out_dir.mkdir(parents=True, exist_ok=True)
+    for d in trainer.out_dirs:
+        d.mkdir(parents=True, exist_ok=True)
     if trainer.run(stop_after=stop_after):
         trainer.write_outputs(t0)
     return trainer
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Train one RNN run (BPTT + TCR).")
-    ap.add_argument("--settings", required=True, help="resolved run settings as JSON (or @file.json)")
+    ap = argparse.ArgumentParser(description="Train one RNN run, or an ensemble of runs of one condition.")
+    ap.add_argument("--settings", required=True,
+                    help="resolved run settings as JSON (or @file.json); a JSON list trains an ensemble")
     ap.add_argument("--train-data", required=True)
     ap.add_argument("--test-data", required=True)
-    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--out-dir", required=True, nargs="+", help="one output folder per run")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--threads", type=int, default=1, help="torch threads (match Snakemake's threads)")
     a = ap.parse_args(argv)
@@ -324,17 +413,22 @@ def main(argv: list[str] | None = None) -> int:
         settings = json.loads(text)
     except json.JSONDecodeError as err:
         ap.error(f"--settings is not valid JSON: {err}")
+    members = [settings] if isinstance(settings, dict) else settings
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        ap.error("--settings must be a JSON object or a list of objects")
+    if len(members) != len(a.out_dir):
+        ap.error(f"--settings has {len(members)} run(s) but --out-dir names {len(a.out_dir)} folder(s)")
     # device/threads do not change a CPU result, so they are not part of the run's settings fingerprint
-    settings = {**settings, "device": a.device, "threads": a.threads}
+    members = [{**m, "device": a.device, "threads": a.threads} for m in members]
     try:
-        tr = train_run(settings, a.train_data, a.test_data, a.out_dir)
+        tr = train_run(members, a.train_data, a.test_data, a.out_dir)
     except (ValueError, KeyError, DatasetError, RuntimeError) as err:
         # Bad input (settings, datasets, device): one clear line, no traceback. Work already saved stays.
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
-    last = tr.rows[-1]
-    print(f"done: iteration {tr.iteration}, test_accuracy {last['test_accuracy']:.3f}, diverged {tr.diverged}",
-          file=sys.stderr)  # fmt: skip
+    for k, rows in enumerate(tr.rows):
+        print(f"done {a.out_dir[k]}: iteration {rows[-1]['iteration']}, test_accuracy "
+              f"{rows[-1]['test_accuracy']:.3f}, diverged {bool(tr.diverged[k])}", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -1,0 +1,145 @@
+"""Learning rules: how one training iteration turns a minibatch into parameter (pseudo-)gradients.
+
+``rnngeom.train`` is one loop for every architecture and learning rule. It trains an *ensemble* of K >= 1
+runs of one condition together (same task, architecture, hyperparameters and rule; members differ in seed,
+lambda_tcr and gain, which only changes the initial weights). Parameters are held stacked: a dict
+``name -> tensor [K, *shape]`` keyed by the model's ``named_parameters()`` names (e.g. the leaky RNN:
+``W, W_in, b, readout.weight, readout.bias``). A rule computes each member's gradient of its own loss
+(members never interact); the optimizer (Adam or SGD, elementwise) then applies it, so member k's result does
+not depend on which other members share the ensemble.
+
+A rule is a class registered in ``RULES`` with
+
+    __init__(model_spec, members, settings)   model_spec: build_model spec without "gain";
+                                              members: [{"seed", "lambda_tcr", "gain"}, ...] (K entries);
+                                              settings: the rule's block of the training settings,
+                                              training[<rule name>], merged over default_settings()
+    lambdas(iteration) -> [K]                 lambda_tcr(t) of every member (constant unless scheduled)
+    gradients(params, batch, lambdas, iteration) -> StepResult
+    after_step(params, iteration, result)     optional in-place changes after the optimizer step
+                                              (e.g. random weight perturbations); default: nothing
+    state_dict() / load_state_dict(d)         rule state for exact resume (default: none)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Batch:
+    inputs: torch.Tensor  # [K, B, T, n_in]   member k's own minibatch
+    targets: torch.Tensor  # [K, B, T, n_out]
+    mask: torch.Tensor  # [K, B, T, n_out]  1 where the task loss counts
+
+
+@dataclass
+class StepResult:
+    task_loss: torch.Tensor  # [K] masked MSE of each member (detached)
+    tcr: torch.Tensor  # [K] TCR penalty mean (r_{t+1} - r_t)^2 of each member (detached)
+    grads: dict[str, torch.Tensor]  # name -> [K, *shape], same keys as params
+    activity_var: torch.Tensor | None = None  # [K] variance of r over batch and time, mean over units
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # [K] per-member values to record in metrics
+
+
+class LearningRule:
+    """Base class: constant lambda_tcr, no rule state, nothing after the step."""
+
+    name = "base"
+    settings_key = "base"  # the training.<key> block holding this rule's settings
+
+    @classmethod
+    def default_settings(cls) -> dict:
+        return {}
+
+    def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):
+        self.model_spec = dict(model_spec)
+        self.members = [dict(m) for m in members]
+        unknown = sorted(set(settings or {}) - set(self.default_settings()))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown} for learning rule {self.name!r}; "
+                             f"allowed: {sorted(self.default_settings())}")  # fmt: skip
+        self.settings = {**self.default_settings(), **(settings or {})}
+        self._lambdas = torch.tensor([float(m["lambda_tcr"]) for m in self.members])
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+    def lambdas(self, iteration: int) -> torch.Tensor:
+        return self._lambdas
+
+    def gradients(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
+        raise NotImplementedError
+
+    def after_step(self, params: dict, iteration: int, result: StepResult) -> None:
+        return None
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        return None
+
+
+def masked_mse_per_member(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[K] masked MSE over (batch, time, channel) of each member; outputs/targets/mask [K, B, T, O]."""
+    dims = tuple(range(1, outputs.dim()))
+    return (mask * (outputs - targets) ** 2).sum(dims) / mask.sum(dims).clamp_min(1.0)
+
+
+def tcr_per_member(r: torch.Tensor) -> torch.Tensor:
+    """[K] TCR penalty mean (r_{t+1} - r_t)^2 over (batch, time pairs, units); r [K, B, T, N]."""
+    return ((r[:, :, 1:] - r[:, :, :-1]) ** 2).mean(dim=(1, 2, 3))
+
+
+def activity_variance(r: torch.Tensor) -> torch.Tensor:
+    """[K] variance of each unit's activity over batch and time, averaged over units; r [K, B, T, N] (or
+    time-major [K, T, B, N]: the same samples). Two-pass in float64: cheap here and exact enough for a
+    collapse toward a fixed point (variance -> 0)."""
+    K, N = r.shape[0], r.shape[-1]
+    flat = r.reshape(K, -1, N).double()
+    centred = flat - flat.mean(dim=1, keepdim=True)
+    return (centred * centred).mean(dim=(1, 2))
+
+
+RULES: dict[str, type[LearningRule]] = {}
+
+
+def register(cls: type[LearningRule]) -> type[LearningRule]:
+    """Class decorator: make a rule available by name (its settings block defaults to its name)."""
+    if "settings_key" not in cls.__dict__:
+        cls.settings_key = cls.name
+    RULES[cls.name] = cls
+    return cls
+
+
+def rule_source_files(name: str) -> list[str]:
+    """The package files that define learning rule ``name`` (its class, its bases and this module), so
+    the pipeline re-trains exactly the runs whose learning-rule code changed."""
+    import inspect
+
+    cls = get_rule(name)
+    files = {inspect.getsourcefile(c) for c in cls.__mro__ if c.__module__.startswith("rnngeom.")}
+    return sorted(files | {inspect.getsourcefile(LearningRule)})
+
+
+def get_rule(name: str) -> type[LearningRule]:
+    _load_rules()
+    if name not in RULES:
+        raise ValueError(f"unknown learning_rule {name!r}; allowed: {sorted(RULES)}")
+    return RULES[name]
+
+
+def _load_rules() -> None:
+    # Importing the modules registers their rules (kept lazy so this module has no import cycle).
+    import importlib
+
+    for module in ("bptt", "rflo", "freeze_in"):
+        try:
+            importlib.import_module(f"rnngeom.learning.{module}")
+        except ModuleNotFoundError as err:
+            if err.name != f"rnngeom.learning.{module}":
+                raise

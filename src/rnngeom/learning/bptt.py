@@ -1,0 +1,211 @@
+"""Backpropagation through time (BPTT) of  L_k = masked MSE(y, y*) + λ_k · TCR(r)  for every ensemble member.
+
+Small RNNs on a CPU are dominated by per-operation framework overhead, not arithmetic. So for the three
+architectures with simple equations the backward pass is written by hand (one batched matmul per time step
+for all K members, no autograd graph), which is several times faster than autograd through a Python loop
+(``benchmarks/`` measures it). Every other case (the LSTM, models with noise) uses autograd on the model's
+own ``forward``, one member at a time. ``tests/test_learning_bptt.py`` checks the hand-written gradients
+against autograd through the model files, so the model files stay the single statement of each equation.
+
+Notation (member index k and batch index omitted): inputs s_t, states x_t, activity r_t, outputs
+y_t = B r_t + b_out for t = 1..T from x_0 = 0.  g^x_t = dL/dx_t, the total derivative.
+
+Loss derivatives shared by all architectures (TCR normalised like ``rnngeom.tcr.tcr_penalty``):
+    dL/dy_t = 2 m_t ⊙ (y_t − y*_t) / Σ m
+    dL/dr_t (direct) = (dL/dy_t) B + 2λ/(B_size (T−1) N) · [(r_t − r_{t−1})·1{t>1} − (r_{t+1} − r_t)·1{t<T}]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rnngeom.learning import (
+    Batch,
+    LearningRule,
+    StepResult,
+    activity_variance,
+    masked_mse_per_member,
+    register,
+    tcr_per_member,
+)
+from rnngeom.models import build_model
+
+HAND_WRITTEN = ("leaky", "rank1", "plrnn")
+
+
+def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-member matmul of [K, ..., n] by [K, n, m] (the ... dims flattened into one batched matmul)."""
+    K = a.shape[0]
+    return torch.bmm(a.reshape(K, -1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+
+
+def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ over batch and time of a_tᵀ b_t per member: a [K, T, B, n], b [K, T, B, m] -> [K, n, m]."""
+    K = a.shape[0]
+    return torch.bmm(a.reshape(K, -1, a.shape[-1]).transpose(1, 2), b.reshape(K, -1, b.shape[-1]))
+
+
+def output_and_activity_grads(r: torch.Tensor, batch: Batch, params: dict, lambdas: torch.Tensor):
+    """Readout, losses and dL/dr_t (direct part) from activity r [K, T, B, N] (time-major).
+
+    Returns (task_loss [K], tcr [K], dL/dr [K, T, B, N], grads of readout.weight and readout.bias).
+    """
+    K, T, B, N = r.shape
+    Bo, bo = params["readout.weight"], params["readout.bias"]  # [K, O, N], [K, O]
+    y = _mm(r, Bo.transpose(1, 2)) + bo[:, None, None, :]  # [K, T, B, O]
+    targets, mask = batch.targets.transpose(1, 2), batch.mask.transpose(1, 2)  # [K, T, B, O]
+    task_loss = masked_mse_per_member(y, targets, mask)
+    dims = tuple(range(1, mask.dim()))
+    dy = 2 * mask * (y - targets) / mask.sum(dims).clamp_min(1.0)[:, None, None, None]
+    dr = _mm(dy, Bo)
+    diff = r[:, 1:] - r[:, :-1]  # [K, T-1, B, N]: r_{t+1} - r_t
+    tcr = (diff**2).mean(dim=(1, 2, 3)) if T > 1 else r.new_zeros(K)
+    if T > 1:
+        d_tcr = (2 * lambdas.to(r))[:, None, None, None] * diff / (B * (T - 1) * N)
+        dr[:, 1:] += d_tcr
+        dr[:, :-1] -= d_tcr
+    grads = {"readout.weight": _sum_outer(dy, r), "readout.bias": dy.sum(dim=(1, 2))}
+    return task_loss, tcr, dr, grads
+
+
+def leaky_bptt(params: dict, batch: Batch, lambdas: torch.Tensor, alpha: float, rank_one: bool) -> StepResult:
+    """x_t = (1-α) x_{t-1} + α (W tanh(x_{t-1}) + W_in s_t + b),  r_t = tanh(x_t)   (leaky.py, rank1.py).
+
+    Backward:  g^x_t = φ'(x_t) ⊙ (dL/dr_t + α g^x_{t+1} W) + (1-α) g^x_{t+1},   φ' = 1 − r²
+               dW = α Σ_t g^x_tᵀ r_{t-1},  dW_in = α Σ_t g^x_tᵀ s_t,  db = α Σ_t g^x_t
+    Rank one (W = m nᵀ/N):  dm = dW n / N,  dn = dWᵀ m / N.
+    """
+    s = batch.inputs.transpose(1, 2).contiguous()  # [K, T, B, n_in] time-major
+    K, T, B, _ = s.shape
+    if rank_one:
+        m, n = params["m"], params["n"]
+        N = m.shape[1]
+        W = m[:, :, None] * n[:, None, :] / N
+    else:
+        W = params["W"]
+        N = W.shape[1]
+    # Fewer, fused operations per time step (the cost here is per-operation overhead, not arithmetic).
+    Wt_a = (alpha * W).transpose(1, 2).contiguous()  # α Wᵀ
+    drive = alpha * (_mm(s, params["W_in"].transpose(1, 2)) + params["b"][:, None, None, :])  # α (W_in s_t + b)
+    rs = s.new_empty(K, T + 1, B, N)  # rs[:, t] = r_t, r_0 = tanh(0) = 0
+    rs[:, 0] = 0
+    x = s.new_zeros(K, B, N)
+    for t in range(T):
+        pre = torch.baddbmm(drive[:, t], rs[:, t], Wt_a)  # α (W r_{t-1} + W_in s_t + b)
+        x = pre if alpha == 1.0 else torch.add(pre, x, alpha=1 - alpha)
+        torch.tanh(x, out=rs[:, t + 1])
+    r = rs[:, 1:]
+    task_loss, tcr, dr, grads = output_and_activity_grads(r, batch, params, lambdas)
+
+    dphi = 1 - r**2
+    Wa = alpha * W
+    gx = torch.empty_like(dr)
+    torch.mul(dr[:, T - 1], dphi[:, T - 1], out=gx[:, T - 1])
+    for t in range(T - 2, -1, -1):
+        g_next = gx[:, t + 1]
+        torch.mul(torch.baddbmm(dr[:, t], g_next, Wa), dphi[:, t], out=gx[:, t])  # φ'(x_t)(dL/dr_t + α g W)
+        if alpha != 1.0:
+            gx[:, t].add_(g_next, alpha=1 - alpha)
+    dW = alpha * _sum_outer(gx, rs[:, :-1])  # [K, N, N]: dW_ij = α Σ g_i r_{t-1,j}
+    grads["W_in"] = alpha * _sum_outer(gx, s)
+    grads["b"] = alpha * gx.sum(dim=(1, 2))
+    if rank_one:
+        grads["m"] = torch.bmm(dW, n[:, :, None])[:, :, 0] / N
+        grads["n"] = torch.bmm(dW.transpose(1, 2), m[:, :, None])[:, :, 0] / N
+    else:
+        grads["W"] = dW
+    return StepResult(task_loss, tcr, grads, activity_variance(r))  # [K, T, B, N]: same set of samples
+
+
+def plrnn_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
+    """z_t = a ⊙ z_{t-1} + W̃ relu(z_{t-1}) + h + C s_t,  r_t = z_t,  W̃ = W with zero diagonal  (plrnn.py).
+
+    Backward:  g_t = dL/dr_t + a ⊙ g_{t+1} + 1[z_t > 0] ⊙ (g_{t+1} W̃)
+               da = Σ_t g_t ⊙ z_{t-1},  dW = (Σ_t g_tᵀ relu(z_{t-1})) ⊙ offdiag,  dh = Σ_t g_t,  dC = Σ_t g_tᵀ s_t
+    """
+    s = batch.inputs.transpose(1, 2).contiguous()
+    K, T, B, _ = s.shape
+    a = params["a"]
+    N = a.shape[1]
+    off_diag = 1.0 - torch.eye(N, dtype=s.dtype, device=s.device)
+    Wm = params["W"] * off_diag
+    Wt = Wm.transpose(1, 2).contiguous()
+    drive = _mm(s, params["C"].transpose(1, 2)) + params["h"][:, None, None, :]
+    zs = s.new_empty(K, T + 1, B, N)  # zs[:, t] = z_t, z_0 = 0
+    zs[:, 0] = 0
+    relu = s.new_zeros(K, T + 1, B, N)
+    for t in range(T):
+        zs[:, t + 1] = a[:, None, :] * zs[:, t] + torch.baddbmm(drive[:, t], relu[:, t], Wt)
+        torch.clamp_min(zs[:, t + 1], 0.0, out=relu[:, t + 1])
+    z = zs[:, 1:]
+    task_loss, tcr, dr, grads = output_and_activity_grads(z, batch, params, lambdas)
+
+    active = (z > 0).to(s.dtype)
+    gz = torch.empty_like(z)
+    g_next = None
+    for t in range(T - 1, -1, -1):
+        g = dr[:, t]
+        if g_next is not None:
+            g = g + a[:, None, :] * g_next + active[:, t] * torch.bmm(g_next, Wm)
+        gz[:, t] = g
+        g_next = g
+    grads["a"] = (gz * zs[:, :-1]).sum(dim=(1, 2))
+    grads["W"] = _sum_outer(gz, relu[:, :-1]) * off_diag
+    grads["h"] = gz.sum(dim=(1, 2))
+    grads["C"] = _sum_outer(gz, s)
+    return StepResult(task_loss, tcr, grads, activity_variance(z))
+
+
+@register
+class BPTT(LearningRule):
+    """Exact gradients of the task loss plus λ·TCR through the whole trial (hand-written where possible)."""
+
+    name = "bptt"
+
+    @classmethod
+    def default_settings(cls) -> dict:
+        return {"hand_written": True}  # False: autograd for every architecture (a reference, slower)
+
+    def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):
+        super().__init__(model_spec, members, settings)
+        arch = self.model_spec["arch"]
+        noisy = float(self.model_spec.get("noise_std", 0.0)) > 0
+        self.hand_written = bool(self.settings["hand_written"]) and arch in HAND_WRITTEN and not noisy
+        # One module whose parameters are swapped for each member's (autograd path only).
+        self._module = None if self.hand_written else build_model({**self.model_spec, "gain": 1.0})
+
+    def gradients(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
+        arch = self.model_spec["arch"]
+        with torch.no_grad():
+            if self.hand_written and arch == "plrnn":
+                return plrnn_bptt(params, batch, lambdas)
+            if self.hand_written:
+                return leaky_bptt(params, batch, lambdas, float(self.model_spec["alpha"]), arch == "rank1")
+        return self._autograd(params, batch, lambdas)
+
+    def _autograd(self, params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
+        """Autograd through the model's own forward, one member at a time (the reference path)."""
+        from torch.func import functional_call
+
+        from rnngeom.tcr import tcr_penalty
+
+        names = list(params)
+        losses, tcrs, variances, grads = [], [], [], {n: [] for n in names}
+        for k in range(self.n_members):
+            member = {n: params[n][k].detach().requires_grad_(True) for n in names}
+            out = functional_call(self._module, member, (batch.inputs[k],))
+            mask = batch.mask[k]
+            task_loss = (mask * (out.outputs - batch.targets[k]) ** 2).sum() / mask.sum().clamp_min(1.0)
+            tcr = tcr_penalty(out.activity)
+            g = torch.autograd.grad(task_loss + lambdas[k].to(tcr) * tcr, [member[n] for n in names],
+                                    allow_unused=True)  # fmt: skip
+            for n, gn in zip(names, g):
+                grads[n].append(torch.zeros_like(member[n]) if gn is None else gn)
+            losses.append(task_loss.detach())
+            tcrs.append(tcr.detach())
+            variances.append(activity_variance(out.activity.detach()[None])[0])
+        return StepResult(torch.stack(losses), torch.stack(tcrs), {n: torch.stack(v) for n, v in grads.items()},
+                          torch.stack(variances))  # fmt: skip
+
+
+__all__ = ["BPTT", "leaky_bptt", "plrnn_bptt", "tcr_per_member"]
