@@ -1,5 +1,5 @@
 """The per-run analysis stage end to end on tiny checkpoint files: CLI, output tables, PLRNN exact path,
-determinism, settings validation."""
+determinism, settings validation, the ramping index and the rank-one latent flow."""
 
 import json
 import os
@@ -13,11 +13,15 @@ import pytest
 import torch
 
 from rnngeom.analysis.gr_events import EVENT_COLUMNS
+from rnngeom.analysis.fixed_points import find_fixed_points
 from rnngeom.analysis.run_analysis import (
     FIXED_POINT_COLUMNS,
+    KAPPA_FLOW_COLUMNS,
     SUMMARY_COLUMNS,
     analyse_run,
     default_settings,
+    kappa_flow,
+    ramping_index,
     resolve_settings,
 )
 from rnngeom.checkpoints import load_checkpoints, save_checkpoints
@@ -88,6 +92,8 @@ def test_cli_end_to_end(run_files):
     assert list(summary.columns) == SUMMARY_COLUMNS and summary["iteration"].tolist() == ITERATIONS
     assert list(events.columns) == EVENT_COLUMNS
     assert set(points["kind"]) <= {"stable", "saddle", "unstable", "slow"}
+    assert summary["ramping_index"].between(0, 1).all()
+    assert pd.read_csv(out / "kappa_flow.tsv", sep="\t").columns.tolist() == KAPPA_FLOW_COLUMNS  # leaky: header only
 
     # the planted restructuring: one stable point at the start, eight (3 bistable units) at the end
     assert summary["n_stable"].iloc[0] == 1 and summary["n_stable"].iloc[-1] == 8
@@ -109,7 +115,7 @@ def test_deterministic_tables_for_fixed_seed(run_files):
     settings = {**FAST, "n_starts": 24}
     a = analyse_run(ck, inputs, metrics, run_files / "a", settings)
     b = analyse_run(ck, inputs, metrics, run_files / "b", settings)
-    for name in ("fixed_points.tsv", "checkpoint_summary.tsv", "gr_scores.tsv", "events.tsv"):
+    for name in ("fixed_points.tsv", "checkpoint_summary.tsv", "gr_scores.tsv", "events.tsv", "kappa_flow.tsv"):
         assert (run_files / "a" / name).read_bytes() == (run_files / "b" / name).read_bytes(), name
     assert a["t_GR"] == b["t_GR"] and a["t_drop"] == b["t_drop"]
 
@@ -157,3 +163,103 @@ def test_diverged_checkpoint_gives_no_points_but_the_run_completes(tmp_path):
                     pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", {**FAST, "n_starts": 16})
     summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t")
     assert summary["n_fixed"].tolist() == [1, 0, 1]
+
+
+def test_ramping_index_measures_monotonic_trial_averaged_ramps():
+    t = np.arange(1, 41, dtype=float)
+    trials = np.random.default_rng(0).normal(0, 1e-3, (5, 40, 1))  # trial-to-trial noise averages out
+    ramps = np.stack([t / 40, -0.5 * t / 40, np.tanh(t / 20)], axis=-1)[None] + trials  # rising, falling, saturating
+    assert ramping_index(ramps) == pytest.approx(1.0, abs=1e-3)
+    flat = np.concatenate([ramps, np.full((5, 40, 1), 0.3)], axis=-1)  # a constant unit counts as no ramp, not NaN
+    assert ramping_index(flat) == pytest.approx(0.75, abs=1e-3)
+    wave = np.sin(2 * np.pi * t / 40 * 6)[None, :, None].repeat(5, axis=0)  # six full cycles: hardly a ramp
+    assert ramping_index(wave) < 0.2
+    assert np.isnan(ramping_index(np.full((2, 10, 3), np.nan)))
+
+
+def ramping_leaky_checkpoints(path: Path):
+    """A leaky RNN with W = 0 and a constant input: every unit relaxes monotonically, x_t = c (1 − (1−α)^t)."""
+    torch.manual_seed(0)
+    model = build_model({"arch": "leaky", "n_in": 3, "n_out": 3, "n_hidden": 5, "gain": 0.3, "alpha": 0.05})
+    with torch.no_grad():
+        model.W.zero_()
+        model.W_in.copy_(torch.linspace(-1, 1.5, 15).reshape(5, 3))  # no row sums to zero
+    save_checkpoints(path, {"spec": model.spec(), "run": {},
+                            "snapshots": {0: model.state_dict(), 10: model.state_dict()}})  # fmt: skip
+
+
+def test_summary_ramping_index_and_empty_kappa_flow_for_other_archs(tmp_path):
+    ramping_leaky_checkpoints(tmp_path / "checkpoints.pt")
+    write_data_and_metrics(tmp_path)
+    inputs = np.full((16, 50, 3), 0.5, dtype=np.float32)  # constant drive: all units ramp over the trial
+    analyse_run(load_checkpoints(tmp_path / "checkpoints.pt"), inputs,
+                pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", {**FAST, "n_starts": 8})  # fmt: skip
+    summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t")
+    assert np.allclose(summary["ramping_index"], 1.0)
+    flow = pd.read_csv(tmp_path / "out" / "kappa_flow.tsv", sep="\t")
+    assert list(flow.columns) == KAPPA_FLOW_COLUMNS and flow.empty  # uniform outputs for every architecture
+
+
+def rank1_checkpoints(path: Path):
+    """A rank-one RNN whose m grows along n: at small overlap κ = 0 is the only (stable) fixed point; past
+    mᵀn·sech²/N = 1 a pitchfork gives two stable points and a saddle (a 1-D GR event)."""
+    torch.manual_seed(0)
+    model = build_model({"arch": "rank1", "n_in": 3, "n_out": 3, "n_hidden": 8, "gain": 1.0, "alpha": 1.0})
+    g = torch.Generator().manual_seed(1)
+    n = 1.0 + 0.3 * torch.randn(8, generator=g)
+    m1 = 2.5 * (1.0 + 0.3 * torch.randn(8, generator=g))
+    b = 0.1 * torch.randn(8, generator=g)
+    snapshots = {}
+    for it in (0, 10, 20, 30):
+        with torch.no_grad():
+            model.n.copy_(n)
+            model.m.copy_(m1 * (0.2 + 0.8 * it / 30))
+            model.b.copy_(b)
+        snapshots[it] = {k: v.clone() for k, v in model.state_dict().items()}
+    save_checkpoints(path, {"spec": model.spec(), "run": {}, "snapshots": snapshots})
+
+
+def test_rank1_kappa_flow_matches_the_general_fixed_point_finder(tmp_path):
+    rank1_checkpoints(tmp_path / "checkpoints.pt")
+    write_data_and_metrics(tmp_path)
+    ck = load_checkpoints(tmp_path / "checkpoints.pt")
+    with np.load(tmp_path / "test.npz") as z:
+        result = analyse_run(ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out",
+                             {**FAST, "n_starts": 32, "kappa_grid_points": 101})  # fmt: skip
+    flow = pd.read_csv(tmp_path / "out" / "kappa_flow.tsv", sep="\t")
+    summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t").set_index("iteration")
+    assert list(flow.columns) == KAPPA_FLOW_COLUMNS and sorted(flow["iteration"].unique()) == [0, 10, 20, 30]
+    assert (flow.groupby("iteration")["kind"].apply(lambda k: (k == "grid").sum()) == 101).all()
+    fps = flow[flow["kind"] != "grid"]
+    # the 1-D picture is exact: per checkpoint, the same number of stable points and of fixed points as the
+    # general speed minimiser found in the full state space
+    for it, pts in fps.groupby("iteration"):
+        assert (pts["kind"] == "stable").sum() == summary.loc[it, "n_stable"], it
+        assert len(pts) == summary.loc[it, "n_fixed"], it
+    assert fps[fps["iteration"] == 0]["kind"].tolist() == ["stable"]
+    assert fps[fps["iteration"] == 30]["kind"].tolist() == ["stable", "saddle", "stable"]
+    assert (np.abs(fps["slope"]) < 1).eq(fps["kind"] == "stable").all()
+    grid = flow[flow["kind"] == "grid"]
+    assert (np.diff(np.sign(grid[grid["iteration"] == 30]["dkappa"])) != 0).sum() == 3  # three zero crossings
+    # and the κ of the full-space fixed points (from the finder, float64) equal the zero crossings
+    model = ck.model_at(30).double()
+    found = find_fixed_points(model, np.random.default_rng(0).normal(0, 2, (64, 8)))
+    kappas = np.sort(model.kappa(torch.tanh(torch.as_tensor(found.positions))).detach().numpy())
+    assert np.allclose(kappas, np.sort(fps[fps["iteration"] == 30]["kappa"]), atol=1e-6)
+    assert [p["kind"] for p in result["kappa_fixed_points_final"]] == ["stable", "saddle", "stable"]
+
+
+def test_kappa_flow_grid_covers_every_fixed_point_and_skips_diverged_models():
+    model = build_model({"arch": "rank1", "n_in": 1, "n_out": 1, "n_hidden": 4, "alpha": 0.5})
+    with torch.no_grad():
+        model.n.copy_(torch.tensor([1.0, 2.0, 1.0, 2.0]))
+        model.m.copy_(torch.full((4,), 3.0))
+        model.b.zero_()
+    flow = kappa_flow(model, kappa_traj=np.array([0.01, 0.02]), n_grid=11)  # trajectories near 0 only
+    fp = flow[flow["kind"] != "grid"]
+    assert len(fp) == 3 and fp["kappa"].abs().max() > 1.0  # the outer attractors (≈ ±1.5) are still found
+    assert np.allclose(fp["dkappa"], 0) and fp["kind"].tolist() == ["stable", "saddle", "stable"]
+    assert flow["kappa"].is_monotonic_increasing
+    with torch.no_grad():
+        model.n.fill_(float("nan"))
+    assert kappa_flow(model).empty

@@ -11,6 +11,7 @@ SPECS = {
     "leaky_a1": {"arch": "leaky", "n_in": 3, "n_out": 2, "n_hidden": 7, "alpha": 1.0},
     "rank1": {"arch": "rank1", "n_in": 3, "n_out": 2, "n_hidden": 7, "alpha": 0.5},
     "plrnn": {"arch": "plrnn", "n_in": 3, "n_out": 2, "n_hidden": 7, "a_init": 0.9},
+    "lstm": {"arch": "lstm", "n_in": 3, "n_out": 2, "n_hidden": 7, "forget_bias": 1.0},
 }
 
 
@@ -50,7 +51,7 @@ def test_hand_written_gradients_equal_autograd(name):
         torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-9, atol=1e-12, msg=n)
 
 
-@pytest.mark.parametrize("name", ["leaky", "rank1", "plrnn"])
+@pytest.mark.parametrize("name", ["leaky", "rank1", "plrnn", "lstm"])
 def test_members_do_not_depend_on_the_ensemble(name):
     """Member k's float32 gradients are the same (to float32 rounding: batched matmuls may block differently
     for different K) whether it is computed alone or with others; nothing leaks between members."""

@@ -8,9 +8,14 @@ Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and 
     runs.tsv          one row per run: identity, final/best held-out accuracy, time_to_learn, learned, diverged,
                       t_drop, has_drop, plateau_length, drop_sharpness, t_GR, gr_before_drop, n_stable_final, ...
     metrics.tsv       every evaluation of every run (learning curves)
-    checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, GR score into it
+    checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, mean TCR penalty,
+                      ramping index, GR score into it
     fixed_points.tsv  one row per (run, checkpoint, fixed/slow point), PCA coordinates in the run's frame
     events.tsv        one row per GR event
+    kappa_flow.tsv    rank-one runs only: one row per (run, checkpoint, κ grid point or fixed point) of the latent
+                      flow (iteration, kappa, dkappa, slope, kind; see run_analysis.kappa_flow)
+
+Every table starts with the identity columns ID_COLUMNS; a table no run contributes to holds only those.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from rnngeom.io import write_tsv_atomic
 ID_COLUMNS = ["run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
 ANALYSIS_FIELDS = ["t_drop", "has_drop", "plateau_length", "drop_sharpness", "drop_decades", "t_GR",
                    "gr_before_drop", "n_gr_events"]  # fmt: skip
-TABLES = ("runs", "metrics", "checkpoints", "fixed_points", "events")
+TABLES = ("runs", "metrics", "checkpoints", "fixed_points", "events", "kappa_flow")
 
 
 def run_id_of(run_dir: Path, runs_root: str = "runs") -> str:
@@ -84,7 +89,7 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
                     columns={"gr_iteration": "iteration"})  # fmt: skip
                 summary = summary.merge(into, on="iteration", how="left")
             out["checkpoints"] = _with_ids(summary, ident)
-        for name in ("fixed_points", "events"):
+        for name in ("fixed_points", "events", "kappa_flow"):  # kappa_flow: absent or header-only unless rank1
             df = _read_tsv(analysis / f"{name}.tsv")
             if df is not None:
                 out[name] = _with_ids(df, ident)
@@ -100,7 +105,9 @@ def aggregate(run_dirs: list[str | Path], thresholds: dict) -> dict[str, pd.Data
     tables = {"runs": pd.DataFrame(parts["runs"])}
     for name in TABLES[1:]:
         frames = [f for f in parts[name] if not f.empty]
-        tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ID_COLUMNS)
+        # no rows anywhere: keep the columns of the runs' (header-only) tables, so readers find them
+        columns = list(parts[name][0].columns) if parts[name] else ID_COLUMNS
+        tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     for name, df in tables.items():
         keys = [k for k in ("run_id", "iteration", "point_id") if k in df.columns]
         tables[name] = df.sort_values(keys, kind="stable").reset_index(drop=True) if len(df) else df

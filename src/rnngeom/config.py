@@ -77,10 +77,26 @@ def validate_schema(config: dict, schema_path: str | Path) -> dict:
 
 
 # --- cross-field checks the schema cannot express ----------------------------------------------------------
-def effective_training(config: dict, task: str) -> dict:
-    """Training settings for ``task``: the global block with its per_task overrides applied."""
-    tr = {k: v for k, v in config["training"].items() if k != "per_task"}
+RULE_BLOCKS = ("bptt", "rflo", "freeze_in")  # training.<block>: settings of the learning rules
+
+
+def rule_block(rule: str) -> str:
+    """The training.<block> holding a learning rule's settings (the freeze_in variants share one)."""
+    from rnngeom.learning import get_rule
+
+    return get_rule(rule).settings_key
+
+
+def effective_training(config: dict, task: str, rule: str | None = None) -> dict:
+    """Training settings for ``task`` (and learning ``rule``): the global block, then its per_task and
+    per_rule overrides. With a rule, only that rule's settings block is kept (editing RFLO settings must
+    not retrain BPTT runs)."""
+    tr = {k: v for k, v in config["training"].items() if k not in ("per_task", "per_rule") + RULE_BLOCKS}
     tr.update(copy.deepcopy(config["training"].get("per_task", {}).get(task, {})))
+    if rule is not None:
+        tr.update(copy.deepcopy(config["training"].get("per_rule", {}).get(rule, {})))
+        block = rule_block(rule)
+        tr[block] = copy.deepcopy(config["training"].get(block, {}))
     return tr
 
 
@@ -97,6 +113,25 @@ def check_semantics(config: dict) -> None:
             if arch not in config["models"]:
                 raise ConfigError(f"config error at 'experiments.{name}.archs': arch {arch!r} has no entry "
                                   f"under 'models'; defined: {sorted(config['models'])}")  # fmt: skip
+    from rnngeom.learning import get_rule
+
+    for name, exp in config["experiments"].items():
+        for rule in exp.get("learning_rules", ["bptt"]):
+            cls = get_rule(rule)
+            for arch in exp["archs"]:
+                model = build_model({"arch": arch, "n_in": 1, "n_out": 1, **{**config["models"][arch], "n_hidden": 2}})
+                try:
+                    cls({k: v for k, v in model.spec().items() if k != "gain"},
+                        [{"seed": 0, "lambda_tcr": 0.0, "gain": 1.0}], config["training"].get(cls.settings_key, {}))
+                except (ValueError, TypeError) as err:
+                    raise ConfigError(f"config error at 'experiments.{name}.learning_rules' ({rule} x {arch}): "
+                                      f"{err}") from None  # fmt: skip
+    # A claim whose experiment is not in the config is not an error (a smaller config may leave it out): the
+    # claim table reports it as "not run". Its figure must exist, though.
+    for claim, spec in config.get("claims", {}).items():
+        if spec["figure"] not in config["figures"]:
+            raise ConfigError(f"config error at 'claims.{claim}.figure': figure {spec['figure']!r} is not "
+                              f"defined; defined: {sorted(config['figures'])}")  # fmt: skip
     for fig, spec in config["figures"].items():
         for exp in [spec["experiment"]] if isinstance(spec["experiment"], str) else spec["experiment"]:
             if exp not in config["experiments"]:
@@ -118,9 +153,11 @@ def check_semantics(config: dict) -> None:
         resolve_settings(config.get("analysis", {}))
     except ValueError as err:
         raise ConfigError(f"config error at 'analysis': {err}") from None
-    for task in config["tasks"]:
-        tr = effective_training(config, task)
-        where = f"training.per_task.{task}" if task in config["training"].get("per_task", {}) else "training"
+    rules = sorted({r for exp in config["experiments"].values() for r in exp.get("learning_rules", ["bptt"])})
+    for task, rule in itertools.product(config["tasks"], rules):
+        tr = effective_training(config, task, rule)
+        where = ("training.per_rule." + rule if rule in config["training"].get("per_rule", {}) else
+                 f"training.per_task.{task}" if task in config["training"].get("per_task", {}) else "training")
         n, ck = tr["n_iterations"], tr["checkpoints"]
         if ck["dense_until"] > n:
             raise ConfigError(f"config error at '{where}.checkpoints.dense_until': {ck['dense_until']} is beyond "
@@ -163,7 +200,7 @@ def all_runs(config: dict) -> list[Run]:
 
 def run_settings(config: dict, run: Run) -> dict:
     """Everything that determines a training run's result (its Snakemake params: a change retrains)."""
-    tr = effective_training(config, run.task)
+    tr = effective_training(config, run.task, run.learning_rule)
     tr.pop("accuracy_threshold", None)  # used by aggregation only; changing it must not retrain
     model = {k: v for k, v in config["models"][run.arch].items() if k != "gain"}
     return {
@@ -171,3 +208,17 @@ def run_settings(config: dict, run: Run) -> dict:
         "lambda_tcr": float(run.lambda_tcr), "gain": float(run.gain), "seed": run.seed,
         "model": model, "training": tr,
     }  # fmt: skip
+
+
+def in_grid(df, grid: dict):
+    """Boolean mask of the rows of a runs table inside one experiment grid {column: allowed values}
+    (numbers compared as numbers: the grid says 1.0 where a table may say 1)."""
+    import pandas as pd
+
+    inside = pd.Series(True, index=df.index)
+    for col, allowed in grid.items():
+        if pd.api.types.is_numeric_dtype(df[col]):
+            inside &= df[col].astype(float).isin([float(v) for v in allowed])
+        else:
+            inside &= df[col].astype(str).isin([str(v) for v in allowed])
+    return inside

@@ -3,8 +3,8 @@
 Small RNNs on a CPU are dominated by per-operation framework overhead, not arithmetic. So for the three
 architectures with simple equations the backward pass is written by hand (one batched matmul per time step
 for all K members, no autograd graph), which is several times faster than autograd through a Python loop
-(``benchmarks/`` measures it). Every other case (the LSTM, models with noise) uses autograd on the model's
-own ``forward``, one member at a time. ``tests/test_learning_bptt.py`` checks the hand-written gradients
+(``benchmarks/`` measures it). Models with noise use autograd on the model's own ``forward``, one member
+at a time (as does ``bptt: {hand_written: false}``, the reference). ``tests/test_learning_bptt.py`` checks the hand-written gradients
 against autograd through the model files, so the model files stay the single statement of each equation.
 
 Notation (member index k and batch index omitted): inputs s_t, states x_t, activity r_t, outputs
@@ -30,7 +30,7 @@ from rnngeom.learning import (
 )
 from rnngeom.models import build_model
 
-HAND_WRITTEN = ("leaky", "rank1", "plrnn")
+HAND_WRITTEN = ("leaky", "rank1", "plrnn", "lstm")
 
 
 def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -156,6 +156,54 @@ def plrnn_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     return StepResult(task_loss, tcr, grads, activity_variance(z))
 
 
+def lstm_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
+    """LSTM (lstm.py): pre_t = W_ih s_t + W_hh h_{t-1} + b -> gates i, f, o = σ(.), g = tanh(.);
+    c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t),  r_t = h_t.
+
+    Backward, with carries dh (through W_hh) and dc (through the cell), τ_t = tanh(c_t):
+        dh_t = dL/dr_t + dpre_{t+1} W_hh        dc_t = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ o_t (1 − τ_t²)
+        dpre_t = [dc_t g_t i_t(1−i_t), dc_t c_{t−1} f_t(1−f_t), dc_t i_t (1−g_t²), dh_t τ_t o_t(1−o_t)]
+        dW_hh = Σ_t dpre_tᵀ h_{t−1},  dW_ih = Σ_t dpre_tᵀ s_t,  db = Σ_t dpre_t
+    """
+    s = batch.inputs.transpose(1, 2).contiguous()
+    K, T, B, _ = s.shape
+    W_hh = params["W_hh"]  # [K, 4N, N]
+    N = W_hh.shape[2]
+    Wt = W_hh.transpose(1, 2).contiguous()
+    drive = _mm(s, params["W_ih"].transpose(1, 2)) + params["b"][:, None, None, :]  # [K, T, B, 4N]
+    hs = s.new_zeros(K, T + 1, B, N)  # hs[:, t] = h_t, h_0 = 0
+    cs = s.new_zeros(K, T + 1, B, N)
+    gates = s.new_empty(K, T, B, 4 * N)  # i, f, g, o after their nonlinearities
+    for t in range(T):
+        pre = torch.baddbmm(drive[:, t], hs[:, t], Wt)
+        torch.sigmoid(pre, out=gates[:, t])
+        torch.tanh(pre[..., 2 * N : 3 * N], out=gates[:, t, :, 2 * N : 3 * N])
+        i, f, g, o = gates[:, t].split(N, dim=-1)
+        torch.addcmul(f * cs[:, t], i, g, out=cs[:, t + 1])
+        torch.mul(o, torch.tanh(cs[:, t + 1]), out=hs[:, t + 1])
+    h = hs[:, 1:]
+    task_loss, tcr, dr, grads = output_and_activity_grads(h, batch, params, lambdas)
+
+    i, f, g, o = gates.split(N, dim=-1)
+    tau = torch.tanh(cs[:, 1:])
+    dc_from_dh = o * (1 - tau**2)
+    factors = torch.cat([g * i * (1 - i), cs[:, :-1] * f * (1 - f), i * (1 - g**2)], dim=-1)  # x dc
+    factor_o = tau * o * (1 - o)  # x dh
+    dpre = torch.empty_like(gates)
+    dh_rec = s.new_zeros(K, B, N)
+    dc = s.new_zeros(K, B, N)
+    for t in range(T - 1, -1, -1):
+        dh = dr[:, t] + dh_rec
+        dc = torch.addcmul(dc * f[:, t + 1] if t < T - 1 else dc, dh, dc_from_dh[:, t])
+        torch.mul(dc.repeat(1, 1, 3), factors[:, t], out=dpre[:, t, :, : 3 * N])
+        torch.mul(dh, factor_o[:, t], out=dpre[:, t, :, 3 * N :])
+        dh_rec = torch.bmm(dpre[:, t], W_hh)
+    grads["W_hh"] = _sum_outer(dpre, hs[:, :-1])
+    grads["W_ih"] = _sum_outer(dpre, s)
+    grads["b"] = dpre.sum(dim=(1, 2))
+    return StepResult(task_loss, tcr, grads, activity_variance(h))
+
+
 @register
 class BPTT(LearningRule):
     """Exact gradients of the task loss plus λ·TCR through the whole trial (hand-written where possible)."""
@@ -179,6 +227,8 @@ class BPTT(LearningRule):
         with torch.no_grad():
             if self.hand_written and arch == "plrnn":
                 return plrnn_bptt(params, batch, lambdas)
+            if self.hand_written and arch == "lstm":
+                return lstm_bptt(params, batch, lambdas)
             if self.hand_written:
                 return leaky_bptt(params, batch, lambdas, float(self.model_spec["alpha"]), arch == "rank1")
         return self._autograd(params, batch, lambdas)
@@ -208,4 +258,4 @@ class BPTT(LearningRule):
                           torch.stack(variances))  # fmt: skip
 
 
-__all__ = ["BPTT", "leaky_bptt", "plrnn_bptt", "tcr_per_member"]
+__all__ = ["BPTT", "leaky_bptt", "lstm_bptt", "plrnn_bptt"]

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display needed (clusters, CI)
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from rnngeom.config import in_grid  # noqa: E402
 from rnngeom.io import atomic_path  # noqa: E402
 
 ARCH_LABELS = {"plrnn": "PLRNN", "leaky": "leaky firing-rate", "rank1": "rank-one", "lstm": "LSTM"}
 TASK_LABELS = {"flipflop": "3-bit flip-flop", "delayed_addition": "delayed addition",
                "evidence_accumulation": "evidence accumulation"}  # fmt: skip
+RULE_LABELS = {"bptt": "BPTT", "rflo": "RFLO", "eprop": "e-prop", "e_prop": "e-prop", "freeze_in": "freeze-in",
+               "freeze_in_noise": "freeze-in + weight noise",
+               "freeze_in_control": "freeze-in + λ(t) control"}  # fmt: skip
 
 
 def set_style() -> None:
@@ -43,13 +49,7 @@ def select(df: pd.DataFrame, grid_json: str | None) -> pd.DataFrame:
     grids = json.loads(grid_json)
     keep = pd.Series(False, index=df.index)
     for grid in [grids] if isinstance(grids, dict) else grids:
-        inside = pd.Series(True, index=df.index)
-        for col, allowed in grid.items():
-            if pd.api.types.is_numeric_dtype(df[col]):
-                inside &= df[col].astype(float).isin([float(v) for v in allowed])
-            else:
-                inside &= df[col].astype(str).isin([str(v) for v in allowed])
-        keep |= inside
+        keep |= in_grid(df, grid)
     return df[keep]
 
 
@@ -62,9 +62,100 @@ def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def load_table(args: argparse.Namespace, name: str, runs: pd.DataFrame) -> pd.DataFrame:
-    """Another tidy table (checkpoints, fixed_points, events) restricted to the figure's runs."""
-    df = pd.read_csv(Path(args.tables) / f"{name}.tsv", sep="\t")
+    """Another tidy table (checkpoints, fixed_points, events, kappa_flow) restricted to the figure's runs."""
+    path = Path(args.tables) / f"{name}.tsv"
+    if not path.exists():
+        raise SystemExit(f"table {path} is missing (run the aggregate step: python -m rnngeom.aggregate)")
+    df = pd.read_csv(path, sep="\t")
     return df[df["run_id"].isin(runs["run_id"])] if "run_id" in df.columns else df
+
+
+def rule_label(rule: str) -> str:
+    return RULE_LABELS.get(rule, str(rule).replace("_", " "))
+
+
+def conditions(df: pd.DataFrame, keys=("task", "arch", "learning_rule", "gain")) -> pd.Series:
+    """A readable label per row naming its condition ("3-bit flip-flop · LSTM · BPTT · g=1"), for facets."""
+    parts = []
+    for key in keys:
+        col = df[key]
+        if key == "task":
+            parts.append(col.map(lambda v: TASK_LABELS.get(v, v)))
+        elif key == "arch":
+            parts.append(col.map(lambda v: ARCH_LABELS.get(v, v)))
+        elif key == "learning_rule":
+            parts.append(col.map(rule_label))
+        elif key == "lambda_tcr":
+            parts.append(col.map(lambda v: f"λ={float(v):g}"))
+        elif key == "gain":
+            parts.append(col.map(lambda v: f"g={float(v):g}"))
+        else:
+            parts.append(col.astype(str).radd(f"{key}="))
+    out = parts[0].astype(str)
+    for part in parts[1:]:
+        out = out + " · " + part.astype(str)
+    return out
+
+
+def lam_str(value) -> str:
+    return f"{float(value):g}"
+
+
+def lam_palette(lams) -> dict:
+    """λ_TCR value (as lam_str) -> colour: grey for λ = 0 (no TCR), a sequential palette for λ > 0."""
+    values = sorted({float(v) for v in lams})
+    positive = [v for v in values if v > 0]
+    colors = sns.color_palette("flare", max(len(positive), 1))
+    palette = {lam_str(v): colors[i] for i, v in enumerate(positive)}
+    if 0.0 in values:
+        palette[lam_str(0.0)] = (0.35, 0.35, 0.35)
+    return palette
+
+
+def panel_grid(n: int, ncols: int = 4, width: float = 3.6, height: float = 3.0, **kw):
+    """A figure with n panels in rows of at most ncols (surplus axes hidden; constrained layout, so a suptitle
+    and a ``fig.legend(loc="outside lower center")`` get room); returns (fig, list of axes)."""
+    cols = max(1, min(ncols, n))
+    rows = max(1, math.ceil(n / cols))
+    kw.setdefault("layout", "constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, **kw)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def message(ax, text: str) -> None:
+    """An explanatory note in place of a panel's data (e.g. a column the tables do not have yet)."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True,
+            color="0.3")  # fmt: skip
+
+
+def seed_lines(ax, df: pd.DataFrame, x: str, y: str, color, label: str | None = None, median: bool = True) -> None:
+    """One thin line per run (seed) and, if several, the median over them at each x (thick)."""
+    for _, d in df.groupby("run_id", sort=True):
+        d = d.sort_values(x)
+        ax.plot(d[x], d[y], color=color, lw=0.7, alpha=0.45)
+    if median and not df.empty:
+        med = df.groupby(x, sort=True)[y].median()
+        ax.plot(med.index, med.values, color=color, lw=2.0, label=label)
+    elif label is not None:
+        ax.plot([], [], color=color, lw=2.0, label=label)
+
+
+def censor_handles() -> list:
+    """Legend entries for one-seed markers: filled = learned, open = did not learn (censored)."""
+    from matplotlib.lines import Line2D
+
+    kw = {"ls": "none", "marker": "o", "markersize": 5, "markeredgecolor": "0.3"}
+    return [Line2D([], [], markerfacecolor="0.3", label="one seed (learned)", **kw),
+            Line2D([], [], markerfacecolor="none", label="one seed, did not learn (drawn at the run length)", **kw),
+            Line2D([], [], color="0.5", ls=":", lw=0.8, label="training length")]  # fmt: skip
+
+
+def last_checkpoint(checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """The last checkpoint of each run."""
+    idx = checkpoints.groupby("run_id")["iteration"].idxmax()
+    return checkpoints.loc[np.sort(idx.to_numpy())]
 
 
 def run_label(row) -> str:

@@ -1,50 +1,86 @@
-"""Figure: time-to-learn vs lambda_tcr (claim C3: TCR accelerates training).
+"""Figure: time-to-learn vs lambda_tcr (claim C3: TCR accelerates training; C6, C7, C10 on other grids).
 
-Each dot is one seed; runs that never reached the accuracy threshold are drawn at the training length as
-open markers ("did not learn", censored), so they are not silently dropped. Bars: median over seeds.
+One panel per condition (task · architecture · learning rule · gain), so an experiment grid with several
+learning rules (C6: local rules), architectures (C7: LSTM) or gains is faceted, never pooled. Each dot is
+one seed; runs that never reached the accuracy threshold are drawn at the training length as open markers
+("did not learn", censored), so they are not silently dropped. Bars: median over seeds (censored runs
+count as the training length, so a bar is a lower bound when any seed did not learn). Above each bar:
+the fraction of seeds that learned. With three or more λ values a U-shape (C10: too much TCR hurts) shows.
+
+Reads runs.tsv: task, arch, learning_rule, gain, lambda_tcr, seed, learned, time_to_learn, n_iterations.
 """
 
 from __future__ import annotations
 
 import sys
 
-import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from rnngeom.plots.style import ARCH_LABELS, TASK_LABELS, load, parse_args, save, set_style
+from rnngeom.plots.style import (
+    censor_handles,
+    conditions,
+    lam_palette,
+    lam_str,
+    load,
+    panel_grid,
+    parse_args,
+    save,
+    set_style,
+)
+
+
+def claims(runs) -> str:
+    tested = ["C3"]
+    if (runs["learning_rule"] != "bptt").any():
+        tested.append("C6 (local learning)")
+    if (runs["arch"] == "lstm").any():
+        tested.append("C7 (LSTM)")
+    if runs["lambda_tcr"].nunique() >= 3:
+        tested.append("C10 (too much TCR?)")
+    return ", ".join(tested)
 
 
 def main(argv=None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     set_style()
     runs, _ = load(args)
+    learned = runs["learned"].astype(bool)
     runs = runs.assign(
-        censored=~runs["learned"].astype(bool),
-        ttl=np.where(runs["learned"].astype(bool), runs["time_to_learn"], runs["n_iterations"]),
-        lam=runs["lambda_tcr"].map(lambda v: f"{v:g}"),
-        condition=runs["task"].map(TASK_LABELS).fillna(runs["task"]) + " · "
-        + runs["arch"].map(ARCH_LABELS).fillna(runs["arch"]) + " · g=" + runs["gain"].map(lambda v: f"{v:g}"),
-    )  # fmt: skip
+        censored=~learned,
+        ttl=np.where(learned, runs["time_to_learn"], runs["n_iterations"]).astype(float),
+        lam=runs["lambda_tcr"].map(lam_str),
+        condition=conditions(runs),
+    )
     order = sorted(runs["lam"].unique(), key=float)
-    conditions = sorted(runs["condition"].unique())
-    fig, axes = plt.subplots(1, len(conditions), figsize=(3.6 * len(conditions), 3.2), squeeze=False)
-    for ax, cond in zip(axes[0], conditions):
+    palette = lam_palette(runs["lambda_tcr"])
+    names = sorted(runs["condition"].unique())
+    fig, axes = panel_grid(len(names), ncols=4, width=3.6, height=3.3)
+    for ax, cond in zip(axes, names):
         d = runs[runs["condition"] == cond]
-        sns.barplot(data=d, x="lam", y="ttl", order=order, estimator=np.median, errorbar=None, color="0.85", ax=ax)
-        for censored, marker, face in ((False, "o", "C0"), (True, "o", "none")):
-            dd = d[d["censored"] == censored]
-            if not dd.empty:
-                x = [order.index(v) for v in dd["lam"]]
-                jitter = np.linspace(-0.15, 0.15, len(dd)) if len(dd) > 1 else [0.0]
-                ax.scatter(np.add(x, jitter), dd["ttl"], marker=marker, facecolors=face, edgecolors="C0", zorder=3,
-                           label="did not learn (censored)" if censored else "seed")  # fmt: skip
-        ax.set_title(cond, fontsize=9)
+        top = float(d["n_iterations"].max())
+        sns.barplot(data=d, x="lam", y="ttl", order=order, estimator=np.median, errorbar=None, color="0.88", ax=ax)
+        for i, lam in enumerate(order):
+            dl = d[d["lam"] == lam].sort_values("seed")
+            if dl.empty:
+                continue
+            jitter = np.linspace(-0.18, 0.18, len(dl)) if len(dl) > 1 else np.zeros(1)
+            color = palette[lam]
+            for censored, face in ((False, color), (True, "none")):
+                m = (dl["censored"] == censored).to_numpy()
+                if m.any():
+                    ax.scatter(i + jitter[m], dl["ttl"].to_numpy()[m], s=26, facecolors=face, edgecolors=color,
+                               linewidths=1.1, zorder=3)  # fmt: skip
+            n_learned = int((~dl["censored"]).sum())
+            ax.text(i, top * 1.06, f"learned {n_learned}/{len(dl)}", ha="center", va="bottom", fontsize=7)
+        ax.axhline(top, color="0.5", lw=0.8, ls=":", zorder=0)
+        ax.set_ylim(0, top * 1.18)
+        ax.set_title(cond, fontsize=8)
         ax.set_xlabel("λ_TCR")
         ax.set_ylabel("time to learn (training iterations)")
-        ax.set_ylim(bottom=0)
-    axes[0][0].legend(fontsize=8, frameon=False)
-    fig.suptitle("Time to learn vs λ_TCR (claim C3; bars: median over seeds)", y=1.03)
+    fig.legend(handles=censor_handles(), loc="outside lower center", ncol=3, frameon=False, fontsize=8)
+    fig.suptitle(f"Does TCR speed up learning? Time to learn vs λ_TCR ({claims(runs)})\n"
+                 "bars: median over seeds; numbers: seeds that learned", fontsize=10)
     save(fig, args.out)
     return 0
 

@@ -1,0 +1,181 @@
+"""Every figure module end to end on small synthetic tables (written by rnngeom.aggregate from fake run
+folders, so the format is the real one): PNG and PDF written, experiment filtering, and a clear error for a
+figure whose experiment selects no runs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnngeom.aggregate import main as aggregate_main
+from rnngeom.analysis.gr_events import EVENT_COLUMNS, SCORE_COLUMNS
+from rnngeom.analysis.run_analysis import FIXED_POINT_COLUMNS, KAPPA_FLOW_COLUMNS, SUMMARY_COLUMNS, kappa_flow
+from rnngeom.models import build_model
+
+ITERS = np.arange(0, 1001, 50)  # evaluations
+CKPTS = np.arange(0, 1001, 100)  # checkpoints
+N_ITER = 1000
+
+# Experiment grids (as workflow/rules/common.smk passes them with --grid). Small, so that every figure stays
+# cheap to draw; together they cover several learning rules, gains, rank-one runs and freeze-in rules.
+GRIDS = {
+    "speedup": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["bptt", "rflo"], "lambda_tcr": [0.0, 0.5],
+                "gain": [2.0], "seed": [0, 1]},
+    "gain": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["bptt"], "lambda_tcr": [0.0, 0.5],
+             "gain": [1.0, 2.0], "seed": [0, 1]},
+    "rank1": {"task": ["flipflop"], "arch": ["rank1"], "learning_rule": ["bptt"], "lambda_tcr": [0.0, 0.5],
+              "gain": [1.0], "seed": [0]},
+    "freeze": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["freeze_in", "freeze_in_noise",
+               "freeze_in_control"], "lambda_tcr": [1.0], "gain": [1.5], "seed": [0, 1]},
+}  # fmt: skip
+BPTT_G2 = {**GRIDS["speedup"], "learning_rule": ["bptt"]}  # a subset of the runs above: one condition
+
+# figure module -> the grid(s) it draws (a name, a list of names, or a grid)
+FIGURES = {
+    "loss_curves": ["rank1", "gain"],
+    "tcr_speedup": ["speedup"],
+    "gr_timeline": ["rank1"],
+    "gr_vs_drop": ["speedup", "rank1"],
+    "phase_portraits": ["rank1"],
+    "kappa_flow": ["rank1"],
+    "attractor_count": ["speedup"],
+    "gain_sweep": ["gain"],
+    "slow_dynamics": BPTT_G2,
+    "freeze_in": ["freeze"],
+}
+
+
+def grid_runs(grid: dict):
+    keys = list(grid)
+    for values in pd.MultiIndex.from_product([grid[k] for k in keys]):
+        yield dict(zip(keys, values))
+
+
+def fake_run(root: Path, r: dict) -> Path:
+    """A run folder as train.py + run_analysis write it, with plausible synthetic numbers."""
+    run_id = f"{r['task']}/{r['arch']}/{r['learning_rule']}/lam{r['lambda_tcr']}/g{r['gain']}/seed{r['seed']}"
+    d = root / "runs" / run_id
+    (d / "analysis").mkdir(parents=True)
+    rng = np.random.default_rng(zlib.crc32(run_id.encode()))
+    lam, g = float(r["lambda_tcr"]), float(r["gain"])
+    frozen = r["learning_rule"].startswith("freeze")
+    # TCR drops earlier; the strongly connected, λ = 0, seed 1 run never learns
+    never = (lam == 0 and g >= 2 and r["seed"] == 1) or frozen
+    t_drop = None if never else 600 - 300 * (lam > 0) + 40 * r["seed"] + 100 * (r["learning_rule"] == "rflo")
+    loss = 0.5 * np.ones(len(ITERS)) if t_drop is None else 0.5 - 0.49 / (1 + np.exp(-(ITERS - t_drop) / 20))
+    metrics = pd.DataFrame({
+        "iteration": ITERS, "task_loss": loss, "tcr_loss": 0.01,
+        "test_loss": loss * (1 + 0.05 * rng.random(len(ITERS))), "test_accuracy": 1 - loss, "grad_norm": 1.0,
+        "lambda_tcr_now": lam, "diverged": False,
+    })  # fmt: skip
+    decay = {"freeze_in": 5e-3, "freeze_in_noise": 1e-3, "freeze_in_control": 0.0}.get(r["learning_rule"], 0)
+    metrics.insert(6, "activity_var", 0.3 * np.exp(-decay * ITERS) + 1e-4 * rng.random(len(ITERS)))
+    metrics.to_csv(d / "metrics.tsv", sep="\t", index=False)
+    settings = {**r, "model": {"n_hidden": 8}, "training": {"n_iterations": N_ITER}}
+    (d / "provenance.json").write_text(json.dumps({"settings": settings, "wall_seconds": 1.0}))
+
+    after = CKPTS >= (t_drop if t_drop is not None else 10**9)
+    n_stable = np.where(after, 8, 1) if not frozen else np.ones(len(CKPTS), int)
+    summary = pd.DataFrame({
+        "iteration": CKPTS, "n_fixed": n_stable + 3 * after, "n_stable": n_stable, "n_saddle": 3 * after,
+        "n_unstable": 0, "n_slow": rng.integers(0, 3, len(CKPTS)),
+        "mean_speed": 0.5 / (1 + 5 * lam) * np.exp(-CKPTS / 800) + 0.01, "mean_tcr": 0.01,
+        "ramping_index": np.clip(0.3 + 0.4 * lam + 0.1 * rng.random(len(CKPTS)), 0, 1),
+    })[SUMMARY_COLUMNS]  # fmt: skip
+    summary.to_csv(d / "analysis/checkpoint_summary.tsv", sep="\t", index=False)
+    score = pd.DataFrame({c: 0.0 for c in SCORE_COLUMNS}, index=range(len(CKPTS) - 1))
+    score["iteration_prev"], score["iteration"] = CKPTS[:-1], CKPTS[1:]
+    score["score"] = rng.random(len(score)) + 3.0 * (np.abs(CKPTS[1:] - (t_drop or -999) + 50) < 60)
+    score.to_csv(d / "analysis/gr_scores.tsv", sep="\t", index=False)
+    events = score[score["score"] > 2.0].assign(threshold=2.0)[EVENT_COLUMNS]
+    events.to_csv(d / "analysis/events.tsv", sep="\t", index=False)
+    rows = []
+    for it, ns in zip(CKPTS, n_stable):
+        for k in range(int(ns)):
+            rows.append({"iteration": it, "point_id": k, "pc1": np.cos(k), "pc2": np.sin(k), "pc3": 0.0, "q": 1e-12,
+                         "max_abs_eig": 0.5, "n_unstable_modes": 0, "kind": "stable"})  # fmt: skip
+    pd.DataFrame(rows, columns=FIXED_POINT_COLUMNS).to_csv(d / "analysis/fixed_points.tsv", sep="\t", index=False)
+    flows = []
+    if r["arch"] == "rank1":  # the real latent flow of a rank-one model whose m grows: a pitchfork part-way
+        model = build_model({"arch": "rank1", "n_in": 1, "n_out": 1, "n_hidden": 6, "alpha": 1.0})
+        with torch.no_grad():
+            model.n.copy_(torch.linspace(0.7, 1.3, 6))
+            model.b.fill_(0.05)
+            for it in CKPTS:
+                model.m.copy_(torch.linspace(0.8, 1.2, 6) * (0.4 + 2.0 * it / N_ITER))
+                flows.append(kappa_flow(model, n_grid=41).assign(iteration=int(it)))
+    flow = pd.concat(flows)[KAPPA_FLOW_COLUMNS] if flows else pd.DataFrame(columns=KAPPA_FLOW_COLUMNS)
+    flow.to_csv(d / "analysis/kappa_flow.tsv", sep="\t", index=False)
+    (d / "analysis/analysis.json").write_text(json.dumps({
+        "t_drop": t_drop, "has_drop": t_drop is not None, "plateau_length": t_drop, "drop_sharpness": 1.0,
+        "drop_decades": 1.5, "t_GR": None if t_drop is None else t_drop - 80.0, "gr_before_drop": t_drop is not None,
+        "n_gr_events": len(events), "final_counts": {"n_stable": int(n_stable[-1])},
+    }))  # fmt: skip
+    pcs = np.cumsum(rng.normal(0, 0.1, (len(CKPTS), 8, 20, 3)), axis=2).astype(np.float32)
+    with open(d / "analysis/trajectories_pca.npz", "wb") as f:
+        np.savez(f, iterations=CKPTS, pcs=pcs, pca_mean=np.zeros(8), pca_components=np.eye(3, 8))
+    return d
+
+
+def make_tables(root: Path) -> Path:
+    runs = {json.dumps(r, sort_keys=True): r for grid in GRIDS.values() for r in grid_runs(grid)}
+    dirs = [str(fake_run(root, r)) for r in runs.values()]
+    assert aggregate_main(["--thresholds", '{"flipflop": 0.9}', "--out-dir", str(root / "tables"), *dirs]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return make_tables(tmp_path_factory.mktemp("results"))
+
+
+def draw(module: str, root: Path, grids, out: Path, formats=("png", "pdf")) -> list[Path]:
+    outs = [out / f"{module}.{fmt}" for fmt in formats]
+    grid = json.dumps([GRIDS[g] for g in grids] if isinstance(grids, list) else grids)  # names, or a grid
+    argv = ["--runs", str(root / "tables/runs.tsv"), "--metrics", str(root / "tables/metrics.tsv"),
+            "--tables", str(root / "tables"), "--runs-dir", str(root / "runs"), "--grid", grid,
+            "--out", *map(str, outs)]  # fmt: skip
+    assert importlib.import_module(f"rnngeom.plots.{module}").main(argv) == 0
+    return outs
+
+
+@pytest.mark.parametrize("module", sorted(FIGURES))
+def test_every_figure_writes_png_and_pdf(module, results, tmp_path):
+    for path in draw(module, results, FIGURES[module], tmp_path):
+        assert path.exists() and path.stat().st_size > 1000, path
+
+
+def test_tables_have_the_columns_the_figures_read(results):
+    t = results / "tables"
+    assert {"ramping_index", "mean_speed", "n_stable", "n_fixed"} <= set(pd.read_csv(t / "checkpoints.tsv", sep="\t"))
+    flow = pd.read_csv(t / "kappa_flow.tsv", sep="\t")
+    assert set(flow["arch"]) == {"rank1"} and {"stable", "saddle", "grid"} <= set(flow["kind"])
+
+
+@pytest.mark.parametrize("module", sorted(FIGURES))
+def test_empty_selection_fails_with_a_clear_message(module, results, tmp_path):
+    with pytest.raises(SystemExit, match="no runs of this figure's experiment"):
+        draw(module, results, {"task": ["no_such_task"]}, tmp_path)
+
+
+def test_kappa_flow_needs_rank_one_runs(results, tmp_path):
+    with pytest.raises(SystemExit, match="rank-one"):
+        draw("kappa_flow", results, ["speedup"], tmp_path)
+
+
+def test_freeze_in_without_activity_var_column_still_draws(results, tmp_path):
+    # metrics from a trainer that did not record activity_var yet: a note in that panel, not a crash
+    metrics = pd.read_csv(results / "tables/metrics.tsv", sep="\t").drop(columns="activity_var")
+    (tmp_path / "tables").mkdir()
+    metrics.to_csv(tmp_path / "tables/metrics.tsv", sep="\t", index=False)
+    for name in ("runs", "checkpoints"):
+        (tmp_path / f"tables/{name}.tsv").write_bytes((results / f"tables/{name}.tsv").read_bytes())
+    for path in draw("freeze_in", tmp_path, ["freeze"], tmp_path, formats=("png",)):
+        assert path.stat().st_size > 1000
