@@ -2,6 +2,7 @@
 # (arXiv 2502.07256). Default config = quick reproduction; config/paper.yaml = full scale.
 #   snakemake --cores 2                                   # quick reproduction
 #   snakemake --cores 2 --configfile config/paper.yaml    # full scale (cluster/GPU)
+#   snakemake --report results/report.html                # figures, captions and the claim table
 from snakemake.utils import min_version
 
 min_version("9.20")
@@ -14,16 +15,21 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
 
 
 rule all:
     input:
         "results/tables/runs.tsv",
+        "results/claims.tsv",
         expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),
     default_target: True

@@ -15,14 +15,19 @@ from pipeline_helpers import TINY, copy_workflow, edited, planned_jobs, snakemak
 pytestmark = pytest.mark.slow
 
 
+FIGURES = ("loss_curves", "tcr_speedup", "gr_timeline", "gr_vs_drop", "phase_portraits", "kappa_flow",
+           "attractor_count", "gain_sweep", "slow_dynamics", "local_learning", "freeze_in")  # fmt: skip
+
+
 def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     runs = pd.read_csv(tiny_run / "results/tables/runs.tsv", sep="\t")
-    assert len(runs) == 8 and runs["run_id"].is_unique
+    assert len(runs) == 14 and runs["run_id"].is_unique
+    assert set(runs["learning_rule"]) == {"bptt", "rflo", "freeze_in", "freeze_in_noise", "freeze_in_control"}
     assert {"task", "arch", "learning_rule", "lambda_tcr", "gain", "seed", "final_test_accuracy",
             "time_to_learn", "learned", "diverged"} <= set(runs.columns)  # fmt: skip
     metrics = pd.read_csv(tiny_run / "results/tables/metrics.tsv", sep="\t")
     assert set(metrics["run_id"]) == set(runs["run_id"])
-    for fig in ("loss_curves", "tcr_speedup", "gr_timeline", "gr_vs_drop", "phase_portraits"):
+    for fig in FIGURES:  # every figure rule, one per claim family, runs on the tiny config
         for ext in ("png", "pdf"):
             assert (tiny_run / f"results/figures/{fig}.{ext}").stat().st_size > 5000
     checkpoints = pd.read_csv(tiny_run / "results/tables/checkpoints.tsv", sep="\t")
@@ -38,22 +43,44 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     assert planned_jobs(tiny_run, *TINY) == {}  # complete: nothing left to do
 
 
+def test_claim_table_has_every_claim_and_reports_missing_experiments(tiny_run):
+    claims = pd.read_csv(tiny_run / "results/claims.tsv", sep="\t")
+    assert list(claims["claim_id"]) == [f"C{i}" for i in range(1, 12)]
+    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not run"}
+    verdict = dict(zip(claims["claim_id"], claims["verdict"]))
+    assert verdict["C7"] == "not run"  # the tiny config has no LSTM experiment: said, not dropped
+    assert verdict["C3"] != "not run" and verdict["C11"] != "not run"
+    assert "| C1 |" in (tiny_run / "results/claims.md").read_text()
+
+
+def test_html_report_builds(tiny_run):
+    report = tiny_run / "results/report.html"
+    snakemake(tiny_run, "--report", str(report), *TINY)
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 100_000
+    for text in ("Claims C3", "claims.tsv", "freeze_in.png", "Tests claim(s) C11"):
+        assert text in html, text
+
+
 def test_editing_plot_code_replans_only_figures(tiny_run):
     with edited(tiny_run / "src/rnngeom/plots/tcr_speedup.py"):
-        assert planned_jobs(tiny_run, *TINY) == {"figure": 1, "all": 1}
+        assert planned_jobs(tiny_run, *TINY) == {"figure": 2, "all": 1}  # tcr_speedup draws two figures
 
 
 def test_editing_a_model_file_retrains_its_runs(tiny_run):
     with edited(tiny_run / "src/rnngeom/models/plrnn.py"):
         plan = planned_jobs(tiny_run, *TINY)
     assert plan["train"] == 2  # the two PLRNN runs only
+    with edited(tiny_run / "src/rnngeom/learning/rflo.py"):
+        plan = planned_jobs(tiny_run, *TINY)
+    assert plan["train"] == 5  # RFLO runs and the freeze-in runs built on RFLO, no BPTT run
     assert plan.get("make_dataset", 0) == 0
 
 
 def test_editing_analysis_code_never_retrains(tiny_run):
     with edited(tiny_run / "src/rnngeom/analysis/gr_events.py"):
         plan = planned_jobs(tiny_run, *TINY)
-    assert "train" not in plan and plan["analyze"] == 8, plan
+    assert "train" not in plan and plan["analyze"] == 14, plan
 
 
 def test_adding_a_lambda_or_seed_plans_only_new_runs(tiny_run):
@@ -74,6 +101,7 @@ def test_changing_accuracy_threshold_does_not_retrain(tiny_run):
                                                                               "accuracy_threshold: 0.7"))  # fmt: skip
     plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
     assert "train" not in plan and "analyze" not in plan and plan["aggregate"] == 1
+    assert plan["claims"] == 1
 
 
 def test_bad_config_fails_before_any_job(tiny_run):
@@ -85,6 +113,14 @@ def test_bad_config_fails_before_any_job(tiny_run):
     assert "training.lr" in proc.stdout + proc.stderr
     assert "Select jobs to execute" not in proc.stdout + proc.stderr
     assert (tiny_run / "results/tables/runs.tsv").stat().st_mtime_ns == before  # nothing touched
+
+
+def test_unwritable_results_path_fails_before_any_job(tmp_path):
+    wd = copy_workflow(tmp_path)
+    (wd / "results").write_text("a file where the results folder should be")
+    proc = snakemake(wd, "-n", *TINY, check=False)
+    assert proc.returncode != 0 and "results path" in proc.stdout + proc.stderr
+    assert "not a directory" in proc.stdout + proc.stderr
 
 
 def test_lint_is_clean():

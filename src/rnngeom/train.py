@@ -168,9 +168,9 @@ class Trainer:
         name, lr = self.tr["optimizer"], float(self.tr["lr"])
         params = list(self.params.values())
         if name == "adam":  # elementwise: each member's slice is updated exactly as if it were alone
-            return torch.optim.Adam(params, lr=lr)
+            return torch.optim.Adam(params, lr=lr, fused=True)
         if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=float(self.tr.get("momentum", 0.0)))
+            return torch.optim.SGD(params, lr=lr, momentum=float(self.tr.get("momentum", 0.0)), fused=True)
         raise ValueError(f"training.optimizer {name!r} unknown; allowed: ['adam', 'sgd']")
 
     def batch(self, iteration: int) -> Batch:
@@ -212,15 +212,16 @@ class Trainer:
         result = self.rule.gradients(self.params, batch, lambdas, iteration)
         live = (~self.diverged).to(self.device)
         with torch.no_grad():
-            sq = sum(g.double().pow(2).flatten(1).sum(1) for g in result.grads.values())
-            grad_norm = sq.sqrt()  # [K] each member's gradient norm (before clipping)
+            # Each member's gradient norm (before clipping): the norm of its per-parameter norms, the same
+            # formula as torch.nn.utils.clip_grad_norm_, member by member.
+            per_param = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in result.grads.values()])
+            grad_norm = torch.linalg.vector_norm(per_param, dim=0)  # [K]
             clip = float(self.tr.get("grad_clip") or 0.0)
-            # The same formula as torch.nn.utils.clip_grad_norm_, member by member.
             coef = (clip / (grad_norm + 1e-6)).clamp(max=1.0) if clip else torch.ones_like(grad_norm)
             coef = torch.where(live, coef, torch.zeros_like(coef))  # a diverged member is frozen
             for n, p in self.params.items():
                 g = result.grads[n]
-                p.grad = (g * coef.to(g.dtype).view(-1, *([1] * (g.dim() - 1)))).to(p.dtype)
+                p.grad = g * coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():

@@ -11,6 +11,7 @@ rule analyze:
         gr_scores="results/runs/{run_id}/analysis/gr_scores.tsv",
         events="results/runs/{run_id}/analysis/events.tsv",
         trajectories="results/runs/{run_id}/analysis/trajectories_pca.npz",
+        kappa_flow="results/runs/{run_id}/analysis/kappa_flow.tsv",
         result="results/runs/{run_id}/analysis/analysis.json",
     params:
         settings=json.dumps(config["analysis"], sort_keys=True),

@@ -1,5 +1,6 @@
 # Helpers shared by all rules: config validation, the run grid, and src/ dependencies of each stage.
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,7 @@ sys.path.insert(0, str(SRC))  # the Snakefile itself uses rnngeom.config; jobs g
 
 from rnngeom.config import ConfigError, all_runs, effective_training, experiment_runs, load_config, run_settings
 from rnngeom.aggregate import TABLES
+from rnngeom.learning import rule_source_files
 from rnngeom.models import model_source_files
 
 # Validate before any job is scheduled: a bad key stops here with a message naming it.
@@ -15,6 +17,15 @@ try:
     config = load_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+
+# Results go to results/ under the working directory: say so now, not after hours of training, if that is
+# impossible (a file in the way, or no write permission).
+_RESULTS = Path("results")
+if _RESULTS.exists() and not _RESULTS.is_dir():
+    raise WorkflowError(f"results path '{_RESULTS.resolve()}' exists but is not a directory; move it away")
+if not os.access(_RESULTS if _RESULTS.exists() else Path("."), os.W_OK | os.X_OK):
+    raise WorkflowError(f"results path '{_RESULTS.resolve()}' is not writable by this user; run from a "
+                        "writable working directory (snakemake --directory DIR)")
 
 RUNS = {run.run_id: run for run in all_runs(config)}
 # device: cuda -> training and analysis jobs ask for one GPU each (SLURM: --gpus=1; locally, cap concurrent
@@ -60,15 +71,16 @@ def src_files(*names):
 
 SRC_CORE = src_files("__init__.py", "io.py")
 SRC_DATA = SRC_CORE + src_files("tasks", "data.py")
-SRC_TRAIN = SRC_DATA + src_files("tcr.py", "checkpoints.py", "train.py")
+SRC_TRAIN = SRC_DATA + src_files("tcr.py", "checkpoints.py", "train.py", "learning/__init__.py")
 
 
 SRC_ANALYSIS = SRC_CORE + src_files("analysis", "models", "checkpoints.py")
 
 
 def train_src(wildcards):
-    """Training code of this run: the shared loop plus only its own architecture's files."""
-    return SRC_TRAIN + model_source_files(run_of(wildcards).arch)
+    """Training code of this run: the shared loop plus only its own architecture's and learning rule's files."""
+    run = run_of(wildcards)
+    return sorted(set(SRC_TRAIN + model_source_files(run.arch) + rule_source_files(run.learning_rule)))
 
 
 def run_of(wildcards):
@@ -111,3 +123,64 @@ def experiment_grid_json(figure):
 
 def accuracy_thresholds_json():
     return json.dumps({t: effective_training(config, t)["accuracy_threshold"] for t in config["tasks"]})
+
+
+def experiment_grids(names):
+    """{experiment: {task: [...], arch: [...], ...}}: the grid of each experiment in ``names`` that the config
+    defines (small whatever the run count; rnngeom.claims and the plots select runs with it)."""
+    keys = ["task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
+    grids = {}
+    for exp in names:
+        if exp in config["experiments"]:
+            runs = experiment_runs(config, exp)
+            grids[exp] = {k: sorted({getattr(r, k) for r in runs}, key=str) for k in keys}
+    return grids
+
+
+def claim_experiments(spec):
+    return [spec["experiment"]] if isinstance(spec["experiment"], str) else list(spec["experiment"])
+
+
+def claims_json():
+    return json.dumps(config["claims"], sort_keys=True)
+
+
+def claims_grids_json():
+    names = sorted({exp for spec in config["claims"].values() for exp in claim_experiments(spec)})
+    return json.dumps(experiment_grids(names), sort_keys=True)
+
+
+# --- the HTML report (snakemake --report) ---------------------------------------------------------------
+def figure_claims(figure):
+    """Claim ids whose row in the claim table points at this figure."""
+    ids = [c for c, spec in config["claims"].items() if spec["figure"] == figure]
+    return sorted(ids, key=lambda c: int(c[1:]))
+
+
+def figure_category(wildcards):
+    claims = figure_claims(wildcards.figure)
+    return "Claims " + ", ".join(claims) if claims else "Other figures"
+
+
+def figure_labels(wildcards):
+    runs = figure_runs(wildcards.figure)
+    values = lambda key: ", ".join(sorted({str(getattr(r, key)) for r in runs}, key=str))
+    return {
+        "figure": wildcards.figure,
+        "experiment": ", ".join(figure_experiments(wildcards.figure)),
+        "task": values("task"),
+        "architecture": values("arch"),
+        "learning rule": values("learning_rule"),
+        "λTCR": values("lambda_tcr"),
+        "gain": values("gain"),
+        "seeds": values("seed"),
+    }
+
+
+def figure_caption(wildcards):
+    """The plot's caption (workflow/report/plots/<plot>.rst) plus which claims and experiments it shows."""
+    text = (Path(workflow.basedir) / "workflow/report/plots" / f"{plot_module(wildcards.figure)}.rst").read_text()
+    claims = figure_claims(wildcards.figure)
+    tested = f"Tests claim(s) {', '.join(claims)} (see the claim table)." if claims else "Context figure."
+    exps = ", ".join(figure_experiments(wildcards.figure))
+    return f"{text.strip()}\n\n{tested} Experiment(s): {exps}; {len(figure_runs(wildcards.figure))} runs."

@@ -3,13 +3,19 @@ rule figure:
     input:
         **{table: f"results/tables/{table}.tsv" for table in TABLES},
         trajectories=figure_trajectories,
-        src=lambda wc: SRC_CORE + src_files("plots/style.py", f"plots/{plot_module(wc.figure)}.py"),
+        src=lambda wc: SRC_CORE + src_files("config.py", "plots/style.py", f"plots/{plot_module(wc.figure)}.py"),
     output:
-        png="results/figures/{figure}.png",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category=figure_category,
+            labels=figure_labels,
+        ),
         pdf="results/figures/{figure}.pdf",
     params:
         grid=lambda wc: experiment_grid_json(wc.figure),
         plot=lambda wc: plot_module(wc.figure),
+        caption=figure_caption,
     log:
         "results/logs/figure/{figure}.log",
     benchmark:

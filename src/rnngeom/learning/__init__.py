@@ -109,8 +109,9 @@ RULES: dict[str, type[LearningRule]] = {}
 
 
 def register(cls: type[LearningRule]) -> type[LearningRule]:
-    """Class decorator: make a rule available by name (its settings block defaults to its name)."""
-    if "settings_key" not in cls.__dict__:
+    """Class decorator: make a rule available by name. Its settings block is training.<settings_key>, which
+    defaults to its name and is inherited (the freeze_in variants share training.freeze_in)."""
+    if cls.settings_key == LearningRule.settings_key:  # not set by the class or a registered ancestor
         cls.settings_key = cls.name
     RULES[cls.name] = cls
     return cls

@@ -33,38 +33,49 @@ from rnngeom.models import build_model
 HAND_WRITTEN = ("leaky", "rank1", "plrnn", "lstm")
 
 
-def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-member matmul of [K, ..., n] by [K, n, m] (the ... dims flattened into one batched matmul)."""
-    K = a.shape[0]
-    return torch.bmm(a.reshape(K, -1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+# Layout: the hand-written passes keep tensors time-first, [T, K, B, n], so that the state of step t is one
+# contiguous block (x[t]); per-step operations on contiguous blocks are what makes the Python loop cheap.
+
+
+def _time_first(x: torch.Tensor) -> torch.Tensor:
+    """[K, B, T, n] -> [T, K, B, n], contiguous."""
+    return x.permute(2, 0, 1, 3).contiguous()
 
 
 def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Σ over batch and time of a_tᵀ b_t per member: a [K, T, B, n], b [K, T, B, m] -> [K, n, m]."""
-    K = a.shape[0]
-    return torch.bmm(a.reshape(K, -1, a.shape[-1]).transpose(1, 2), b.reshape(K, -1, b.shape[-1]))
+    """Σ over time and batch of a_tᵀ b_t per member: a [T, K, B, n], b [T, K, B, m] -> [K, n, m]."""
+    return torch.einsum("tkbn,tkbm->knm", a, b)
+
+
+def _linear(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """x Wᵀ + b per member: x [T, K, B, n], W [K, m, n], b [K, m] -> [T, K, B, m]."""
+    y = torch.matmul(x, W.transpose(1, 2)[None])
+    return y if b is None else y + b[None, :, None, :]
 
 
 def output_and_activity_grads(r: torch.Tensor, batch: Batch, params: dict, lambdas: torch.Tensor):
-    """Readout, losses and dL/dr_t (direct part) from activity r [K, T, B, N] (time-major).
+    """Readout, losses and dL/dr_t (direct part) from activity r [T, K, B, N].
 
-    Returns (task_loss [K], tcr [K], dL/dr [K, T, B, N], grads of readout.weight and readout.bias).
+    Returns (task_loss [K], tcr [K], dL/dr [T, K, B, N], grads of readout.weight and readout.bias).
     """
-    K, T, B, N = r.shape
-    Bo, bo = params["readout.weight"], params["readout.bias"]  # [K, O, N], [K, O]
-    y = _mm(r, Bo.transpose(1, 2)) + bo[:, None, None, :]  # [K, T, B, O]
-    targets, mask = batch.targets.transpose(1, 2), batch.mask.transpose(1, 2)  # [K, T, B, O]
-    task_loss = masked_mse_per_member(y, targets, mask)
-    dims = tuple(range(1, mask.dim()))
-    dy = 2 * mask * (y - targets) / mask.sum(dims).clamp_min(1.0)[:, None, None, None]
-    dr = _mm(dy, Bo)
-    diff = r[:, 1:] - r[:, :-1]  # [K, T-1, B, N]: r_{t+1} - r_t
-    tcr = (diff**2).mean(dim=(1, 2, 3)) if T > 1 else r.new_zeros(K)
+    T, K, B, N = r.shape
+    Bo = params["readout.weight"]  # [K, O, N]
+    y = _linear(r, Bo, params["readout.bias"])  # [T, K, B, O]
+    targets, mask = batch.targets.permute(2, 0, 1, 3), batch.mask.permute(2, 0, 1, 3)
+    err = mask * (y - targets)
+    denom = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)  # [K]
+    task_loss = (err * (y - targets)).sum(dim=(0, 2, 3)) / denom
+    dy = (2 / denom)[None, :, None, None] * err
+    dr = torch.matmul(dy, Bo[None])
     if T > 1:
-        d_tcr = (2 * lambdas.to(r))[:, None, None, None] * diff / (B * (T - 1) * N)
-        dr[:, 1:] += d_tcr
-        dr[:, :-1] -= d_tcr
-    grads = {"readout.weight": _sum_outer(dy, r), "readout.bias": dy.sum(dim=(1, 2))}
+        diff = r[1:] - r[:-1]  # r_{t+1} - r_t
+        tcr = (diff * diff).mean(dim=(0, 2, 3))
+        d_tcr = (2 * lambdas.to(r) / (B * (T - 1) * N))[None, :, None, None] * diff
+        dr[1:] += d_tcr
+        dr[:-1] -= d_tcr
+    else:
+        tcr = r.new_zeros(K)
+    grads = {"readout.weight": _sum_outer(dy, r), "readout.bias": dy.sum(dim=(0, 2))}
     return task_loss, tcr, dr, grads
 
 
@@ -75,8 +86,8 @@ def leaky_bptt(params: dict, batch: Batch, lambdas: torch.Tensor, alpha: float, 
                dW = α Σ_t g^x_tᵀ r_{t-1},  dW_in = α Σ_t g^x_tᵀ s_t,  db = α Σ_t g^x_t
     Rank one (W = m nᵀ/N):  dm = dW n / N,  dn = dWᵀ m / N.
     """
-    s = batch.inputs.transpose(1, 2).contiguous()  # [K, T, B, n_in] time-major
-    K, T, B, _ = s.shape
+    s = _time_first(batch.inputs)  # [T, K, B, n_in]
+    T, K, B, _ = s.shape
     if rank_one:
         m, n = params["m"], params["n"]
         N = m.shape[1]
@@ -86,35 +97,34 @@ def leaky_bptt(params: dict, batch: Batch, lambdas: torch.Tensor, alpha: float, 
         N = W.shape[1]
     # Fewer, fused operations per time step (the cost here is per-operation overhead, not arithmetic).
     Wt_a = (alpha * W).transpose(1, 2).contiguous()  # α Wᵀ
-    drive = alpha * (_mm(s, params["W_in"].transpose(1, 2)) + params["b"][:, None, None, :])  # α (W_in s_t + b)
-    rs = s.new_empty(K, T + 1, B, N)  # rs[:, t] = r_t, r_0 = tanh(0) = 0
-    rs[:, 0] = 0
-    x = s.new_zeros(K, B, N)
+    drive = alpha * _linear(s, params["W_in"], params["b"])  # α (W_in s_t + b), all t
+    rs = s.new_empty(T + 1, K, B, N)  # rs[t] = r_t, r_0 = tanh(0) = 0
+    rs[0] = 0
+    x = None
     for t in range(T):
-        pre = torch.baddbmm(drive[:, t], rs[:, t], Wt_a)  # α (W r_{t-1} + W_in s_t + b)
-        x = pre if alpha == 1.0 else torch.add(pre, x, alpha=1 - alpha)
-        torch.tanh(x, out=rs[:, t + 1])
-    r = rs[:, 1:]
+        pre = torch.baddbmm(drive[t], rs[t], Wt_a)  # α (W r_{t-1} + W_in s_t + b)
+        x = pre if alpha == 1.0 or x is None else torch.add(pre, x, alpha=1 - alpha)
+        torch.tanh(x, out=rs[t + 1])
+    r = rs[1:]
     task_loss, tcr, dr, grads = output_and_activity_grads(r, batch, params, lambdas)
 
-    dphi = 1 - r**2
+    dphi = 1 - r * r
     Wa = alpha * W
     gx = torch.empty_like(dr)
-    torch.mul(dr[:, T - 1], dphi[:, T - 1], out=gx[:, T - 1])
+    torch.mul(dr[T - 1], dphi[T - 1], out=gx[T - 1])
     for t in range(T - 2, -1, -1):
-        g_next = gx[:, t + 1]
-        torch.mul(torch.baddbmm(dr[:, t], g_next, Wa), dphi[:, t], out=gx[:, t])  # φ'(x_t)(dL/dr_t + α g W)
+        torch.mul(torch.baddbmm(dr[t], gx[t + 1], Wa), dphi[t], out=gx[t])  # φ'(x_t)(dL/dr_t + α g W)
         if alpha != 1.0:
-            gx[:, t].add_(g_next, alpha=1 - alpha)
-    dW = alpha * _sum_outer(gx, rs[:, :-1])  # [K, N, N]: dW_ij = α Σ g_i r_{t-1,j}
+            gx[t].add_(gx[t + 1], alpha=1 - alpha)
+    dW = alpha * _sum_outer(gx, rs[:-1])  # [K, N, N]: dW_ij = α Σ g_i r_{t-1,j}
     grads["W_in"] = alpha * _sum_outer(gx, s)
-    grads["b"] = alpha * gx.sum(dim=(1, 2))
+    grads["b"] = alpha * gx.sum(dim=(0, 2))
     if rank_one:
         grads["m"] = torch.bmm(dW, n[:, :, None])[:, :, 0] / N
         grads["n"] = torch.bmm(dW.transpose(1, 2), m[:, :, None])[:, :, 0] / N
     else:
         grads["W"] = dW
-    return StepResult(task_loss, tcr, grads, activity_variance(r))  # [K, T, B, N]: same set of samples
+    return StepResult(task_loss, tcr, grads, activity_variance(r.transpose(0, 1)))
 
 
 def plrnn_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
@@ -123,37 +133,34 @@ def plrnn_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     Backward:  g_t = dL/dr_t + a ⊙ g_{t+1} + 1[z_t > 0] ⊙ (g_{t+1} W̃)
                da = Σ_t g_t ⊙ z_{t-1},  dW = (Σ_t g_tᵀ relu(z_{t-1})) ⊙ offdiag,  dh = Σ_t g_t,  dC = Σ_t g_tᵀ s_t
     """
-    s = batch.inputs.transpose(1, 2).contiguous()
-    K, T, B, _ = s.shape
-    a = params["a"]
-    N = a.shape[1]
+    s = _time_first(batch.inputs)
+    T, K, B, _ = s.shape
+    a = params["a"][:, None, :]  # [K, 1, N]
+    N = a.shape[2]
     off_diag = 1.0 - torch.eye(N, dtype=s.dtype, device=s.device)
     Wm = params["W"] * off_diag
     Wt = Wm.transpose(1, 2).contiguous()
-    drive = _mm(s, params["C"].transpose(1, 2)) + params["h"][:, None, None, :]
-    zs = s.new_empty(K, T + 1, B, N)  # zs[:, t] = z_t, z_0 = 0
-    zs[:, 0] = 0
-    relu = s.new_zeros(K, T + 1, B, N)
+    drive = _linear(s, params["C"], params["h"])  # C s_t + h, all t
+    zs = s.new_empty(T + 1, K, B, N)  # zs[t] = z_t, z_0 = 0
+    zs[0] = 0
+    relu = s.new_zeros(T + 1, K, B, N)
     for t in range(T):
-        zs[:, t + 1] = a[:, None, :] * zs[:, t] + torch.baddbmm(drive[:, t], relu[:, t], Wt)
-        torch.clamp_min(zs[:, t + 1], 0.0, out=relu[:, t + 1])
-    z = zs[:, 1:]
+        torch.addcmul(torch.baddbmm(drive[t], relu[t], Wt), a, zs[t], out=zs[t + 1])
+        torch.clamp_min(zs[t + 1], 0.0, out=relu[t + 1])
+    z = zs[1:]
     task_loss, tcr, dr, grads = output_and_activity_grads(z, batch, params, lambdas)
 
     active = (z > 0).to(s.dtype)
     gz = torch.empty_like(z)
-    g_next = None
-    for t in range(T - 1, -1, -1):
-        g = dr[:, t]
-        if g_next is not None:
-            g = g + a[:, None, :] * g_next + active[:, t] * torch.bmm(g_next, Wm)
-        gz[:, t] = g
-        g_next = g
-    grads["a"] = (gz * zs[:, :-1]).sum(dim=(1, 2))
-    grads["W"] = _sum_outer(gz, relu[:, :-1]) * off_diag
-    grads["h"] = gz.sum(dim=(1, 2))
+    gz[T - 1] = dr[T - 1]
+    for t in range(T - 2, -1, -1):
+        g_next = gz[t + 1]
+        torch.addcmul(torch.addcmul(dr[t], a, g_next), active[t], torch.bmm(g_next, Wm), out=gz[t])
+    grads["a"] = (gz * zs[:-1]).sum(dim=(0, 2))
+    grads["W"] = _sum_outer(gz, relu[:-1]) * off_diag
+    grads["h"] = gz.sum(dim=(0, 2))
     grads["C"] = _sum_outer(gz, s)
-    return StepResult(task_loss, tcr, grads, activity_variance(z))
+    return StepResult(task_loss, tcr, grads, activity_variance(z.transpose(0, 1)))
 
 
 def lstm_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
@@ -165,43 +172,43 @@ def lstm_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
         dpre_t = [dc_t g_t i_t(1−i_t), dc_t c_{t−1} f_t(1−f_t), dc_t i_t (1−g_t²), dh_t τ_t o_t(1−o_t)]
         dW_hh = Σ_t dpre_tᵀ h_{t−1},  dW_ih = Σ_t dpre_tᵀ s_t,  db = Σ_t dpre_t
     """
-    s = batch.inputs.transpose(1, 2).contiguous()
-    K, T, B, _ = s.shape
+    s = _time_first(batch.inputs)
+    T, K, B, _ = s.shape
     W_hh = params["W_hh"]  # [K, 4N, N]
     N = W_hh.shape[2]
     Wt = W_hh.transpose(1, 2).contiguous()
-    drive = _mm(s, params["W_ih"].transpose(1, 2)) + params["b"][:, None, None, :]  # [K, T, B, 4N]
-    hs = s.new_zeros(K, T + 1, B, N)  # hs[:, t] = h_t, h_0 = 0
-    cs = s.new_zeros(K, T + 1, B, N)
-    gates = s.new_empty(K, T, B, 4 * N)  # i, f, g, o after their nonlinearities
+    drive = _linear(s, params["W_ih"], params["b"])  # [T, K, B, 4N]
+    hs = s.new_zeros(T + 1, K, B, N)  # hs[t] = h_t, h_0 = 0
+    cs = s.new_zeros(T + 1, K, B, N)
+    gates = s.new_empty(T, K, B, 4 * N)  # i, f, g, o after their nonlinearities
     for t in range(T):
-        pre = torch.baddbmm(drive[:, t], hs[:, t], Wt)
-        torch.sigmoid(pre, out=gates[:, t])
-        torch.tanh(pre[..., 2 * N : 3 * N], out=gates[:, t, :, 2 * N : 3 * N])
-        i, f, g, o = gates[:, t].split(N, dim=-1)
-        torch.addcmul(f * cs[:, t], i, g, out=cs[:, t + 1])
-        torch.mul(o, torch.tanh(cs[:, t + 1]), out=hs[:, t + 1])
-    h = hs[:, 1:]
+        pre = torch.baddbmm(drive[t], hs[t], Wt)
+        torch.sigmoid(pre, out=gates[t])
+        gates[t, :, :, 2 * N : 3 * N] = torch.tanh(pre[..., 2 * N : 3 * N])
+        i, f, g, o = gates[t].split(N, dim=-1)
+        torch.addcmul(f * cs[t], i, g, out=cs[t + 1])
+        torch.mul(o, torch.tanh(cs[t + 1]), out=hs[t + 1])
+    h = hs[1:]
     task_loss, tcr, dr, grads = output_and_activity_grads(h, batch, params, lambdas)
 
     i, f, g, o = gates.split(N, dim=-1)
-    tau = torch.tanh(cs[:, 1:])
-    dc_from_dh = o * (1 - tau**2)
-    factors = torch.cat([g * i * (1 - i), cs[:, :-1] * f * (1 - f), i * (1 - g**2)], dim=-1)  # x dc
+    tau = torch.tanh(cs[1:])
+    dc_from_dh = o * (1 - tau * tau)
+    factors = torch.cat([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], dim=-1)  # x dc
     factor_o = tau * o * (1 - o)  # x dh
     dpre = torch.empty_like(gates)
     dh_rec = s.new_zeros(K, B, N)
     dc = s.new_zeros(K, B, N)
     for t in range(T - 1, -1, -1):
-        dh = dr[:, t] + dh_rec
-        dc = torch.addcmul(dc * f[:, t + 1] if t < T - 1 else dc, dh, dc_from_dh[:, t])
-        torch.mul(dc.repeat(1, 1, 3), factors[:, t], out=dpre[:, t, :, : 3 * N])
-        torch.mul(dh, factor_o[:, t], out=dpre[:, t, :, 3 * N :])
-        dh_rec = torch.bmm(dpre[:, t], W_hh)
-    grads["W_hh"] = _sum_outer(dpre, hs[:, :-1])
+        dh = dr[t] + dh_rec
+        dc = torch.addcmul(dc * f[t + 1] if t < T - 1 else dc, dh, dc_from_dh[t])
+        torch.mul(dc.repeat(1, 1, 3), factors[t], out=dpre[t, :, :, : 3 * N])
+        torch.mul(dh, factor_o[t], out=dpre[t, :, :, 3 * N :])
+        dh_rec = torch.bmm(dpre[t], W_hh)
+    grads["W_hh"] = _sum_outer(dpre, hs[:-1])
     grads["W_ih"] = _sum_outer(dpre, s)
-    grads["b"] = dpre.sum(dim=(1, 2))
-    return StepResult(task_loss, tcr, grads, activity_variance(h))
+    grads["b"] = dpre.sum(dim=(0, 2))
+    return StepResult(task_loss, tcr, grads, activity_variance(h.transpose(0, 1)))
 
 
 @register
