@@ -28,8 +28,8 @@ include: "workflow/rules/claims.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/tables/runs.tsv",
         "results/claims.tsv",
         expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),
-    default_target: True

@@ -13,20 +13,20 @@ rule analyze:
         trajectories="results/runs/{run_id}/analysis/trajectories_pca.npz",
         kappa_flow="results/runs/{run_id}/analysis/kappa_flow.tsv",
         result="results/runs/{run_id}/analysis/analysis.json",
-    params:
-        settings=json.dumps(config["analysis"], sort_keys=True),
-        out_dir=lambda wc: f"results/runs/{wc.run_id}/analysis",
-    threads: config["threads_per_job"]
-    resources:
-        gpu=GPUS_PER_JOB,
-        mem_mb=3000,
-        runtime="60m",
     log:
         "results/logs/analyze/{run_id}.log",
     benchmark:
         "results/benchmarks/analyze/{run_id}.tsv"
     conda:
         "../../envs/rnngeom.yaml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=GPUS_PER_JOB,
+        mem_mb=3000,
+        runtime="60m",
+    params:
+        settings=json.dumps(config["analysis"], sort_keys=True),
+        out_dir=lambda wc: f"results/runs/{wc.run_id}/analysis",
     shell:
         "python -m rnngeom.analysis.run_analysis --checkpoints {input.checkpoints} --data {input.data} "
         "--metrics {input.metrics} --out-dir {params.out_dir} --settings {params.settings:q} "

@@ -5,16 +5,16 @@ rule make_dataset:
     output:
         npz="results/data/{task}/{split}.npz",
         meta="results/data/{task}/{split}.json",
-    params:
-        n_trials=lambda wc: config["data"][f"n_{wc.split}"],
-        seed=config["data"]["seed"],
-        task_params=lambda wc: json.dumps(config["tasks"][wc.task], sort_keys=True),
     log:
         "results/logs/make_dataset/{task}_{split}.log",
     benchmark:
         "results/benchmarks/make_dataset/{task}_{split}.tsv"
     conda:
         "../../envs/rnngeom.yaml"
+    params:
+        n_trials=lambda wc: config["data"][f"n_{wc.split}"],
+        seed=config["data"]["seed"],
+        task_params=lambda wc: json.dumps(config["tasks"][wc.task], sort_keys=True),
     shell:
         "python -m rnngeom.data --task {wildcards.task} --split {wildcards.split} "
         "--n-trials {params.n_trials} --seed {params.seed} --params {params.task_params:q} "

@@ -8,21 +8,21 @@ rule train:
         checkpoints="results/runs/{run_id}/checkpoints.pt",
         metrics="results/runs/{run_id}/metrics.tsv",
         provenance="results/runs/{run_id}/provenance.json",
-    params:
-        settings=train_settings_json,
-        device=config["device"],
-        out_dir=lambda wc: f"results/runs/{wc.run_id}",
-    threads: config["threads_per_job"]
-    resources:
-        gpu=GPUS_PER_JOB,
-        mem_mb=2000,
-        runtime="60m",
     log:
         "results/logs/train/{run_id}.log",
     benchmark:
         "results/benchmarks/train/{run_id}.tsv"
     conda:
         "../../envs/rnngeom.yaml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=GPUS_PER_JOB,
+        mem_mb=2000,
+        runtime="60m",
+    params:
+        settings=train_settings_json,
+        device=config["device"],
+        out_dir=lambda wc: f"results/runs/{wc.run_id}",
     shell:
         "python -m rnngeom.train --settings {params.settings:q} --train-data {input.train} "
         "--test-data {input.test} --out-dir {params.out_dir} --device {params.device} "
