@@ -1,6 +1,7 @@
 # The two front-door commands (see README.md). Both create the local virtual environment first if needed.
 #   make reproduce   -> quick reproduction of the paper on the default config (results/)
 #   make test        -> the test suite
+#   make report      -> results/report.html from the results already computed (make reproduce ends with it)
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2
@@ -18,9 +19,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 reproduce: venv
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+
+report: venv
+	$(BIN)/snakemake --report results/report.html
 
 test: venv
 	$(BIN)/python -m pytest -q
 
 clean-results:
-	rm -rf results/data results/runs results/tables results/figures results/logs results/benchmarks
+	rm -rf results/data results/runs results/tables results/figures results/logs results/benchmarks results/claims.tsv results/claims.md results/report.html

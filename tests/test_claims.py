@@ -274,6 +274,16 @@ def test_cli_writes_tsv_and_markdown_and_rejects_bad_input(tmp_path, capsys):
     assert render_markdown(table) == text
     capsys.readouterr()
 
+    # The pipeline passes experiment grids ({column: values}), not run ids: same table.
+    runs = tables["runs"]
+    grid = {k: sorted(runs[k].unique().tolist()) for k in ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")}
+    out2 = tmp_path / "res" / "claims_grid.tsv"
+    grid_args = args[:2] + ["--experiments", json.dumps({"tcr": grid}), "--claims", claims, "--out", str(out2),
+                            "--n-boot", "300"]  # fmt: skip
+    assert main(grid_args) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out2, sep="\t"), table)
+    capsys.readouterr()
+
     missing = str(tmp_path / "nowhere")
     assert main(["--tables", missing, "--experiments", "{}", "--claims", "{}", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
