@@ -1,0 +1,1 @@
+"""Benchmark harness for rnngeom: ``python -m benchmarks`` (see benchmarks/README.md)."""

@@ -1,0 +1,66 @@
+"""Benchmark `matmul_peak`: the machine's measured dense float32 matmul rate, on 1 thread and on all threads.
+
+FLOPs of one n x n @ n x n product: 2 n^3. The peak is the best of several products (the least disturbed by
+other load). It is the denominator of `training_flops` (1-thread figures against the 1-thread peak, 2-core
+figures against the all-threads peak), measured in the same harness run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from benchmarks.common import Context, usable_cpus
+
+
+def case_name(threads: int) -> str:
+    return f"matmul_f32_{threads}thread{'s' if threads > 1 else ''}"
+
+
+def matmul_gflops(n: int, threads: int, repeats: int) -> list[float]:
+    """GFLOP/s of `repeats` float32 n x n matmuls on `threads` torch threads (after one warm-up)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        a = torch.randn(n, n, generator=gen)
+        b = torch.randn(n, n, generator=gen)
+        torch.matmul(a, b)  # warm-up (allocations, thread pool)
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.matmul(a, b)
+            out.append(2.0 * n**3 / (time.perf_counter() - t0) / 1e9)
+        return out
+    finally:
+        torch.set_num_threads(old)
+
+
+def peak(ctx: Context) -> dict[int, float]:
+    """{threads: best GFLOP/s} for 1 thread and all usable CPUs; computed once per harness run."""
+    if "peak" not in ctx.cache:
+        n = 256 if ctx.tiny else (1024 if ctx.quick else 2048)
+        repeats = 3 if ctx.tiny or ctx.quick else 5
+        res = {}
+        for threads in sorted({1, usable_cpus()}):
+            g = matmul_gflops(n, threads, repeats)
+            res[threads] = {"best": max(g), "n": n, "repeats": repeats, "all": g}
+        ctx.cache["peak"] = res
+    return ctx.cache["peak"]
+
+
+def bench_matmul_peak(ctx: Context) -> list[dict]:
+    res = peak(ctx)
+    one = res[1]["best"]
+    rows = []
+    for threads, r in sorted(res.items()):
+        rows.append(ctx.row(
+            benchmark="matmul_peak", case=case_name(threads),
+            n_hidden=r["n"], threads=str(threads), value=r["best"], unit="GFLOP/s", better="higher",
+            reference="matmul_f32_1thread" if threads > 1 else "", reference_value=one if threads > 1 else "",
+            repeats=r["repeats"],
+            notes=f"torch.matmul float32 {r['n']}x{r['n']}, 2n^3 FLOPs, best of {r['repeats']} "
+                  f"(all: {', '.join(f'{g:.1f}' for g in r['all'])})",
+        ))  # fmt: skip
+    return rows

@@ -1,0 +1,73 @@
+"""The benchmark harness runs with one command and writes well-formed TSVs (no timing assertions)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import COLUMNS  # noqa: E402
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _check_tsv(path: Path, benchmark: str, min_rows: int) -> pd.DataFrame:
+    assert path.exists(), f"{path} was not written"
+    df = pd.read_csv(path, sep="\t", keep_default_na=False)
+    assert list(df.columns) == COLUMNS
+    assert len(df) >= min_rows
+    assert (df["benchmark"] == benchmark).all()
+    for v in df["value"]:
+        assert math.isfinite(float(v)) and float(v) > 0, f"{benchmark}: value {v!r}"
+    for ref, ratio in zip(df["reference_value"], df["ratio"]):
+        if ref != "":
+            assert math.isfinite(float(ref)) and float(ref) > 0
+            assert math.isfinite(float(ratio)) and float(ratio) > 0
+    assert set(df["better"]) <= {"higher", "lower"}
+    assert (df["machine"] != "").all() and (df["date"] != "").all()
+    return df
+
+
+def test_harness_quick_cheap_cases(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--tiny", "--only", "matmul_peak", "fixed_points",
+         "--out-dir", str(out)],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "matmul_f32_1thread" in proc.stdout  # the printed table
+    assert sorted(p.name for p in out.iterdir()) == ["fixed_points.tsv", "matmul_peak.tsv"]
+
+    peak = _check_tsv(out / "matmul_peak.tsv", "matmul_peak", 1)
+    assert "matmul_f32_1thread" in set(peak["case"])
+    fp = _check_tsv(out / "fixed_points.tsv", "fixed_points", 3)
+    assert {"reference_per_start", "batched_C1_same_starts", "batched_C1"} <= set(fp["case"])
+    assert (fp.loc[fp["case"] == "batched_C1_same_starts", "reference"] == "reference_per_start").all()
+
+
+def test_harness_as_script_lists_benchmarks():
+    proc = subprocess.run([sys.executable, "benchmarks/run.py", "--list"], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    assert names == ["matmul_peak", "training", "training_flops", "fixed_points", "dag_build", "e2e_tiny",
+                     "e2e_default"]  # fmt: skip
+
+
+def test_unknown_benchmark_is_an_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope", "--out-dir", str(tmp_path)],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2
+    assert "unknown benchmark" in proc.stderr
