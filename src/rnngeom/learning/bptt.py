@@ -24,9 +24,7 @@ from rnngeom.learning import (
     LearningRule,
     StepResult,
     activity_variance,
-    masked_mse_per_member,
     register,
-    tcr_per_member,
 )
 from rnngeom.models import build_model
 
