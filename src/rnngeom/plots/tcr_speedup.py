@@ -72,7 +72,7 @@ def main(argv=None) -> int:
                     ax.scatter(i + jitter[m], dl["ttl"].to_numpy()[m], s=26, facecolors=face, edgecolors=color,
                                linewidths=1.1, zorder=3)  # fmt: skip
             n_learned = int((~dl["censored"]).sum())
-            ax.text(i, top * 1.06, f"learned {n_learned}/{len(dl)}", ha="center", va="bottom", fontsize=7)
+            ax.text(i, top * 1.06, f"{n_learned}/{len(dl)}", ha="center", va="bottom", fontsize=8)
         ax.axhline(top, color="0.5", lw=0.8, ls=":", zorder=0)
         ax.set_ylim(0, top * 1.18)
         ax.set_title(cond, fontsize=8)
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         ax.set_ylabel("time to learn (training iterations)")
     fig.legend(handles=censor_handles(), loc="outside lower center", ncol=3, frameon=False, fontsize=8)
     fig.suptitle(f"Does TCR speed up learning? Time to learn vs λ_TCR ({claims(runs)})\n"
-                 "bars: median over seeds; numbers: seeds that learned", fontsize=10)
+                 "bars: median over seeds; k/n above a bar: seeds that learned", fontsize=10)
     save(fig, args.out)
     return 0
 
