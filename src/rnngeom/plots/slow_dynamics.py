@@ -33,7 +33,7 @@ from rnngeom.plots.style import (
 )
 
 COLUMNS = {
-    "mean_speed": "hidden-state speed ‖xₜ − xₜ₋₁‖\n(per step, last checkpoint)",
+    "mean_speed": "hidden-state speed $\\|x_t - x_{t-1}\\|$\n(per step, last checkpoint)",
     "ramping_index": "ramping index, mean |ρ(r̄_i(t), t)|\n(last checkpoint)",
 }
 
