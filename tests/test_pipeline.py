@@ -85,8 +85,10 @@ def test_editing_analysis_code_never_retrains(tiny_run):
 
 def test_adding_a_lambda_or_seed_plans_only_new_runs(tiny_run):
     cfg = (tiny_run / "tests/configs/tiny.yaml").read_text()
-    more_lambda = cfg.replace("lambda_tcr: [0.0, 0.5]", "lambda_tcr: [0.0, 0.5, 1.0]")
-    more_seeds = cfg.replace("seeds: [0, 1]", "seeds: [0, 1, 2]")
+    block = "lambda_tcr: [0.0, 0.5]\n    gain: [2.0]\n    seeds: [0, 1]"  # the tcr_speedup experiment
+    assert cfg.count(block) == 1
+    more_lambda = cfg.replace(block, block.replace("[0.0, 0.5]", "[0.0, 0.5, 1.0]"))
+    more_seeds = cfg.replace(block, block.replace("[0, 1]", "[0, 1, 2]"))
     for text, n_new in ((more_lambda, 2), (more_seeds, 2)):
         assert text != cfg
         alt = tiny_run / "tests/configs/alt.yaml"
