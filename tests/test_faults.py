@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +32,17 @@ def same_result(a, b) -> bool:
     return weights_equal and (a / "metrics.tsv").read_bytes() == (b / "metrics.tsv").read_bytes()
 
 
+def kill_after(cmd, env, delay) -> bool:
+    """Start ``cmd`` and SIGKILL it after ``delay`` seconds; True if it was still running (really killed)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return killed
+
+
 @pytest.fixture
 def longer_settings(small_settings):
     small_settings["training"].update(n_iterations=300, eval_every=10,
@@ -47,13 +57,7 @@ def test_sigkill_at_several_points_then_resume_gives_identical_result(tmp_path, 
     out = tmp_path / "killed"
     kills = 0
     for delay in (2.5, 0.6, 1.1, 0.3):  # first kill after torch import; later ones land at varied iterations
-        proc = subprocess.Popen(train_cmd(longer_settings, flipflop_data, out), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+        kills += kill_after(train_cmd(longer_settings, flipflop_data, out), env, delay)
         if (out / "metrics.tsv").exists():
             break
     assert kills >= 1
@@ -137,18 +141,12 @@ def test_sigkilled_analysis_leaves_no_partial_output_and_reruns_identically(tmp_
     out = tmp_path / "killed"
     kills = 0
     for delay in (1.2, 2.4, 3.6):  # before, during and after the fixed-point search and the writes
-        proc = subprocess.Popen(analysis_cmd(run, flipflop_data, out), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+        kills += kill_after(analysis_cmd(run, flipflop_data, out), env, delay)
         for name in ANALYSIS_OUTPUTS:  # whatever exists is complete: it equals the reference
             if (out / name).exists() and name != "analysis.json":  # analysis.json holds timings
                 assert (out / name).read_bytes() == (ref / name).read_bytes(), name
-        for name in ANALYSIS_OUTPUTS[:4]:
-            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ANALYSIS_OUTPUTS:  # start the next attempt from nothing, so its outputs are checked too
+            (out / name).unlink(missing_ok=True)
     assert kills >= 1
     subprocess.run(analysis_cmd(run, flipflop_data, out), check=True, env=env, capture_output=True)
     for name in ANALYSIS_OUTPUTS[:5]:

@@ -120,7 +120,6 @@ class Trainer:
                              f"{list(ENSEMBLE_KEYS)} may differ")  # fmt: skip
         self.out_dirs = [Path(d) for d in out_dirs]
         first = self.members[0]
-        self.settings = first
         self.tr = first["training"]
         self.task = get_task(first["task"])
         self.device = resolve_device(first.get("device", "cpu"))

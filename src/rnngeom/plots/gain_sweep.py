@@ -28,6 +28,7 @@ from rnngeom.plots.style import (
     parse_args,
     save,
     set_style,
+    with_censored_ttl,
 )
 
 CHAOS_ONSET = {"leaky": 1.0, "rank1": 1.0}  # gain at which the initial random network turns chaotic
@@ -47,10 +48,8 @@ def main(argv=None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     set_style()
     runs, _ = load(args)
-    learned = runs["learned"].astype(bool)
+    runs = with_censored_ttl(runs)
     runs = runs.assign(
-        learned=learned,
-        ttl=np.where(learned, runs["time_to_learn"], runs["n_iterations"]).astype(float),
         lam=runs["lambda_tcr"].map(lam_str),
         condition=conditions(runs, ("task", "arch", "learning_rule")),
     )

@@ -70,6 +70,14 @@ def load_table(args: argparse.Namespace, name: str, runs: pd.DataFrame) -> pd.Da
     return df[df["run_id"].isin(runs["run_id"])] if "run_id" in df.columns else df
 
 
+def with_censored_ttl(runs: pd.DataFrame) -> pd.DataFrame:
+    """runs plus ``learned`` (bool) and ``ttl``: time-to-learn, or the run length for runs that never learned
+    (drawn censored at the top, so they are not silently dropped)."""
+    learned = runs["learned"].astype(bool)
+    ttl = np.where(learned, runs["time_to_learn"], runs["n_iterations"]).astype(float)
+    return runs.assign(learned=learned, ttl=ttl)
+
+
 def rule_label(rule: str) -> str:
     return RULE_LABELS.get(rule, str(rule).replace("_", " "))
 

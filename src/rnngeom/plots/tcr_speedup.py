@@ -27,6 +27,7 @@ from rnngeom.plots.style import (
     parse_args,
     save,
     set_style,
+    with_censored_ttl,
 )
 
 
@@ -45,10 +46,9 @@ def main(argv=None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     set_style()
     runs, _ = load(args)
-    learned = runs["learned"].astype(bool)
+    runs = with_censored_ttl(runs)
     runs = runs.assign(
-        censored=~learned,
-        ttl=np.where(learned, runs["time_to_learn"], runs["n_iterations"]).astype(float),
+        censored=~runs["learned"],
         lam=runs["lambda_tcr"].map(lam_str),
         condition=conditions(runs),
     )
