@@ -43,15 +43,16 @@ def batches(seeds, n_steps, batch_size=16):
 
 
 def train(rule, params, opt, batch_iter, start, n_steps):
-    """The trainer's loop: lambdas -> gradients -> optimizer step -> after_step. Returns per-step records."""
+    """The trainer's loop: gradients (at the rule's own λ(t)) -> optimizer step -> after_step. Returns
+    per-step records."""
     rows = []
     for it, batch in zip(range(start, start + n_steps), batch_iter):
-        res = rule.gradients(params, batch, rule.lambdas(it), it)
+        res = rule.gradients(params, batch, it)
         for name, p in params.items():
             p.grad = res.grads[name]
         opt.step()
         rule.after_step(params, it, res)
-        rows.append((res.activity_var.clone(), res.extra["lambda_tcr_now"].clone()))
+        rows.append((res.activity_var.clone(), res.lambda_tcr.clone()))
     return rows
 
 
@@ -125,16 +126,16 @@ def test_updates_are_rflo_with_the_task_error_switched_off(arch):
     seeds = [3, 4]
     spec, members, params = setup(arch, seeds, lams=[0.3, 1.0])
     batch = next(batches(seeds, 1))
-    res = FreezeIn(spec, members, {}).gradients(params, batch, torch.tensor([0.3, 1.0]), 0)
+    res = FreezeIn(spec, members, {}).gradients(params, batch, 0)
     silent = Batch(batch.inputs, batch.targets, torch.zeros_like(batch.mask))
-    ref = RFLO(spec, members, {}).gradients(params, silent, torch.tensor([0.3, 1.0]), 0)
+    ref = RFLO(spec, members, {}).gradients(params, silent, 0)
     for name in params:
         if name.startswith("readout"):
             assert torch.equal(res.grads[name], torch.zeros_like(params[name]))
         else:
             torch.testing.assert_close(res.grads[name], ref.grads[name], rtol=0, atol=0)
-    assert torch.equal(res.extra["lambda_tcr_now"], torch.tensor([0.3, 1.0]))
-    with_task = RFLO(spec, members, {}).gradients(params, batch, torch.tensor([0.3, 1.0]), 0)
+    assert torch.equal(res.lambda_tcr, torch.tensor([0.3, 1.0]))  # the rule's own λ_k(t), recorded
+    with_task = RFLO(spec, members, {}).gradients(params, batch, 0)
     assert torch.equal(res.task_loss, with_task.task_loss)  # still reported, for the metrics
 
 

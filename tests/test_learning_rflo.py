@@ -128,7 +128,7 @@ def test_matches_hand_computation_two_neurons_three_steps():
     spec = {"arch": "leaky", "n_in": 1, "n_out": 1, "n_hidden": 2, "alpha": alpha}
     rule = rule_for(spec, [0], [lam], feedback=t(B_fb))
     batch = Batch(t(s)[:, None], t(y_star)[:, None, :, None], t(mask)[:, None, :, None])
-    res = rule.gradients(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
+    res = rule.gradients_for(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
     for name, exp in zip(["W", "W_in", "b", "readout.weight", "readout.bias"], expected):
         torch.testing.assert_close(res.grads[name][0], torch.tensor(exp, dtype=torch.float64), rtol=1e-12, atol=1e-12)
 
@@ -139,7 +139,7 @@ def test_readout_update_is_the_exact_gradient(arch):
     seeds, lams = [4, 5], [0.0, 0.5]
     spec, models, params = make_members(arch, seeds)
     batch = random_batch(2, 3, 6, 2, 2, seed=1)
-    res = rule_for(spec, seeds, lams).gradients(params, batch, torch.tensor(lams, dtype=torch.float64), 0)
+    res = rule_for(spec, seeds, lams).gradients_for(params, batch, torch.tensor(lams, dtype=torch.float64), 0)
     _, r, y = run_dynamics(params, batch.inputs, arch, spec["alpha"])
     for k, model in enumerate(models):
         out = model(batch.inputs[k])
@@ -166,7 +166,7 @@ def test_single_step_tcr_update_is_exact_for_the_recurrent_weights(arch):
     seeds, lam = [7], 0.9
     spec, _, params = make_members(arch, seeds)
     batch = tcr_only(random_batch(1, 4, 2, 2, 2, seed=2))
-    res = rule_for(spec, seeds, [lam]).gradients(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
+    res = rule_for(spec, seeds, [lam]).gradients_for(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
     ref = autograd_grads(params, batch, 0, lam, arch, spec["alpha"])
     rec = ["W"] if arch == "leaky" else ["m", "n"]
     for name in rec:
@@ -185,7 +185,7 @@ def test_local_update_is_the_exact_gradient_of_the_truncated_graph(arch):
     spec, _, params = make_members(arch, seeds)
     batch = random_batch(1, 3, 7, 2, 2, seed=3)
     rule = rule_for(spec, seeds, [lam], feedback=params["readout.weight"].transpose(1, 2))
-    res = rule.gradients(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
+    res = rule.gradients_for(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
     truncated = autograd_grads(params, batch, 0, lam, arch, spec["alpha"], detach_recurrent=True)
     for name in params:
         torch.testing.assert_close(res.grads[name][0], truncated[name], rtol=1e-9, atol=1e-13)
@@ -201,7 +201,7 @@ def test_local_update_misses_credit_assignment_through_W():
     for scale in [1.0, 1e-2, 1e-4]:
         p = {**params, "W": params["W"] * scale}
         rule = rule_for(spec, [3], [lam], feedback=p["readout.weight"].transpose(1, 2))
-        local = rule.gradients(p, batch, torch.tensor([lam], dtype=torch.float64), 0).grads
+        local = rule.gradients_for(p, batch, torch.tensor([lam], dtype=torch.float64), 0).grads
         exact = autograd_grads(p, batch, 0, lam, "leaky", spec["alpha"])
         gaps.append(max((local[n][0] - exact[n]).abs().max().item() for n in params))
         if scale == 1.0:  # at gain 1.5 the dropped terms are a large part of the gradient
@@ -232,7 +232,7 @@ def train_on_evidence_accumulation(seed, *, readout_only=False, n_iterations=250
     for it in range(n_iterations):
         idx = rng.choice(512, size=32, replace=False)
         batch = Batch(as_k1(train.inputs[idx]), as_k1(train.targets[idx]), as_k1(train.mask[idx]))
-        res = rule.gradients(params, batch, rule.lambdas(it), it)
+        res = rule.gradients(params, batch, it)
         for name, p in params.items():
             p.grad = res.grads[name] if (name.startswith("readout") or not readout_only) else torch.zeros_like(p)
         opt.step()
@@ -264,7 +264,7 @@ def few_adam_steps(arch, seeds, lams, n_steps=5):
         full = random_batch(3, 4, 6, 2, 2, seed=10 + it, dtype=torch.float32)
         idx = [{5: 0, 6: 1, 7: 2}[s] for s in seeds]  # member with seed s always sees the same data
         batch = Batch(full.inputs[idx], full.targets[idx], full.mask[idx])
-        res = rule.gradients(params, batch, rule.lambdas(it), it)
+        res = rule.gradients(params, batch, it)
         for name, p in params.items():
             p.grad = res.grads[name]
         opt.step()

@@ -1,9 +1,9 @@
-"""TCR = mean over batch, time and units of (r_{t+1} - r_t)^2; optional time weights."""
+"""TCR = mean over batch, time and units of (r_{t+1} - r_t)^2, per member or in one scalar; and its gradient."""
 
 import pytest
 import torch
 
-from rnngeom.tcr import tcr_penalty
+from rnngeom.tcr import tcr_grad, tcr_penalty
 
 
 def hand_traj():
@@ -26,33 +26,15 @@ def test_constant_trajectory_is_zero():
     assert tcr_penalty(r).item() == 0.0
 
 
-def test_time_weight():
-    r = hand_traj()
-    # weight only the second difference: (0.25 + 0) / 2 units
-    assert tcr_penalty(r, torch.tensor([0.0, 1.0])).item() == pytest.approx(0.125)
-    # weighted mean: (2*5 + 1*0.25) / ((2 + 1) * 2)
-    assert tcr_penalty(r, torch.tensor([2.0, 1.0])).item() == pytest.approx(10.25 / 6)
-    # uniform weights give the unweighted mean
-    r = torch.randn(3, 6, 4)
-    torch.testing.assert_close(tcr_penalty(r, torch.full((5,), 0.3)), tcr_penalty(r))
-    # [B, T-1] weights: per-trial windows
-    w = torch.zeros(3, 5)
-    w[1, 2:4] = 1.0
-    d2 = (r[1, 3:5] - r[1, 2:4]) ** 2
-    torch.testing.assert_close(tcr_penalty(r, w), d2.mean())
-    # all-zero weight gives 0 (not nan)
-    assert tcr_penalty(r, torch.zeros(5)).item() == 0.0
-
-
 def test_bad_shapes():
-    with pytest.raises(ValueError):
-        tcr_penalty(torch.zeros(3, 4))
-    with pytest.raises(ValueError):
-        tcr_penalty(torch.zeros(2, 4, 3), torch.ones(4))
+    with pytest.raises(ValueError, match="time and a unit axis"):
+        tcr_penalty(torch.zeros(4))
 
 
 def test_single_step_is_zero():
     assert tcr_penalty(torch.randn(2, 1, 3)).item() == 0.0
+    assert torch.equal(tcr_penalty(torch.randn(4, 2, 1, 3), member_dim=0), torch.zeros(4))
+    assert torch.equal(tcr_grad(torch.randn(4, 2, 1, 3), member_dim=0), torch.zeros(4, 2, 1, 3))
 
 
 def test_gradient_step_decreases_penalty():
@@ -70,3 +52,37 @@ def test_gradient_step_decreases_penalty():
     g[:, 1:] += 2 * d / n
     g[:, :-1] -= 2 * d / n
     torch.testing.assert_close(r.grad, g.detach())
+
+
+def test_per_member_and_time_major_layouts():
+    # [K, B, T, N]: one TCR per member, each the scalar TCR of that member's [B, T, N] activity ...
+    torch.manual_seed(1)
+    r = torch.randn(3, 2, 6, 4, dtype=torch.float64)
+    per_member = tcr_penalty(r, member_dim=0)
+    assert per_member.shape == (3,)
+    torch.testing.assert_close(per_member, torch.stack([tcr_penalty(r[k]) for k in range(3)]))
+    assert len(set(per_member.tolist())) == 3  # the members really differ
+    # ... and the same numbers from the time-major layout [T, K, B, N] the hand-written BPTT keeps
+    time_major = r.permute(2, 0, 1, 3)
+    torch.testing.assert_close(tcr_penalty(time_major, time_dim=0, member_dim=1), per_member)
+    # a [T, N] trajectory is one trial
+    torch.testing.assert_close(tcr_penalty(r[0, 0]), tcr_penalty(r[0, :1]))
+
+
+@pytest.mark.parametrize("layout", ["scalar", "members", "time_major"])
+def test_gradient_equals_autograd(layout):
+    torch.manual_seed(2)
+    lam = torch.tensor([0.5, 2.0, 0.0], dtype=torch.float64)
+    r = torch.randn(3, 2, 7, 4, dtype=torch.float64)
+    if layout == "time_major":
+        r = r.permute(2, 0, 1, 3).contiguous()
+    kw = {"scalar": {}, "members": {"member_dim": 0}, "time_major": {"time_dim": 0, "member_dim": 1}}[layout]
+    weight = 0.7 if layout == "scalar" else lam
+    leaf = r.clone().requires_grad_(True)
+    (tcr_penalty(leaf, **kw) * weight).sum().backward()
+    torch.testing.assert_close(tcr_grad(r, weight=weight, **kw), leaf.grad, rtol=1e-12, atol=1e-15)
+    # with out=, the gradient is added onto what is there
+    base = torch.randn_like(r)
+    out = base.clone()
+    assert tcr_grad(r, weight=weight, out=out, **kw) is out
+    torch.testing.assert_close(out, base + leaf.grad, rtol=1e-12, atol=1e-15)

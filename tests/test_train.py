@@ -12,7 +12,8 @@ import torch
 
 from conftest import make_datasets
 from rnngeom.checkpoints import load_checkpoints
-from rnngeom.train import checkpoint_schedule, masked_mse, train_run
+from rnngeom.losses import masked_mse
+from rnngeom.train import checkpoint_schedule, train_run
 
 
 def final_weights(out_dir):

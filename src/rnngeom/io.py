@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by every stage: atomic writes, checksums, TSV tables.
+"""Small I/O helpers shared by every stage: atomic writes, checksums, TSV tables, JSON arguments.
 
 Every file a job writes appears whole or not at all: it is written to a temporary name in the same
 folder and renamed into place (``os.replace`` is atomic on POSIX), so a killed job never leaves a
@@ -57,3 +57,21 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def json_arg(text: str, what: str):
+    """A command-line argument given as inline JSON, or as ``@path`` to a JSON file.
+
+    ``what`` names the argument in error messages (e.g. "--run-ids"); a missing file or bad JSON is a
+    ValueError that says which argument and which file.
+    """
+    source = "inline"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise ValueError(f"{what}: JSON file {str(path)!r} not found")
+        text, source = path.read_text(), f"file {str(path)!r}"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what}: not valid JSON ({source}: {err})") from None

@@ -1,13 +1,20 @@
-"""Temporal consistency regularization (TCR).
+"""Temporal consistency regularization (TCR): the one statement of the term, its value and its gradient.
 
     L = L_task + λ · TCR,      TCR = mean_{b, t, i} (r_{t+1,b,i} − r_{t,b,i})²
 
-over batch b, the T−1 consecutive time pairs t and units i, for activity r of shape [B, T, N] (r = z for the
-PLRNN, rates for the leaky and rank-one RNNs, h for the LSTM). It does not use the target (goal-agnostic).
+over batch b, the T−1 consecutive time pairs t and units i (r = z for the PLRNN, rates for the leaky and
+rank-one RNNs, h for the LSTM). It does not use the target (goal-agnostic).
 
-With a weight w_t (shape [T−1], or [B, T−1]; e.g. 1 only in the delay period) it is the weighted mean
+Activity may have any layout: ``time_dim`` names its time axis (default −2, i.e. [..., T, N]). With
+``member_dim`` set (an ensemble of K runs, e.g. [K, B, T, N], or time-major [T, K, B, N] with member_dim=1)
+the mean runs over every other axis and gives one TCR per member; without it, one scalar over everything.
+Fewer than two time steps give TCR = 0 (and a zero gradient).
 
-    TCR_w = Σ_{b,t,i} w_{b,t} (r_{t+1} − r_t)² / (N · Σ_{b,t} w_{b,t}).
+The gradient, with n the number of squared differences averaged into one TCR value,
+
+    ∂TCR/∂r_t = 2 [(r_t − r_{t−1})·1{t>1} − (r_{t+1} − r_t)·1{t<T}] / n,
+
+is used by the hand-written BPTT and, as a local error of each neuron, by RFLO and the freeze-in rules.
 """
 
 from __future__ import annotations
@@ -15,19 +22,55 @@ from __future__ import annotations
 import torch
 
 
-def tcr_penalty(r: torch.Tensor, time_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """TCR of activity ``r`` [B, T, N]; a differentiable scalar (0 when T < 2 or all weights are 0)."""
-    if r.dim() != 3:
-        raise ValueError(f"r must have shape [B, T, N], got {tuple(r.shape)}")
-    B, T, N = r.shape
-    d2 = (r[:, 1:] - r[:, :-1]) ** 2  # [B, T-1, N]
+def _time_pairs(r: torch.Tensor, time_dim: int) -> torch.Tensor:
+    """r_{t+1} − r_t along ``time_dim`` (T−1 entries there)."""
+    T = r.shape[time_dim]
+    return r.narrow(time_dim, 1, T - 1) - r.narrow(time_dim, 0, T - 1)
+
+
+def _mean_dims(r: torch.Tensor, member_dim: int | None) -> tuple[int, ...] | None:
+    """The axes one TCR value averages over: all of them, or all but ``member_dim``."""
+    if member_dim is None:
+        return None
+    keep = member_dim % r.dim()
+    return tuple(d for d in range(r.dim()) if d != keep)
+
+
+def tcr_penalty(r: torch.Tensor, *, time_dim: int = -2, member_dim: int | None = None) -> torch.Tensor:
+    """TCR of activity ``r``: a scalar, or [K] with ``member_dim`` (differentiable; 0 when T < 2)."""
+    if r.dim() < 2:
+        raise ValueError(f"r must have a time and a unit axis, got shape {tuple(r.shape)}")
+    d2 = _time_pairs(r, time_dim) ** 2
+    dims = _mean_dims(r, member_dim)
+    if r.shape[time_dim] < 2:  # no pairs: zero, still attached to r's graph
+        return d2.sum() if dims is None else d2.sum(dim=dims)
+    return d2.mean() if dims is None else d2.mean(dim=dims)
+
+
+def tcr_grad(
+    r: torch.Tensor,
+    *,
+    time_dim: int = -2,
+    member_dim: int | None = None,
+    weight: torch.Tensor | float = 1.0,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """weight · ∂TCR/∂r, the gradient of ``tcr_penalty(r, time_dim=..., member_dim=...)``, shaped like r.
+
+    ``weight``: a number, or one value per member ([K], with member_dim; e.g. λ_k). With ``out`` the
+    gradient is added into ``out`` in place (and returned), e.g. onto the task part of dL/dr.
+    """
+    out = torch.zeros_like(r) if out is None else out
+    T = r.shape[time_dim]
     if T < 2:
-        return d2.sum()  # zero, still attached to r's graph
-    if time_weight is None:
-        return d2.mean()
-    w = torch.as_tensor(time_weight, dtype=r.dtype, device=r.device)
-    if tuple(w.shape) not in {(T - 1,), (B, T - 1)}:
-        raise ValueError(f"time_weight must have shape [{T - 1}] or [{B}, {T - 1}], got {tuple(w.shape)}")
-    w = w.expand(B, T - 1)
-    denom = (w.sum() * N).clamp_min(torch.finfo(r.dtype).tiny)
-    return (w.unsqueeze(-1) * d2).sum() / denom
+        return out
+    n = _time_pairs(r, time_dim).numel() // (1 if member_dim is None else r.shape[member_dim])
+    scale = 2 * weight / n
+    if isinstance(scale, torch.Tensor) and member_dim is not None:
+        shape = [1] * r.dim()
+        shape[member_dim] = -1
+        scale = scale.reshape(shape)
+    d = scale * _time_pairs(r, time_dim)
+    out.narrow(time_dim, 1, T - 1).add_(d)  # r_t is the later end of the pair (t−1, t)
+    out.narrow(time_dim, 0, T - 1).sub_(d)  # ... and the earlier end of the pair (t, t+1)
+    return out

@@ -41,8 +41,9 @@ import torch
 from rnngeom import __version__
 from rnngeom.checkpoints import CorruptCheckpointError, read_checkpoint_payload, save_checkpoints
 from rnngeom.data import DatasetError, load_dataset
-from rnngeom.io import write_json_atomic, write_tsv_atomic
+from rnngeom.io import json_arg, write_json_atomic, write_tsv_atomic
 from rnngeom.learning import Batch, StepResult, get_rule
+from rnngeom.losses import masked_mse
 from rnngeom.models import build_model
 from rnngeom.tasks import TaskData, get_task
 
@@ -64,10 +65,6 @@ def checkpoint_schedule(n_iterations: int, dense_until: int, dense_every: int, s
     its |= set(range(dense_until, n_iterations + 1, sparse_every))
     its.add(n_iterations)
     return sorted(i for i in its if 0 <= i <= n_iterations)
-
-
-def masked_mse(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (mask * (outputs - targets) ** 2).sum() / mask.sum().clamp_min(1.0)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -207,8 +204,7 @@ class Trainer:
     def train_step(self, iteration: int) -> StepResult:
         """One iteration for all members: the rule's gradients, per-member clipping, one optimizer step."""
         batch = self.batch(iteration)
-        lambdas = self.rule.lambdas(iteration).to(self.device)
-        result = self.rule.gradients(self.params, batch, lambdas, iteration)
+        result = self.rule.gradients(self.params, batch, iteration)  # at the rule's λ_k(t), in result.lambda_tcr
         live = (~self.diverged).to(self.device)
         with torch.no_grad():
             # Each member's gradient norm (before clipping): the norm of its per-parameter norms, the same
@@ -226,7 +222,6 @@ class Trainer:
         with torch.no_grad():
             self.rule.after_step(self.params, iteration, result)
         result.extra.setdefault("grad_norm", grad_norm)
-        result.extra.setdefault("lambda_tcr_now", lambdas)
         return result
 
     def record(self, k: int) -> None:
@@ -320,7 +315,7 @@ class Trainer:
             result = self.train_step(it)
             self.iteration = it + 1
             values = {"task_loss": result.task_loss, "tcr_loss": result.tcr, "grad_norm": result.extra["grad_norm"],
-                      "activity_var": result.activity_var, "lambda_tcr_now": result.extra["lambda_tcr_now"]}  # fmt: skip
+                      "activity_var": result.activity_var, "lambda_tcr_now": result.lambda_tcr}  # fmt: skip
             values = {k: torch.as_tensor(v if v is not None else torch.full((self.K,), math.nan)).detach().cpu()
                       .to(torch.float64).reshape(self.K) for k, v in values.items()}  # fmt: skip
             bad = ~(torch.isfinite(values["task_loss"]) & torch.isfinite(values["tcr_loss"])
@@ -408,11 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--threads", type=int, default=1, help="torch threads (match Snakemake's threads)")
     a = ap.parse_args(argv)
-    text = Path(a.settings[1:]).read_text() if a.settings.startswith("@") else a.settings
     try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as err:
-        ap.error(f"--settings is not valid JSON: {err}")
+        settings = json_arg(a.settings, "--settings")
+    except ValueError as err:
+        ap.error(str(err))
     members = [settings] if isinstance(settings, dict) else settings
     if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
         ap.error("--settings must be a JSON object or a list of objects")

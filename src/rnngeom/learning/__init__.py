@@ -15,7 +15,10 @@ A rule is a class registered in ``RULES`` with
                                               settings: the rule's block of the training settings,
                                               training[<rule name>], merged over default_settings()
     lambdas(iteration) -> [K]                 lambda_tcr(t) of every member (constant unless scheduled)
-    gradients(params, batch, lambdas, iteration) -> StepResult
+    gradients_for(params, batch, lambdas, iteration) -> StepResult
+                                              the (pseudo-)gradients at the given λ_k(t); the trainer calls
+                                              gradients(params, batch, iteration), which uses the rule's own
+                                              λ_k(t) and records it in StepResult.lambda_tcr
     after_step(params, iteration, result)     optional in-place changes after the optimizer step
                                               (e.g. random weight perturbations); default: nothing
     state_dict() / load_state_dict(d)         rule state for exact resume (default: none)
@@ -37,10 +40,11 @@ class Batch:
 
 @dataclass
 class StepResult:
-    task_loss: torch.Tensor  # [K] masked MSE of each member (detached)
-    tcr: torch.Tensor  # [K] TCR penalty mean (r_{t+1} - r_t)^2 of each member (detached)
+    task_loss: torch.Tensor  # [K] masked MSE of each member (rnngeom.losses.masked_mse, detached)
+    tcr: torch.Tensor  # [K] TCR penalty of each member (rnngeom.tcr.tcr_penalty, detached)
     grads: dict[str, torch.Tensor]  # name -> [K, *shape], same keys as params
     activity_var: torch.Tensor | None = None  # [K] variance of r over batch and time, mean over units
+    lambda_tcr: torch.Tensor | None = None  # [K] λ_k(t) of this step (set by LearningRule.gradients)
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # [K] per-member values to record in metrics
 
 
@@ -71,7 +75,15 @@ class LearningRule:
     def lambdas(self, iteration: int) -> torch.Tensor:
         return self._lambdas
 
-    def gradients(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
+    def gradients(self, params: dict, batch: Batch, iteration: int) -> StepResult:
+        """Every member's (pseudo-)gradients at iteration ``iteration``, at the rule's own λ_k(t)."""
+        lambdas = self.lambdas(iteration)
+        result = self.gradients_for(params, batch, lambdas, iteration)
+        result.lambda_tcr = lambdas
+        return result
+
+    def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
+        """The (pseudo-)gradients at the given λ_k [K] (what each rule implements)."""
         raise NotImplementedError
 
     def after_step(self, params: dict, iteration: int, result: StepResult) -> None:
@@ -82,17 +94,6 @@ class LearningRule:
 
     def load_state_dict(self, state: dict) -> None:
         return None
-
-
-def masked_mse_per_member(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """[K] masked MSE over (batch, time, channel) of each member; outputs/targets/mask [K, B, T, O]."""
-    dims = tuple(range(1, outputs.dim()))
-    return (mask * (outputs - targets) ** 2).sum(dims) / mask.sum(dims).clamp_min(1.0)
-
-
-def tcr_per_member(r: torch.Tensor) -> torch.Tensor:
-    """[K] TCR penalty mean (r_{t+1} - r_t)^2 over (batch, time pairs, units); r [K, B, T, N]."""
-    return ((r[:, :, 1:] - r[:, :, :-1]) ** 2).mean(dim=(1, 2, 3))
 
 
 def activity_variance(r: torch.Tensor) -> torch.Tensor:

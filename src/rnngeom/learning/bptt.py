@@ -10,7 +10,7 @@ against autograd through the model files, so the model files stay the single sta
 Notation (member index k and batch index omitted): inputs s_t, states x_t, activity r_t, outputs
 y_t = B r_t + b_out for t = 1..T from x_0 = 0.  g^x_t = dL/dx_t, the total derivative.
 
-Loss derivatives shared by all architectures (TCR normalised like ``rnngeom.tcr.tcr_penalty``):
+Loss derivatives shared by all architectures (``rnngeom.losses.masked_mse_grad``, ``rnngeom.tcr.tcr_grad``):
     dL/dy_t = 2 m_t ⊙ (y_t − y*_t) / Σ m
     dL/dr_t (direct) = (dL/dy_t) B + 2λ/(B_size (T−1) N) · [(r_t − r_{t−1})·1{t>1} − (r_{t+1} − r_t)·1{t<T}]
 """
@@ -26,7 +26,9 @@ from rnngeom.learning import (
     activity_variance,
     register,
 )
+from rnngeom.losses import masked_mse, masked_mse_grad
 from rnngeom.models import build_model
+from rnngeom.tcr import tcr_grad, tcr_penalty
 
 HAND_WRITTEN = ("leaky", "rank1", "plrnn", "lstm")
 
@@ -56,23 +58,14 @@ def output_and_activity_grads(r: torch.Tensor, batch: Batch, params: dict, lambd
 
     Returns (task_loss [K], tcr [K], dL/dr [T, K, B, N], grads of readout.weight and readout.bias).
     """
-    T, K, B, N = r.shape
     Bo = params["readout.weight"]  # [K, O, N]
     y = _linear(r, Bo, params["readout.bias"])  # [T, K, B, O]
     targets, mask = batch.targets.permute(2, 0, 1, 3), batch.mask.permute(2, 0, 1, 3)
-    err = mask * (y - targets)
-    denom = mask.sum(dim=(0, 2, 3)).clamp_min(1.0)  # [K]
-    task_loss = (err * (y - targets)).sum(dim=(0, 2, 3)) / denom
-    dy = (2 / denom)[None, :, None, None] * err
+    task_loss = masked_mse(y, targets, mask, member_dim=1)
+    dy = masked_mse_grad(y, targets, mask, member_dim=1)
     dr = torch.matmul(dy, Bo[None])
-    if T > 1:
-        diff = r[1:] - r[:-1]  # r_{t+1} - r_t
-        tcr = (diff * diff).mean(dim=(0, 2, 3))
-        d_tcr = (2 * lambdas.to(r) / (B * (T - 1) * N))[None, :, None, None] * diff
-        dr[1:] += d_tcr
-        dr[:-1] -= d_tcr
-    else:
-        tcr = r.new_zeros(K)
+    tcr = tcr_penalty(r, time_dim=0, member_dim=1)
+    tcr_grad(r, time_dim=0, member_dim=1, weight=lambdas.to(r), out=dr)  # dr += λ_k ∂TCR/∂r
     grads = {"readout.weight": _sum_outer(dy, r), "readout.bias": dy.sum(dim=(0, 2))}
     return task_loss, tcr, dr, grads
 
@@ -236,7 +229,7 @@ class BPTT(LearningRule):
         # One module whose parameters are swapped for each member's (autograd path only).
         self._module = None if self.hand_written else build_model({**self.model_spec, "gain": 1.0})
 
-    def gradients(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
+    def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
         arch = self.model_spec["arch"]
         with torch.no_grad():
             if self.hand_written and arch == "plrnn":
@@ -251,15 +244,12 @@ class BPTT(LearningRule):
         """Autograd through the model's own forward, one member at a time (the reference path)."""
         from torch.func import functional_call
 
-        from rnngeom.tcr import tcr_penalty
-
         names = list(params)
         losses, tcrs, variances, grads = [], [], [], {n: [] for n in names}
         for k in range(self.n_members):
             member = {n: params[n][k].detach().requires_grad_(True) for n in names}
             out = functional_call(self._module, member, (batch.inputs[k],))
-            mask = batch.mask[k]
-            task_loss = (mask * (out.outputs - batch.targets[k]) ** 2).sum() / mask.sum().clamp_min(1.0)
+            task_loss = masked_mse(out.outputs, batch.targets[k], batch.mask[k])
             tcr = tcr_penalty(out.activity)
             g = torch.autograd.grad(task_loss + lambdas[k].to(tcr) * tcr, [member[n] for n in names],
                                     allow_unused=True)  # fmt: skip

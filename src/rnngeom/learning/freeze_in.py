@@ -1,4 +1,4 @@
-"""Freeze-in training: TCR as the only, local learning signal (claim C11 in NOTES.md).
+"""Freeze-in training: TCR as the only, local learning signal (claim C11).
 
 The neurons learn from the local TCR error alone, with the RFLO eligibility traces of rflo.py (no task error,
 no feedback matrix; the readout gets zero updates):
@@ -123,10 +123,8 @@ class FreezeIn(LearningRule):
         lam = self._lambdas.to(torch.float64) * self.schedule(iteration) * self.factor
         return lam.to(self._lambdas.dtype)
 
-    def gradients(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
-        result = local_gradients(params, batch, lambdas, arch=self.arch, alpha=self.alpha, feedback=None)
-        result.extra["lambda_tcr_now"] = lambdas.detach().clone()
-        return result
+    def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
+        return local_gradients(params, batch, lambdas, arch=self.arch, alpha=self.alpha, feedback=None)
 
     def after_step(self, params: dict, iteration: int, result: StepResult) -> None:
         if self.controls_lambda:

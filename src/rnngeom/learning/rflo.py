@@ -66,10 +66,10 @@ from rnngeom.learning import (
     LearningRule,
     StepResult,
     activity_variance,
-    masked_mse_per_member,
     register,
-    tcr_per_member,
 )
+from rnngeom.losses import masked_mse
+from rnngeom.tcr import tcr_grad, tcr_penalty
 
 LOCAL_ARCHS = ("leaky", "rank1")
 
@@ -132,18 +132,6 @@ def run_dynamics(params: dict, inputs: torch.Tensor, arch: str, alpha: float) ->
     return x, r, y
 
 
-def tcr_error(r: torch.Tensor, lambdas: torch.Tensor) -> torch.Tensor:
-    """λ_k ∂TCR/∂r_t [K, B, T, N]: 2λ[(r_t − r_{t-1}) − (r_{t+1} − r_t)] / (B (T−1) N), one-sided at the ends."""
-    _, B, T, N = r.shape
-    grad = torch.zeros_like(r)
-    if T < 2:
-        return grad
-    d = (r[:, :, 1:] - r[:, :, :-1]) * (2.0 / (B * (T - 1) * N))
-    grad[:, :, 1:] += d  # r_{t} is the later end of the pair (t-1, t)
-    grad[:, :, :-1] -= d  # r_{t} is the earlier end of the pair (t, t+1)
-    return lambdas.to(r)[:, None, None, None] * grad
-
-
 def local_gradients(
     params: dict,
     batch: Batch,
@@ -160,11 +148,13 @@ def local_gradients(
     """
     with torch.no_grad():
         _, r, y = run_dynamics(params, batch.inputs, arch, alpha)
-        task_loss = masked_mse_per_member(y, batch.targets, batch.mask)
-        dims = (1, 2, 3)
-        err_out = 2 * batch.mask * (y - batch.targets) / batch.mask.sum(dims).clamp_min(1.0)[:, None, None, None]
+        task_loss = masked_mse(y, batch.targets, batch.mask, member_dim=0)
+        # e_t = ∂L_task/∂y_t: rnngeom.losses.masked_mse_grad, but rounded as 2m(y − y*) / Σm instead of
+        # (2 / Σm) · m(y − y*), which keeps this rule's results bitwise as they were (Adam amplifies the last bit).
+        count = batch.mask.sum(dim=(1, 2, 3)).clamp_min(1.0)[:, None, None, None]
+        err_out = 2 * batch.mask * (y - batch.targets) / count
 
-        err_r = tcr_error(r, lambdas)  # ε_i(t), local to neuron i
+        err_r = lambdas.to(r)[:, None, None, None] * tcr_grad(r, member_dim=0)  # λ_k ∂TCR/∂r_i(t), local to i
         if feedback is not None:
             err_r = err_r + torch.einsum("kbto,kno->kbtn", err_out, feedback.to(r))
         delta = (1 - r**2) * err_r  # φ'(x_i(t)) ε_i(t)
@@ -198,7 +188,7 @@ def local_gradients(
             raise ValueError(f"RFLO has no update for parameter(s) {missing} of arch {arch!r}")
         return StepResult(
             task_loss=task_loss,
-            tcr=tcr_per_member(r),
+            tcr=tcr_penalty(r, member_dim=0),
             grads={name: grads[name] for name in params},
             activity_var=activity_variance(r),
         )
@@ -233,5 +223,5 @@ class RFLO(LearningRule):
         scale = float(self.settings["feedback_scale"])
         self.feedback = feedback_matrices([int(m["seed"]) for m in self.members], n_hidden, n_out, scale)
 
-    def gradients(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
+    def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
         return local_gradients(params, batch, lambdas, arch=self.arch, alpha=self.alpha, feedback=self.feedback)
