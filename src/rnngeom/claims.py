@@ -93,7 +93,6 @@ C11 Freeze-in collapses without control. Runs with λ>0 of learning_rule "freeze
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -104,7 +103,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rnngeom.io import atomic_path, write_tsv_atomic
+from rnngeom.io import atomic_path, json_arg, write_tsv_atomic
 
 CLAIM_TEXT = {
     "C1": "Abrupt learning: plateau, then a sudden drop",
@@ -804,19 +803,6 @@ def render_markdown(df: pd.DataFrame) -> str:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _json_arg(text: str, what: str):
-    """Parse inline JSON or @file."""
-    if text.startswith("@"):
-        path = Path(text[1:])
-        if not path.is_file():
-            raise ValueError(f"--{what}: file {path} not found")
-        text = path.read_text()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--{what}: not valid JSON ({err})") from None
-
-
 def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
     """The aggregate tables in ``folder``; runs.tsv is required, the others may be absent (empty)."""
     if not folder.is_dir():
@@ -860,11 +846,11 @@ def main(argv: list[str] | None = None) -> int:
         if a.n_boot < 1 or not 0 < a.alpha < 1:
             raise ValueError("--n-boot must be ≥ 1 and --alpha in (0, 1)")
         tables = read_tables(Path(a.tables))
-        experiments = _json_arg(a.experiments, "experiments")
+        experiments = json_arg(a.experiments, "--experiments")
         if isinstance(experiments, dict):  # {name: grid} (what the pipeline passes) -> {name: [run_id, ...]}
             experiments = {name: runs_in(tables["runs"], v) if isinstance(v, dict) else v
                            for name, v in experiments.items()}  # fmt: skip
-        claims = _json_arg(a.claims, "claims")
+        claims = json_arg(a.claims, "--claims")
         table = evaluate_claims(tables, experiments, claims, n_boot=a.n_boot, alpha=a.alpha, seed=a.seed)
     except ValueError as err:
         print(f"rnngeom.claims: error: {err}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Phase-space analysis of one training run: fixed/slow points at every checkpoint, loss drop, GR events.
 
     python -m rnngeom.analysis.run_analysis --checkpoints runs/x/checkpoints.pt --data data/task/test.npz \\
-        --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | settings.json] [--threads N]
+        --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | @settings.json] [--threads N]
 
 Steps:
 1. Run every checkpoint's model on the same first ``n_trials`` held-out trials (trajectories).
@@ -32,7 +32,7 @@ Outputs in --out-dir (each written atomically):
                             kappa_fixed_points_final (rank-one: [{kappa, kind}] at the last checkpoint)
 Every table is a deterministic function of the inputs and settings; only analysis.json holds timings.
 
-Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword arguments of
+Settings: a JSON object (inline or @file) overriding ``default_settings()`` (nested sections hold the keyword arguments of
 find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and detect_gr_events; unknown
 keys are an error).
 """
@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
-import json
 import time
 from pathlib import Path
 
@@ -63,7 +62,8 @@ from rnngeom.analysis.gr_events import detect_gr_events, gr_scores
 from rnngeom.analysis.loss_drop import detect_loss_drop
 from rnngeom.analysis.pca import PCA
 from rnngeom.analysis.plrnn_exact import plrnn_fixed_points
-from rnngeom.io import atomic_path, write_json_atomic, write_tsv_atomic
+from rnngeom.io import atomic_path, json_arg, write_json_atomic, write_tsv_atomic
+from rnngeom.tcr import tcr_penalty
 
 FIXED_POINT_COLUMNS = ["iteration", "point_id", "pc1", "pc2", "pc3", "q", "max_abs_eig", "n_unstable_modes", "kind"]
 SUMMARY_COLUMNS = ["iteration", "n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow", "mean_speed",
@@ -281,7 +281,7 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
             pcs_for_plots.append(pca.transform(st[: cfg["n_plot_trials"]]).astype(np.float32))
             starts.append(_starts_for(st, cfg, seed=cfg["seed"] * 100003 + c0 + k))
             speeds.append((float(np.linalg.norm(np.diff(st, axis=1), axis=-1).mean()),
-                           float((np.diff(act, axis=1) ** 2).mean()), ramping_index(act)))
+                           float(tcr_penalty(torch.from_numpy(act))), ramping_index(act)))
             if is_rank1:
                 kappa_traj = act @ model.n.detach().double().numpy() / model.n_hidden
                 flow = kappa_flow(model, cfg["input"], kappa_traj=kappa_traj, n_grid=cfg["kappa_grid_points"])
@@ -371,16 +371,16 @@ def main(argv=None) -> None:
     ap.add_argument("--data", required=True, help="held-out task data (.npz with inputs/targets/mask)")
     ap.add_argument("--metrics", required=True, help="the run's metrics.tsv")
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--settings", help="overrides of the analysis settings: a JSON object or a JSON file")
+    ap.add_argument("--settings", help="overrides of the analysis settings: a JSON object, or @file.json")
     ap.add_argument("--threads", type=int, help="torch threads (overrides settings.num_threads)")
     args = ap.parse_args(argv)
 
     from rnngeom.checkpoints import load_checkpoints
 
-    text = args.settings or "{}"
-    if not text.lstrip().startswith("{"):  # a path to a JSON file
-        text = Path(text).read_text()
-    overrides = json.loads(text)
+    try:
+        overrides = json_arg(args.settings or "{}", "--settings")
+    except ValueError as err:
+        ap.error(str(err))
     if args.threads:
         overrides["num_threads"] = args.threads
     with np.load(args.data) as data:
