@@ -166,7 +166,8 @@ def test_single_step_tcr_update_is_exact_for_the_recurrent_weights(arch):
     seeds, lam = [7], 0.9
     spec, _, params = make_members(arch, seeds)
     batch = tcr_only(random_batch(1, 4, 2, 2, 2, seed=2))
-    res = rule_for(spec, seeds, [lam]).gradients_for(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
+    rule = rule_for(spec, seeds, [lam])
+    res = rule.gradients_for(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
     ref = autograd_grads(params, batch, 0, lam, arch, spec["alpha"])
     rec = ["W"] if arch == "leaky" else ["m", "n"]
     for name in rec:

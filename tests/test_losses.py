@@ -39,5 +39,6 @@ def test_gradient_equals_autograd(member_dim):
     y, t, m = _ensemble()
     leaf = y.clone().requires_grad_(True)
     masked_mse(leaf, t, m, member_dim=member_dim).sum().backward()
-    torch.testing.assert_close(masked_mse_grad(y, t, m, member_dim=member_dim), leaf.grad, rtol=1e-12, atol=1e-15)
+    grad = masked_mse_grad(y, t, m, member_dim=member_dim)
+    torch.testing.assert_close(grad, leaf.grad, rtol=1e-12, atol=1e-15)
     assert leaf.grad[m == 0].abs().max() == 0 and leaf.grad[m == 1].abs().min() > 0

@@ -1,4 +1,4 @@
-"""TCR = mean over batch, time and units of (r_{t+1} - r_t)^2, per member or in one scalar; and its gradient."""
+"""TCR = mean over batch, time and units of (r_{t+1} - r_t)^2 (per member or one scalar), and its gradient."""
 
 import pytest
 import torch

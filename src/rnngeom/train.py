@@ -204,7 +204,7 @@ class Trainer:
     def train_step(self, iteration: int) -> StepResult:
         """One iteration for all members: the rule's gradients, per-member clipping, one optimizer step."""
         batch = self.batch(iteration)
-        result = self.rule.gradients(self.params, batch, iteration)  # at the rule's λ_k(t), in result.lambda_tcr
+        result = self.rule.gradients(self.params, batch, iteration)  # at the rule's own λ_k(t)
         live = (~self.diverged).to(self.device)
         with torch.no_grad():
             # Each member's gradient norm (before clipping): the norm of its per-parameter norms, the same

@@ -1,7 +1,7 @@
 """Phase-space analysis of one training run: fixed/slow points at every checkpoint, loss drop, GR events.
 
     python -m rnngeom.analysis.run_analysis --checkpoints runs/x/checkpoints.pt --data data/task/test.npz \\
-        --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | @settings.json] [--threads N]
+        --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | @file.json] [--threads N]
 
 Steps:
 1. Run every checkpoint's model on the same first ``n_trials`` held-out trials (trajectories).
@@ -32,7 +32,7 @@ Outputs in --out-dir (each written atomically):
                             kappa_fixed_points_final (rank-one: [{kappa, kind}] at the last checkpoint)
 Every table is a deterministic function of the inputs and settings; only analysis.json holds timings.
 
-Settings: a JSON object (inline or @file) overriding ``default_settings()`` (nested sections hold the keyword arguments of
+Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword arguments of
 find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and detect_gr_events; unknown
 keys are an error).
 """
