@@ -12,8 +12,7 @@ import torch
 
 from conftest import make_datasets
 from rnngeom.checkpoints import load_checkpoints
-from rnngeom.losses import masked_mse
-from rnngeom.train import checkpoint_schedule, train_run
+from rnngeom.train import checkpoint_schedule, main, train_run
 
 
 def final_weights(out_dir):
@@ -25,13 +24,6 @@ def test_checkpoint_schedule_is_dense_early_and_includes_ends():
     s = checkpoint_schedule(1000, dense_until=200, dense_every=50, sparse_every=250)
     assert s == [0, 50, 100, 150, 200, 450, 700, 950, 1000]
     assert checkpoint_schedule(30, 10, 5, 10) == [0, 5, 10, 20, 30]
-
-
-def test_masked_mse_ignores_masked_entries():
-    y = torch.tensor([[[1.0], [5.0]]])
-    t = torch.tensor([[[0.0], [0.0]]])
-    m = torch.tensor([[[1.0], [0.0]]])
-    assert masked_mse(y, t, m).item() == pytest.approx(1.0)
 
 
 def test_outputs_and_metric_table(tmp_path, flipflop_data, small_settings):
@@ -157,6 +149,19 @@ def test_a_diverged_member_does_not_stop_the_others(tmp_path, flipflop_data, sma
     assert good_metrics["iteration"].iloc[-1] == 30 and np.isfinite(good_metrics["test_loss"]).all()
     bad_metrics = pd.read_csv(tmp_path / "bad/metrics.tsv", sep="\t")
     assert bad_metrics["diverged"].iloc[-1] and bad_metrics["iteration"].iloc[-1] < 30
+
+
+def test_cli_reads_settings_inline_or_from_a_file(tmp_path, flipflop_data, small_settings, capsys):
+    data = ["--train-data", str(flipflop_data["train"]), "--test-data", str(flipflop_data["test"])]
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(small_settings))
+    assert main(["--settings", f"@{path}", *data, "--out-dir", str(tmp_path / "from_file")]) == 0
+    assert main(["--settings", json.dumps(small_settings), *data, "--out-dir", str(tmp_path / "inline")]) == 0
+    metrics = [(tmp_path / d / "metrics.tsv").read_text() for d in ("from_file", "inline")]
+    assert metrics[0] == metrics[1]
+    with pytest.raises(SystemExit) as exit_:
+        main(["--settings", f"@{tmp_path / 'missing.json'}", *data, "--out-dir", str(tmp_path / "x")])
+    assert exit_.value.code == 2 and "--settings: JSON file" in capsys.readouterr().err
 
 
 def test_unknown_learning_rule_is_rejected(tmp_path, flipflop_data, small_settings):
