@@ -57,3 +57,16 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def json_arg(text: str, what: str):
+    """A command-line value that is inline JSON or ``@path`` to a JSON file; errors name the option ``what``."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise ValueError(f"--{what}: file {path} not found")
+        text = path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--{what}: not valid JSON ({err})") from None
