@@ -36,7 +36,7 @@ from rnngeom.plots.style import (
 
 COLUMNS = {
     "mean_speed": "hidden-state speed $\\|x_t - x_{t-1}\\|$\n(per step, last checkpoint)",
-    "ramping_excess": "ramping index − its null, mean |ρ(r̄_i(t), t)|\n(last checkpoint)",
+    "ramping_excess": "ramping index − its null\n(last checkpoint)",
 }
 
 
