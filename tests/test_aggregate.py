@@ -65,7 +65,8 @@ def test_censored_times_are_computed_once_into_the_runs_table(tmp_path):
     learned = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97], analysis=analysis)
     early = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed1", [0.95, 0.96, 0.97])  # learned at 0
     diverged = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
-    never = fake_run(tmp_path, "delayed_addition/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3], analysis=analysis)
+    never = fake_run(tmp_path, "delayed_addition/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3],
+                     analysis=analysis)
     runs = aggregate([learned, early, diverged, never], {"flipflop": 0.9})["runs"].set_index("run_id")
     assert runs["eval_every"].tolist() == [50.0] * 4 and runs["n_iterations"].tolist() == [100] * 4
     by_id = runs["time_to_learn_censored"].to_dict()
@@ -104,7 +105,7 @@ def test_kappa_flow_table_from_rank1_runs_only(tmp_path):
     cols = ["iteration", "kappa", "dkappa", "slope", "kind"]
     flow = pd.DataFrame({"iteration": [50, 0, 0], "kappa": [0.0, -1.0, 0.0], "dkappa": [0.0, 0.5, 0.0],
                          "slope": [2.0, 0.3, 0.4], "kind": ["saddle", "grid", "stable"]})[cols]  # fmt: skip
-    analysis = {"t_drop": 40.0, "has_drop": True, "final_counts": {"n_stable": 8}}
+    analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}}
     r = fake_run(tmp_path, "flipflop/rank1/bptt/lam0/g1/seed0", [0.1, 0.95, 0.97], analysis=analysis,
                  kappa_flow=flow)  # fmt: skip
     leaky = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g1/seed0", [0.1, 0.2, 0.3], analysis=analysis,

@@ -20,13 +20,14 @@ FAST = {"n_boot": 400}  # enough for the planted effects; the default 2000 is fo
 
 def make_run(task="flipflop", arch="leaky", rule="bptt", lam=0.0, gain=2.0, seed=0, ttl=math.nan,
              diverged=False, **extra) -> dict:  # fmt: skip
-    """One runs.tsv row (censoring by aggregate's own function); time_to_learn NaN: never reached the threshold."""
+    """One runs.tsv row, censored by aggregate's own function; ttl NaN: never reached the threshold."""
     learned = not math.isnan(ttl) and not diverged
     ttl = ttl if learned else math.nan
     run_id = f"{task}/{arch}/{rule}/lam{lam:g}/g{gain:g}/seed{seed}"
     return {"run_id": run_id, "task": task, "arch": arch, "learning_rule": rule, "lambda_tcr": lam, "gain": gain,
             "seed": seed, "n_iterations": N_ITER, "eval_every": EVAL_EVERY, "time_to_learn": ttl,
-            "time_to_learn_censored": censored_time_to_learn(ttl, N_ITER, EVAL_EVERY), "censored": not learned,
+            "time_to_learn_censored": censored_time_to_learn(ttl, N_ITER, EVAL_EVERY),
+            "censored": not learned,
             "learned": learned, "diverged": diverged, **extra}  # fmt: skip
 
 
@@ -166,7 +167,7 @@ def test_abrupt_learning():
     rows = []
     for s in range(10):
         rows.append(make_run(seed=s, ttl=1000.0, abrupt=s != 0, plateau_fraction=0.4, drop_width_rel=0.05,
-                             t_drop=800.0 + 10 * s))  # fmt: skip
+                             t_drop=800.0 + 10 * s))
     rows.append(make_run(seed=99, abrupt=False, t_drop=math.nan))  # never learned: left out
     c1 = evaluate(tables_of(rows), ["C1"]).loc["C1"]
     assert c1["verdict"] == "supported" and c1["effect"] == pytest.approx(0.9) and c1["n_runs"] == 10
@@ -177,11 +178,12 @@ def test_abrupt_learning():
 
 
 def c2_tables(seed: int, planted: bool, n_runs: int = 20) -> dict[str, pd.DataFrame]:
-    """Simulated GR series (rnngeom.claims_sim) as claims reads them: runs.tsv rows with t_drop, checkpoints."""
+    """Simulated GR series (rnngeom.claims_sim) as claims reads them: runs with t_drop, checkpoints."""
     sim = simulated_tables(np.random.default_rng(seed), n_runs, planted)
     rows = [make_run(seed=i, ttl=1000.0, t_drop=t) for i, t in enumerate(sim["runs"]["t_drop"])]
     ids = {f"sim/{i}": rows[i]["run_id"] for i in range(n_runs)}
-    return tables_of(rows, checkpoints=sim["checkpoints"].assign(run_id=sim["checkpoints"]["run_id"].map(ids)))
+    checkpoints = sim["checkpoints"].assign(run_id=sim["checkpoints"]["run_id"].map(ids))
+    return tables_of(rows, checkpoints=checkpoints)
 
 
 def test_gr_before_drop_detects_a_planted_lead_and_not_independent_timing():
@@ -220,7 +222,7 @@ def checkpoints_for(runs: list[dict], n_stable, speed, ramp=None, ramp_null=None
         its = 100 * np.arange(len(counts))
         r["time_to_attractors"], r["attractors_censored"] = time_to_attractors(its, counts, 8)
         part = pd.DataFrame({"run_id": r["run_id"], "iteration": its, "n_stable": counts, "n_fixed": counts,
-                             "mean_speed": speed(r)})  # fmt: skip
+                             "mean_speed": speed(r)})
         if ramp is not None:
             part["ramping_index"] = ramp(r)
             part["ramping_null"] = ramp_null(r) if ramp_null is not None else 0.2
@@ -251,14 +253,15 @@ def test_attractor_formation_and_slow_dynamics():
     rows = speedup_runs(rng, lams=(0.0, 1.0))
     ramps = {r["run_id"]: ramp(r) for r in rows}
     ck_ac = checkpoints_for(rows, n_stable, speed=speed, ramp=lambda r: ramps[r["run_id"]],
-                            ramp_null=lambda r: ramps[r["run_id"]] - 0.1)  # fmt: skip
+                            ramp_null=lambda r: ramps[r["run_id"]] - 0.1)
     c8 = evaluate(tables_of(rows, checkpoints=ck_ac), ["C8"]).loc["C8"]
     assert c8["verdict"] == "not supported" and "ramping_null" in c8["statistic"], c8["statistic"]
     # Without a ramping_index column the two-part claim C8 cannot be supported.
     out = evaluate(tables_of(rows, checkpoints=ck.drop(columns="ramping_index")), ["C8"])
     assert out.loc["C8", "verdict"] == "inconclusive" and "no ramping_index" in out.loc["C8", "statistic"]
     # Without checkpoint analysis (no checkpoints.tsv rows, no time_to_attractors in runs.tsv): not run.
-    bare = [{k: v for k, v in r.items() if k not in ("time_to_attractors", "attractors_censored")} for r in rows]
+    from_checkpoints = ("time_to_attractors", "attractors_censored")
+    bare = [{k: v for k, v in r.items() if k not in from_checkpoints} for r in rows]
     assert evaluate(tables_of(bare), ["C4", "C8"])["verdict"].eq("not run").all()
 
 
@@ -302,15 +305,17 @@ def test_claims_select_exactly_the_experiments_runs():
               "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"],
                                                   "lambda_tcr": [0.0], "seeds": list(range(6))},
                               "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "lambda_tcr": [0.0],
-                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}  # fmt: skip
-    experiments = {name: sorted({r.run_id for r in experiment_runs(config, name)}) for name in config["experiments"]}
+                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}
+    experiments = {name: sorted({r.run_id for r in experiment_runs(config, name)})
+                   for name in config["experiments"]}
     assert len(experiments["abrupt_learning"]) == 12 and len(experiments["gain_sweep"]) == 12
     every = {r for name in config["experiments"] for r in experiment_runs(config, name)}
     rows = []
     for r in sorted(every):
         keys = {k: getattr(r, k) for k in RUN_KEYS}
-        rows.append({**make_run(rule=keys["learning_rule"], arch=keys["arch"], seed=int(keys["seed"]), ttl=500.0,
-                                abrupt=True), **keys, "run_id": r.run_id})  # fmt: skip
+        row = make_run(rule=keys["learning_rule"], arch=keys["arch"], seed=int(keys["seed"]), ttl=500.0,
+                       abrupt=True)
+        rows.append({**row, **keys, "run_id": r.run_id})
     assert len(rows) == 18
     spec = {"C1": {"experiment": "abrupt_learning"}}
     c1 = evaluate_claims(tables_of(rows), experiments, spec, **FAST).set_index("claim_id").loc["C1"]
@@ -359,7 +364,8 @@ def test_cli_writes_tsv_and_markdown_and_rejects_bad_input(tmp_path, capsys):
     # Experiments are run lists: a grid {column: values} is refused with a clear message.
     runs = tables["runs"]
     grid = {k: sorted(runs[k].unique().tolist()) for k in ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")}
-    assert main(args[:2] + ["--experiments", json.dumps({"tcr": grid}), "--claims", claims, "--out", str(out)]) == 2
+    grid_args = args[:2] + ["--experiments", json.dumps({"tcr": grid}), "--claims", claims, "--out", str(out)]
+    assert main(grid_args) == 2
     assert "list of run_id strings" in capsys.readouterr().err
 
     missing = str(tmp_path / "nowhere")

@@ -25,8 +25,9 @@ ITERS = np.arange(0, 1001, 50)  # evaluations
 CKPTS = np.arange(0, 1001, 100)  # checkpoints
 N_ITER = 1000
 
-# The synthetic runs, written as grids for brevity (figures get the run ids: --run-ids). Small, so that every
-# figure stays cheap to draw; together they cover several learning rules, gains, rank-one runs and freeze-in rules.
+# The synthetic runs, written as grids for brevity (figures get their run ids: --run-ids). Small, so that
+# every figure stays cheap to draw; together they cover several learning rules, gains, rank-one runs and
+# freeze-in rules.
 GRIDS = {
     "speedup": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["bptt", "rflo"], "lambda_tcr": [0.0, 0.5],
                 "gain": [2.0], "seed": [0, 1]},
@@ -100,9 +101,11 @@ def fake_run(root: Path, r: dict) -> Path:
         "iteration": CKPTS, "n_fixed": n_stable + 3 * after, "n_stable": n_stable, "n_saddle": 3 * after,
         "n_unstable": 0, "n_slow": rng.integers(0, 3, len(CKPTS)),
         "mean_speed": 0.5 / (1 + 5 * lam) * np.exp(-CKPTS / 800) + 0.01, "mean_tcr": 0.01,
-        "ramping_index": ramp, "ramping_null": 0.8 * ramp, "gr_null_q": np.r_[np.nan, np.full(len(CKPTS) - 1, 2.0)],
+        "ramping_index": ramp, "ramping_null": 0.8 * ramp,
+        "gr_null_q": np.r_[np.nan, np.full(len(CKPTS) - 1, 2.0)],
     })  # fmt: skip
-    summary = summary[SUMMARY_COLUMNS + [c for c in ("ramping_null", "gr_null_q") if c not in SUMMARY_COLUMNS]]
+    extra = [c for c in ("ramping_null", "gr_null_q") if c not in SUMMARY_COLUMNS]  # the new contract columns
+    summary = summary[SUMMARY_COLUMNS + extra]
     summary.to_csv(d / "analysis/checkpoint_summary.tsv", sep="\t", index=False)
     score = pd.DataFrame({c: 0.0 for c in SCORE_COLUMNS}, index=range(len(CKPTS) - 1))
     score["iteration_prev"], score["iteration"] = CKPTS[:-1], CKPTS[1:]
@@ -129,7 +132,8 @@ def fake_run(root: Path, r: dict) -> Path:
     flow.to_csv(d / "analysis/kappa_flow.tsv", sep="\t", index=False)
     (d / "analysis/analysis.json").write_text(json.dumps({
         "t_drop": t_drop, "abrupt": t_drop is not None, "plateau_length": t_drop,
-        "plateau_fraction": None if t_drop is None else t_drop / N_ITER, "drop_width": 80.0, "drop_width_rel": 0.08,
+        "plateau_fraction": None if t_drop is None else t_drop / N_ITER, "drop_width": 80.0,
+        "drop_width_rel": 0.08,
         "drop_decades": 1.5, "t_GR": None if t_drop is None else t_drop - 80.0, "n_gr_events": len(events),
         "gr_noise_floor": 0.5, "gr_threshold": 2.0, "final_counts": {"n_stable": int(n_stable[-1])},
     }))  # fmt: skip
@@ -153,7 +157,8 @@ def results(tmp_path_factory):
 
 def figure_argv(root: Path, run_ids: list[str], outs: list[Path]) -> list[str]:
     return ["--runs", str(root / "tables/runs.tsv"), "--metrics", str(root / "tables/metrics.tsv"),
-            "--tables", str(root / "tables"), "--runs-dir", str(root / "runs"), "--run-ids", json.dumps(run_ids),
+            "--tables", str(root / "tables"), "--runs-dir", str(root / "runs"),
+            "--run-ids", json.dumps(run_ids),
             "--out", *map(str, outs)]  # fmt: skip
 
 
@@ -181,7 +186,7 @@ def test_tables_have_the_columns_the_figures_read(results):
 def test_empty_selection_fails_with_a_clear_message(module, results, tmp_path):
     with pytest.raises(SystemExit, match="no runs of this figure's experiment"):
         draw(module, results, {"task": ["no_such_task"], "arch": ["leaky"], "learning_rule": ["bptt"],
-                               "lambda_tcr": [0.0], "gain": [1.0], "seed": [0]}, tmp_path)  # fmt: skip
+                               "lambda_tcr": [0.0], "gain": [1.0], "seed": [0]}, tmp_path)
 
 
 def test_kappa_flow_needs_rank_one_runs(results, tmp_path):
@@ -207,14 +212,14 @@ def test_figure_selects_exactly_the_experiments_runs(tmp_path):
               "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"],
                                                   "lambda_tcr": [0.0], "seeds": list(range(6))},
                               "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "lambda_tcr": [0.0],
-                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}  # fmt: skip
+                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}
     every = sorted({r for name in config["experiments"] for r in experiment_runs(config, name)})
     assert len(every) == 18
     (tmp_path / "tables").mkdir()
     runs = pd.DataFrame([{"run_id": r.run_id, **{k: getattr(r, k) for k in RUN_KEYS}} for r in every])
     runs.to_csv(tmp_path / "tables/runs.tsv", sep="\t", index=False)
     pd.DataFrame({"run_id": runs["run_id"], "iteration": 0}).to_csv(tmp_path / "tables/metrics.tsv", sep="\t",
-                                                                   index=False)  # fmt: skip
+                                                                   index=False)
     wanted = sorted({r.run_id for r in experiment_runs(config, "abrupt_learning")})
     ids_file = tmp_path / "ids.json"
     ids_file.write_text(json.dumps(wanted))

@@ -5,8 +5,8 @@
 Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and analysis/ (from
 ``rnngeom.analysis.run_analysis``). Written to --out-dir:
 
-    runs.tsv          one row per run: identity, final/best held-out accuracy, learned, diverged, the times below,
-                      the loss-drop and GR fields of analysis.json (ANALYSIS_FIELDS), n_stable_final, ...
+    runs.tsv          one row per run: identity, final/best held-out accuracy, learned, diverged, the
+                      times below, the loss-drop and GR fields of analysis.json (ANALYSIS_FIELDS), ...
     metrics.tsv       every evaluation of every run (learning curves)
     checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, mean TCR penalty,
                       ramping index, GR score into it
@@ -19,16 +19,16 @@ Every table starts with the identity columns ID_COLUMNS; a table no run contribu
 
 Times in runs.tsv (computed here once; the claims and the figures read them and compute none of them again):
 
-    n_iterations, eval_every   the run length and its evaluation interval (median gap in metrics.tsv; 1 if one row)
-    time_to_learn              first evaluation with held-out accuracy ≥ the task's threshold; NaN if never or if
-                               the run diverged
-    censored                   True if the run did not learn (never reached the threshold, or diverged)
-    time_to_learn_censored     time_to_learn, or n_iterations + eval_every for a censored run: later than any run
-                               that learned (the worst rank); at least eval_every, so ratios are finite
-    time_to_attractors         first checkpoint iteration with n_stable ≥ the task's EXPECTED_STABLE count; never ->
-                               last checkpoint + one checkpoint interval (worst rank); at least one interval; NaN
-                               for a task without a known count or a run without checkpoint analysis
-    attractors_censored        True if that count was never reached (NaN where time_to_attractors is NaN)
+    n_iterations, eval_every  run length; evaluation interval (median gap in metrics.tsv; 1 if one row)
+    time_to_learn             first evaluation with held-out accuracy ≥ the task's threshold; NaN if never
+                              or if the run diverged
+    censored                  True if the run did not learn (never reached the threshold, or diverged)
+    time_to_learn_censored    time_to_learn, or n_iterations + eval_every for a censored run: later than any
+                              run that learned (the worst rank); at least eval_every, so ratios are finite
+    time_to_attractors        first checkpoint iteration with n_stable ≥ the task's EXPECTED_STABLE count;
+                              never -> last checkpoint + one checkpoint interval (worst rank); at least one
+                              interval; NaN for a task without a known count or a run without checkpoints
+    attractors_censored       True if that count was never reached (NaN where time_to_attractors is NaN)
 """
 
 from __future__ import annotations

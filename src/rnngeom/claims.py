@@ -65,11 +65,11 @@ C2  GR precedes the drop. The first calibrated event t_GR is the first of many c
     P(t_GR < t_drop) is far above 0.5 when GR is independent of the drop: no test on t_GR is used. Instead,
     per run with a t_drop, the series of calibrated GR ratios r_k = gr_score / gr_null_q (one per checkpoint
     transition) is aligned on the drop: S = mean r over the ``C2_WINDOW`` (3) transitions ending at or before
-    t_drop, ranked among the same window mean under every circular shift of the run's own series:
-    u = (mid-rank − 1)/(n − 1) in [0, 1], 0.5 on average when the window is an arbitrary place. The shift null
-    keeps each run's autocorrelation and its number and size of events. Effect = mean u over runs
-    (null 0.5); CI: percentile bootstrap over runs; p: one-sided permutation test of the mean u, drawing an
-    independent random shift per run. Runs need ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them
+    t_drop, ranked among the same window mean at every other position of the run's own series (the window
+    slid along it, not wrapping round): u = (mid-rank − 1)/(m − 1) in [0, 1], 0.5 on average when the window
+    is an arbitrary place. This null keeps each run's autocorrelation and its number and size of events.
+    Effect = mean u over runs (null 0.5); CI: percentile bootstrap over runs; p: one-sided permutation test
+    of the mean u, drawing an independent random window position per run. Runs need ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them
     before t_drop. False-positive rate and power are measured by ``rnngeom.claims_sim``.
 C3  TCR accelerates training. Seed-paired censored time-to-learn speed-up, λ>0 pooled vs λ=0, every
     learning rule except the freeze-in family (whose only learning signal is TCR, so λ=0 learns nothing).
@@ -419,7 +419,7 @@ def _speedup(claim_id: str, d: ClaimData, runs: pd.DataFrame, label: str) -> Out
     comp = compare_tcr(runs, "ttl", better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha,
                        label="time_to_learn")  # fmt: skip
     what = (f"{label}median relative speed-up 1 − ttl(λ>0)/ttl(λ=0) of censored time-to-learn "
-            "(runs.tsv time_to_learn_censored: unlearned/diverged = n_iterations + eval_every)")  # fmt: skip
+            "(runs.tsv time_to_learn_censored: unlearned/diverged = n_iterations + eval_every)")
     used = runs[runs["run_id"].isin(comp.run_ids)]
     return _outcome_from(claim_id, comp, what, d.alpha, f"; {_learned_counts(used)}")
 
@@ -440,9 +440,9 @@ def claim_c1(d: ClaimData) -> Outcome:
     plateau, width = (pd.to_numeric(with_drop[c], errors="coerce").median() if c in with_drop else math.nan
                       for c in ("plateau_fraction", "drop_width_rel"))
     groups = ", ".join(f"{a}: {int(g.sum())}/{len(g)}" for a, g in abrupt.groupby(learned["arch"]))
-    text = (f"fraction of learned runs whose loss curve is abrupt (a plateau, then a fast fall: abrupt) = {k}/{n} "
+    text = (f"fraction of learned runs whose loss curve is abrupt (a plateau, then a fast fall) = {k}/{n} "
             f"({groups}); Clopper-Pearson {100 * (1 - d.alpha):g}% CI; one-sided exact binomial test vs 0.5; "
-            f"abrupt runs: median plateau {plateau:.3g} of the run, median drop width {width:.3g} of the run; "
+            f"abrupt runs: median plateau {plateau:.3g} of the run, median drop width {width:.3g} of it; "
             f"{len(runs) - n} runs not learned or not analysed; verdict: {why}")  # fmt: skip
     return Outcome(verdict, text, n, frac, lo, hi, p)
 
@@ -451,10 +451,10 @@ def gr_shift_ranks(ratios: np.ndarray, window_end: int, window: int = C2_WINDOW)
     """C2, one run: u for the observed window first, then for every other window position of the series.
 
     S(e) = mean of the calibrated GR series ``ratios`` over the ``window`` transitions ending at index e, for
-    every e = window−1..n−1 (the window shifted along the run's own series, never wrapping round its ends);
-    u(e) = mid-rank of S(e) among them, scaled to [0, 1] (mean 0.5 over the positions). Element 0 of the result
-    is u at ``window_end`` (the last transition at or before t_drop): 1 = the pre-drop window holds the most
-    restructuring of any window position of this run.
+    every e = window−1..n−1 (the window shifted along the run's own series, never wrapping round its
+    ends); u(e) = mid-rank of S(e) among them, scaled to [0, 1] (mean 0.5 over the positions). Element 0 of
+    the result is u at ``window_end`` (the last transition at or before t_drop): 1 = the pre-drop window
+    holds the most restructuring of any window position of this run.
     """
     n = len(ratios)
     if not window - 1 <= window_end < n or n - window < 1:
@@ -470,8 +470,9 @@ def gr_shift_ranks(ratios: np.ndarray, window_end: int, window: int = C2_WINDOW)
 def gr_lead_test(rank_rows: list[np.ndarray], rng: np.random.Generator, n_perm: int) -> tuple[float, float]:
     """C2, all runs: (mean observed u over runs, one-sided permutation p).
 
-    Null (GR timing independent of the drop): each run's observed window is any of its window positions, at
-    random and independently across runs; p = (1 + #{T_b ≥ T}) / (1 + n_perm) with T = the mean observed u."""
+    Null (GR timing independent of the drop): each run's observed window is any of its window positions,
+    at random and independently across runs; p = (1 + #{T_b ≥ T}) / (1 + n_perm), T = the mean observed u.
+    """
     observed = np.array([u[0] for u in rank_rows])
     lengths = np.array([len(u) for u in rank_rows])
     table = np.full((len(rank_rows), lengths.max()), np.nan)
@@ -486,7 +487,7 @@ def gr_lead_test(rank_rows: list[np.ndarray], rng: np.random.Generator, n_perm: 
 def gr_series(checkpoints: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per run: (iterations, calibrated ratio gr_score / gr_null_q) of its scored checkpoint transitions."""
     ck = checkpoints.assign(gr_score=pd.to_numeric(checkpoints["gr_score"], errors="coerce"),
-                            gr_null_q=pd.to_numeric(checkpoints["gr_null_q"], errors="coerce"))  # fmt: skip
+                            gr_null_q=pd.to_numeric(checkpoints["gr_null_q"], errors="coerce"))
     ck = ck[np.isfinite(ck["gr_score"]) & np.isfinite(ck["gr_null_q"])]
     out = {}
     for run_id, c in ck.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id"):
@@ -509,7 +510,7 @@ def claim_c2(d: ClaimData) -> Outcome:
         if run_id not in series:
             continue
         its, ratio = series[run_id]
-        window_end = int(np.searchsorted(its, t, side="right")) - 1  # last transition ending at or before t_drop
+        window_end = int(np.searchsorted(its, t, side="right")) - 1  # last transition ending ≤ t_drop
         if len(ratio) < C2_MIN_TRANSITIONS or window_end < C2_WINDOW - 1:
             too_short += 1
             continue
@@ -518,18 +519,19 @@ def claim_c2(d: ClaimData) -> Outcome:
     n = len(rank_rows)
     if n == 0:
         raise NotRun(f"no run with a loss drop and ≥ {C2_MIN_TRANSITIONS} scored checkpoint transitions, "
-                     f"{C2_WINDOW} of them before t_drop ({len(t_drop)} runs with t_drop, {too_short} too short)")
+                     f"{C2_WINDOW} of them before t_drop ({len(t_drop)} runs with t_drop, "
+                     f"{too_short} too short)")
     effect, p = gr_lead_test(rank_rows, d.rng, d.n_boot)
     observed = np.array([u[0] for u in rank_rows])
     lo, hi = percentile_ci(observed[d.rng.integers(0, n, size=(d.n_boot, n))].mean(axis=1), d.alpha)
     verdict, why = decide(effect, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
     text = (f"GR aligned on the drop: per run, the mean calibrated GR ratio gr_score/gr_null_q over the "
-            f"{C2_WINDOW} checkpoint transitions ending at or before t_drop, ranked among all circular shifts of "
-            f"the run's own series (u = 0..1, 0.5 = chance); effect = mean u over {n} runs; "
-            f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (independent random "
-            f"shift per run, {d.n_boot} draws); {events_before}/{n} runs have a calibrated event (ratio > 1) in "
-            f"the window; {len(runs) - len(t_drop)} runs without a drop, {too_short} with too few checkpoints "
-            f"before it or in all; verdict: {why}")  # fmt: skip
+            f"{C2_WINDOW} checkpoint transitions ending at or before t_drop, ranked among the same window at "
+            f"every position of the run's own series (u = 0..1, 0.5 = chance); effect = mean u, {n} runs; "
+            f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (a random window "
+            f"position per run, {d.n_boot} draws); {events_before}/{n} runs have a calibrated event "
+            f"(ratio > 1) in the window; {len(runs) - len(t_drop)} runs without a drop, {too_short} with too "
+            f"few checkpoints before it or in all; verdict: {why}")
     return Outcome(verdict, text, n, effect, lo, hi, p)
 
 
@@ -545,9 +547,10 @@ def claim_c4(d: ClaimData) -> Outcome:
     runs = runs[runs["task"].isin(EXPECTED_STABLE)]
     if runs.empty:
         raise NotRun(f"needs runs of a task with a known attractor count ({EXPECTED_STABLE})")
-    if "time_to_attractors" not in runs.columns or not np.isfinite(runs["time_to_attractors"].astype(float)).any():
+    t_attr = runs["time_to_attractors"].astype(float) if "time_to_attractors" in runs.columns else None
+    if t_attr is None or not np.isfinite(t_attr).any():
         raise NotRun("no checkpoint analysis (runs.tsv time_to_attractors) for these runs")
-    runs = runs.assign(t_attr=runs["time_to_attractors"].astype(float))
+    runs = runs.assign(t_attr=t_attr)
     comp = compare_tcr(runs, "t_attr", better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha,
                        label="time to attractors (checkpoint analysis)")  # fmt: skip
     runs = runs[runs["run_id"].isin(comp.run_ids)]
@@ -601,17 +604,17 @@ def claim_c8(d: ClaimData) -> Outcome:
         runs = runs.assign(ramp=runs["run_id"].map(excess).astype(float))
         try:
             ramp = compare_tcr(runs, "ramp", better="higher", scale="difference", rng=d.rng, n_boot=d.n_boot,
-                               alpha=d.alpha, label="final ramping_index − ramping_null")  # fmt: skip
+                               alpha=d.alpha, label="final ramping_index − ramping_null")
             r_verdict, r_why = decide(ramp.effect, ramp.ci_low, ramp.ci_high, ramp.p_value, n=ramp.n,
                                       min_effect=RAMPING_MIN_EFFECT, alpha=d.alpha)  # fmt: skip
-            secondary = (f"secondary: median Δ (ramping_index − ramping_null) (λ>0 − λ=0) = {ramp.effect:.3g} "
+            secondary = (f"secondary: median Δ(ramping_index − ramping_null), λ>0 − λ=0 = {ramp.effect:.3g} "
                          f"[{ramp.ci_low:.3g}, {ramp.ci_high:.3g}], p = {ramp.p_value:.3g} ({ramp.design}, "
                          f"n = {ramp.n}) -> {r_verdict} ({r_why})")  # fmt: skip
         except NotRun as err:
             r_verdict, secondary = "inconclusive", f"secondary: ramping index not comparable ({err})"
     else:
-        r_verdict, secondary = ("inconclusive", "secondary: checkpoints.tsv has no ramping_index / ramping_null "
-                                "(autocorrelation-matched null) columns")  # fmt: skip
+        r_verdict, secondary = ("inconclusive", "secondary: checkpoints.tsv has no ramping_index / "
+                                "ramping_null (autocorrelation-matched null) columns")
     overall = weaker_verdict(verdict, r_verdict)
     test = "Wilcoxon signed-rank" if comp.design == "paired" else "Mann-Whitney U"
     text = (f"primary: median relative reduction of final-checkpoint mean_speed 1 − speed(λ>0)/speed(λ=0); "
@@ -691,8 +694,8 @@ def claim_c10(d: ClaimData) -> Outcome:
 
 
 def collapsed(checkpoints: pd.DataFrame) -> pd.Series:
-    """Per run (index run_id): True if its final checkpoint holds at most one stable fixed point (no memory can
-    be stored: the trivial attractor, or none). The saddle count is left out: it is the noisiest count."""
+    """Per run (index run_id): True if its final checkpoint holds at most one stable fixed point (no memory
+    can be stored: the trivial attractor, or none). The saddle count is left out: it is the noisiest count."""
     final = final_checkpoints(checkpoints)
     return pd.to_numeric(final["n_stable"], errors="coerce").dropna() <= 1
 
@@ -714,7 +717,7 @@ def claim_c11(d: ClaimData) -> Outcome:
         raise NotRun("no final-checkpoint fixed points for the freeze-in runs of one arm")
     effect = float(cf.mean() - cc.mean())
     reps = (cf[d.rng.integers(0, len(cf), (d.n_boot, len(cf)))].mean(axis=1)
-            - cc[d.rng.integers(0, len(cc), (d.n_boot, len(cc)))].mean(axis=1))  # fmt: skip
+            - cc[d.rng.integers(0, len(cc), (d.n_boot, len(cc)))].mean(axis=1))
     lo, hi = percentile_ci(reps, d.alpha)
     table = [[int(cf.sum()), int((~cf).sum())], [int(cc.sum()), int((~cc).sum())]]
     p = float(stats.fisher_exact(table, alternative="greater").pvalue)
@@ -731,11 +734,11 @@ def claim_c11(d: ClaimData) -> Outcome:
             return np.median(np.log10(np.maximum(v, LOG_FLOOR))) if len(v) else math.nan
 
         variance = (f"; median final log10 activity_var (set by the controller, not tested): freeze_in "
-                    f"{median_log_var(free):.3g}, controlled {median_log_var(ctrl):.3g}")  # fmt: skip
+                    f"{median_log_var(free):.3g}, controlled {median_log_var(ctrl):.3g}")
     text = (f"runs collapsed at the final checkpoint (n_stable ≤ 1: a single trivial attractor or none): "
             f"freeze_in {int(cf.sum())}/{len(cf)}, controlled {int(cc.sum())}/{len(cc)} (freeze_in_noise, "
-            f"freeze_in_control); effect = difference of the fractions; {100 * (1 - d.alpha):g}% bootstrap CI "
-            f"within arms; one-sided Fisher exact test{variance}; verdict: {why}")  # fmt: skip
+            f"freeze_in_control); effect = difference of the fractions; {100 * (1 - d.alpha):g}% bootstrap "
+            f"CI within arms; one-sided Fisher exact test{variance}; verdict: {why}")
     return Outcome(verdict, text, len(cf) + len(cc), effect, lo, hi, p)
 
 
@@ -760,7 +763,8 @@ def validate_inputs(tables: dict, experiments: dict, claims: dict) -> None:
     """Raise ValueError naming the first malformed input."""
     if not isinstance(tables, dict) or not isinstance(tables.get("runs"), pd.DataFrame):
         raise ValueError("tables must hold a 'runs' DataFrame")
-    needed = {"run_id", *RUN_KEYS, "n_iterations", "time_to_learn_censored", "censored", "learned", "diverged"}
+    needed = {"run_id", *RUN_KEYS, "n_iterations", "time_to_learn_censored", "censored", "learned",
+              "diverged"}
     missing = sorted(needed - set(tables["runs"].columns))
     if missing and len(tables["runs"]):
         raise ValueError(f"runs table lacks column(s) {missing}")

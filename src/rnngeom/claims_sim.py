@@ -2,9 +2,10 @@
 GR event just before the drop). The tests and the README's false-positive rate and power come from this code.
 
 A run has 20-30 scored checkpoint transitions. Its calibrated GR ratio gr_score / gr_null_q is log-normal
-around ``BASELINE`` (below the event threshold 1) with AR(1) noise on the log scale (autocorrelation ``PHI``),
-plus sporadic calibrated events (ratio pushed above 1) at random transitions, independent of the drop. The drop
-sits at a random transition. Planted runs add one more event at a random transition of the pre-drop window.
+around ``BASELINE`` (below the event threshold 1) with AR(1) noise on the log scale (autocorrelation
+``PHI``), plus sporadic calibrated events (ratio pushed above 1) at random transitions, independent of the
+drop. The drop sits at a random transition. Planted runs add one more event at a random transition of the
+pre-drop window.
 
     python -m rnngeom.claims_sim   # prints the measured false-positive rate and power
 """
@@ -42,7 +43,7 @@ def simulate_run(rng: np.random.Generator, planted: bool) -> tuple[np.ndarray, i
 
 
 def rejection_rate(n_experiments: int, n_runs: int, planted_fraction: float = 0.0, *, alpha: float = 0.05,
-                   n_perm: int = 1000, seed: int = 0) -> float:  # fmt: skip
+                   n_perm: int = 1000, seed: int = 0) -> float:
     """Fraction of simulated experiments (``n_runs`` runs each, a fraction ``planted_fraction`` of them with a
     planted GR event before the drop) in which the C2 test rejects at ``alpha``."""
     rng = np.random.default_rng(seed)
@@ -64,10 +65,12 @@ def simulated_tables(rng: np.random.Generator, n_runs: int, planted: bool) -> di
         assert len(ratio) >= C2_MIN_TRANSITIONS
         its = EVAL_EVERY * np.arange(len(ratio) + 1)
         null_q = rng.uniform(5.0, 20.0, len(ratio))  # per-pair thresholds vary; only the ratio matters
-        parts.append(pd.DataFrame({"run_id": f"sim/{i}", "iteration": its,
-                                   "gr_score": np.r_[np.nan, ratio * null_q], "gr_null_q": np.r_[np.nan, null_q]}))
-        # t_drop between the window's last checkpoint and the next one
-        runs.append({"run_id": f"sim/{i}", "t_drop": float(its[window_end + 1] + rng.uniform(0, EVAL_EVERY - 1))})
+        score, null_q = np.r_[np.nan, ratio * null_q], np.r_[np.nan, null_q]
+        parts.append(
+            pd.DataFrame({"run_id": f"sim/{i}", "iteration": its, "gr_score": score, "gr_null_q": null_q})
+        )
+        t_drop = its[window_end + 1] + rng.uniform(0, EVAL_EVERY - 1)  # after the window's last checkpoint
+        runs.append({"run_id": f"sim/{i}", "t_drop": float(t_drop)})
     return {"runs": pd.DataFrame(runs), "checkpoints": pd.concat(parts, ignore_index=True)}
 
 
@@ -76,7 +79,7 @@ def main() -> int:
     print(f"C2 test, {n_experiments} simulated experiments of {n_runs} runs each, alpha = 0.05:")
     for fraction in (0.0, 0.5, 1.0):
         rate = rejection_rate(n_experiments, n_runs, fraction, seed=1)
-        what = "null (false-positive rate)" if fraction == 0 else f"GR planted in {fraction:.0%} of runs (power)"
+        what = f"GR planted in {fraction:.0%} of runs (power)" if fraction else "null (false-positive rate)"
         print(f"  {what}: {rate:.3f} rejected")
     return 0
 

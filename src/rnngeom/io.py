@@ -60,7 +60,7 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def json_arg(text: str, what: str):
-    """A command-line value that is inline JSON or ``@path`` to a JSON file; errors name the option ``what``."""
+    """A command-line value: inline JSON or ``@path`` to a JSON file; errors name the option ``what``."""
     if text.startswith("@"):
         path = Path(text[1:])
         if not path.is_file():

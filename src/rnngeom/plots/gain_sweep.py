@@ -5,9 +5,9 @@ One row per condition (task · architecture · learning rule); colour = λ_TCR (
 Left: fraction of seeds that learned at each gain (markers; bars: 95% Wilson interval over seeds).
 Right: time to learn, one marker per seed (dodged by λ); seeds that never reached the accuracy threshold
 are drawn at the training length + one evaluation step as open markers (censored: runs.tsv
-time_to_learn_censored, the value the claims use); the line joins the medians over seeds (a lower bound where a
-seed is censored). For the leaky and rank-one RNNs, g = GAIN_THRESHOLD = 1 (dotted) is the onset of chaos of the
-initial network.
+time_to_learn_censored, the value the claims use); the line joins the medians over seeds (a lower bound
+where a seed is censored). For the leaky and rank-one RNNs, g = GAIN_THRESHOLD = 1 (dotted) is the onset
+of chaos of the initial network.
 
 Reads runs.tsv: task, arch, learning_rule, gain, lambda_tcr, seed, learned, censored, time_to_learn_censored,
 n_iterations. Expects an experiment with several gains and λ_TCR = 0 plus at least one λ > 0.

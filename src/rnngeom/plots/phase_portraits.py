@@ -1,9 +1,9 @@
 """Figure: phase portraits before, during and after the loss drop (claims C2, C4).
 
 For one run of the experiment (the abrupt run with the narrowest drop, drop_width_rel; the lowest final
-loss if none is abrupt): held-out trajectories (grey) and fixed/slow points coloured by class, in the run's fixed PCA frame
-(fitted once on the final model), at the checkpoints nearest to the start of training, just before t_drop,
-just after it, and the end of training.
+loss if none is abrupt): held-out trajectories (grey) and fixed/slow points coloured by class, in the run's
+fixed PCA frame (fitted once on the final model), at the checkpoints nearest to the start of training,
+just before t_drop, just after it, and the end of training.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         for ax, column in ((ax_speed, "mean_speed"), (ax_ramp, "ramping_excess")):
             if column not in d.columns or d[column].isna().all():
                 message(ax, f"checkpoints.tsv has no {COLUMNS[column].split(',')[0]} values\n"
-                            "(re-run the analysis and aggregate steps)")  # fmt: skip
+                            "(re-run the analysis and aggregate steps)")
             else:
                 strip(ax, final, column, order, palette)
             ax.set_ylabel(COLUMNS[column])

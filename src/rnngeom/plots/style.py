@@ -35,8 +35,7 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     ap.add_argument("--metrics", required=True, help="results/tables/metrics.tsv")
     ap.add_argument("--tables", default="results/tables", help="folder of the other tidy tables")
     ap.add_argument("--runs-dir", default="results/runs", help="per-run folders (phase portraits read from them)")
-    ap.add_argument("--run-ids", required=True,
-                    help="JSON list of the run_ids to draw (the experiment's exact run list), or @file")  # fmt: skip
+    ap.add_argument("--run-ids", required=True, help="JSON list of the run_ids to draw, or @file")
     ap.add_argument("--out", nargs="+", required=True, help="output files (.png and/or .pdf)")
     return ap.parse_args(argv)
 
@@ -157,8 +156,7 @@ def censor_handles() -> list:
 
     kw = {"ls": "none", "marker": "o", "markersize": 5, "markeredgecolor": "0.3"}
     return [Line2D([], [], markerfacecolor="0.3", label="one seed (learned)", **kw),
-            Line2D([], [], markerfacecolor="none", label="one seed, did not learn (run length + one eval step)",
-                   **kw),
+            Line2D([], [], markerfacecolor="none", label="did not learn (run length + one eval step)", **kw),
             Line2D([], [], color="0.5", ls=":", lw=0.8, label="training length")]  # fmt: skip
 
 
