@@ -23,7 +23,7 @@ Shared conventions
   ``time_to_learn_censored`` = time_to_learn, or ``n_iterations + eval_every`` for a run that never reached
   the accuracy threshold or diverged (``censored``): later than any run that learned, i.e. the worst rank;
   clipped below at one eval step so ratios are finite. ``time_to_attractors`` likewise (C4).
-* TCR comparisons (C3-C8, C10) are **seed-paired**: a unit is a (stratum, seed) that has a λ=0 run and at
+* TCR comparisons (C3-C10) are **seed-paired**: a unit is a (stratum, seed) that has a λ=0 run and at
   least one λ>0 run. **All λ>0 values are pooled** (the unit's λ>0 value is the median over its λ>0 runs),
   so no λ is picked after seeing the results (C10 is the one exception: it uses the largest λ by design).
   Per unit, for a "lower is better" quantity x (time-to-learn, speed): speed-up s = 1 − x(λ>0)/x(λ=0);
@@ -35,15 +35,17 @@ Shared conventions
   Mann-Whitney U test, and the bootstrap resamples runs within each (stratum, arm).
 * CIs: (1 − alpha) percentile bootstrap, ``n_boot`` resamples of units (or of runs within groups), rng
   seeded by (seed, claim number), so the table is a deterministic function of its inputs.
-  Proportions (C1, C2) use the exact Clopper-Pearson interval instead.
-* Every effect is oriented so that a **positive effect (or a proportion above 0.5) is the claimed direction**.
+  The proportion of C1 uses the exact Clopper-Pearson interval instead; C2 bootstraps its runs; C11
+  resamples runs within each arm.
+* Every effect is oriented so that a **positive effect (or a proportion or C2's mean rank above 0.5) is the
+  claimed direction**.
 
 Verdict rule (``decide``)
 -------------------------
-With n = the size of the smallest group (units, or runs per arm), null = 0 (0.5 for proportions), and a
-minimal effect of interest m per claim (``MIN_EFFECT``: 0.10 relative speed-up / slow-down / reduction, 0.10
-difference of speed-ups, 0.05 ramping index above its null, 0.20 difference of collapse fractions (C11), 0
-above 0.5 for proportions and for C2's mean rank):
+With n = the size of the smallest group (units, runs, or runs per arm), null = 0 (0.5 for C1's proportion
+and C2's mean rank), and a minimal effect of interest m per claim (``MIN_EFFECT``: 0.10 relative speed-up /
+slow-down / reduction, 0.10 difference of speed-ups, 0.05 ramping index above its null, 0.20 difference of
+collapse fractions (C11), 0 above 0.5 for C1 and C2):
 
 1. "inconclusive" if n < 3 (``MIN_N``) or the effect/CI/p is undefined;
 2. "supported" if the CI lies entirely above the null AND p < alpha;
@@ -69,8 +71,10 @@ C2  GR precedes the drop. The first calibrated event t_GR is the first of many c
     slid along it, not wrapping round): u = (mid-rank − 1)/(m − 1) in [0, 1], 0.5 on average when the window
     is an arbitrary place. This null keeps each run's autocorrelation and its number and size of events.
     Effect = mean u over runs (null 0.5); CI: percentile bootstrap over runs; p: one-sided permutation test
-    of the mean u, drawing an independent random window position per run. Runs need ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them
-    before t_drop. False-positive rate and power are measured by ``rnngeom.claims_sim``.
+    of the mean u, drawing an independent random window position per run. Runs need ≥
+    ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop. Under that null the test is exact
+    (its false-positive rate is at most alpha); false-positive rate and power on simulated runs with
+    autocorrelated scores and drop-independent events: ``python -m rnngeom.claims_sim``.
 C3  TCR accelerates training. Seed-paired censored time-to-learn speed-up, λ>0 pooled vs λ=0, every
     learning rule except the freeze-in family (whose only learning signal is TCR, so λ=0 learns nothing).
 C4  TCR facilitates attractor formation. As C3 on runs.tsv ``time_to_attractors`` = first checkpoint iteration
