@@ -8,7 +8,8 @@ import math
 
 import pandas as pd
 
-from rnngeom.aggregate import aggregate, main
+from rnngeom.aggregate import ID_COLUMNS, aggregate, main, time_to_attractors
+from rnngeom.config import RUN_KEYS
 
 
 def fake_run(root, run_id, accuracy, diverged=False, analysis=None, kappa_flow=None):
@@ -36,7 +37,8 @@ def fake_run(root, run_id, accuracy, diverged=False, analysis=None, kappa_flow=N
 
 def test_runs_table(tmp_path):
     a = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97],
-                 analysis={"t_drop": 40.0, "has_drop": True, "t_GR": 30.0, "final_counts": {"n_stable": 8}})  # fmt: skip
+                 analysis={"t_drop": 40.0, "abrupt": True, "plateau_fraction": 0.3, "drop_width_rel": 0.1,
+                           "t_GR": 30.0, "final_counts": {"n_stable": 8}})  # fmt: skip
     b = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
     c = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3])
     tables = aggregate([a, b, c], {"flipflop": 0.9})
@@ -51,6 +53,40 @@ def test_runs_table(tmp_path):
     assert len(tables["metrics"]) == 9 and list(tables["metrics"].columns[:7]) == [
         "run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]  # fmt: skip
     assert list(tables["checkpoints"]["n_stable"]) == [1, 2, 8]
+    assert ID_COLUMNS == ["run_id", *RUN_KEYS]
+    learned = runs.loc["flipflop/leaky/bptt/lam0/g2/seed0"]
+    assert learned["abrupt"] and learned["plateau_fraction"] == 0.3 and learned["drop_width_rel"] == 0.1
+    assert "has_drop" not in runs.columns and "drop_sharpness" not in runs.columns
+
+
+def test_censored_times_are_computed_once_into_the_runs_table(tmp_path):
+    # 100 iterations evaluated every 50: a censored run ranks at 150, after any run that learned.
+    analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}}
+    learned = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97], analysis=analysis)
+    early = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed1", [0.95, 0.96, 0.97])  # learned at 0
+    diverged = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
+    never = fake_run(tmp_path, "delayed_addition/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3],
+                     analysis=analysis)
+    runs = aggregate([learned, early, diverged, never], {"flipflop": 0.9})["runs"].set_index("run_id")
+    assert runs["eval_every"].tolist() == [50.0] * 4 and runs["n_iterations"].tolist() == [100] * 4
+    by_id = runs["time_to_learn_censored"].to_dict()
+    assert by_id["flipflop/leaky/bptt/lam0/g2/seed0"] == 50.0
+    assert by_id["flipflop/leaky/bptt/lam0/g2/seed1"] == 50.0  # learned at iteration 0: clipped to one step
+    assert by_id["flipflop/leaky/bptt/lam1/g2/seed0"] == 150.0  # diverged: censored
+    assert by_id["delayed_addition/leaky/bptt/lam1/g2/seed1"] == 150.0  # never reached 0.9: censored
+    assert runs["censored"].tolist() == [True, False, False, True]  # sorted by run_id
+    # flip-flop: n_stable 1, 2, 8 at checkpoints 0, 50, 100 -> 8 stable points first at 100
+    assert runs.loc["flipflop/leaky/bptt/lam0/g2/seed0", "time_to_attractors"] == 100.0
+    assert not runs.loc["flipflop/leaky/bptt/lam0/g2/seed0", "attractors_censored"]
+    # no expected count for delayed addition, no checkpoint analysis for the others: NaN
+    assert runs["time_to_attractors"].isna().sum() == 3
+
+
+def test_time_to_attractors_censors_at_one_checkpoint_interval_past_the_end():
+    assert time_to_attractors([0, 100, 200], [1, 8, 8], 8) == (100.0, False)
+    assert time_to_attractors([200, 0, 100], [8, 1, 3], 8) == (200.0, False)  # order of rows does not matter
+    assert time_to_attractors([0, 100, 200], [1, 3, 7], 8) == (300.0, True)  # never: last + interval
+    assert time_to_attractors([0, 100, 200], [8, 8, 8], 8) == (100.0, False)  # at 0: clipped to one interval
 
 
 def test_cli_writes_every_table_and_rejects_missing_runs(tmp_path, capsys):
@@ -69,7 +105,7 @@ def test_kappa_flow_table_from_rank1_runs_only(tmp_path):
     cols = ["iteration", "kappa", "dkappa", "slope", "kind"]
     flow = pd.DataFrame({"iteration": [50, 0, 0], "kappa": [0.0, -1.0, 0.0], "dkappa": [0.0, 0.5, 0.0],
                          "slope": [2.0, 0.3, 0.4], "kind": ["saddle", "grid", "stable"]})[cols]  # fmt: skip
-    analysis = {"t_drop": 40.0, "has_drop": True, "final_counts": {"n_stable": 8}}
+    analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}}
     r = fake_run(tmp_path, "flipflop/rank1/bptt/lam0/g1/seed0", [0.1, 0.95, 0.97], analysis=analysis,
                  kappa_flow=flow)  # fmt: skip
     leaky = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g1/seed0", [0.1, 0.2, 0.3], analysis=analysis,

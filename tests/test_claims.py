@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rnngeom.aggregate import censored_time_to_learn, time_to_attractors
 from rnngeom.claims import CLAIM_IDS, COLUMNS, VERDICTS, decide, evaluate_claims, main, render_markdown
+from rnngeom.claims_sim import rejection_rate, simulated_tables
+from rnngeom.config import RUN_KEYS, experiment_runs
 
 N_ITER, EVAL_EVERY = 2000, 50
 FAST = {"n_boot": 400}  # enough for the planted effects; the default 2000 is for the pipeline
@@ -17,11 +20,14 @@ FAST = {"n_boot": 400}  # enough for the planted effects; the default 2000 is fo
 
 def make_run(task="flipflop", arch="leaky", rule="bptt", lam=0.0, gain=2.0, seed=0, ttl=math.nan,
              diverged=False, **extra) -> dict:  # fmt: skip
-    """One runs.tsv row; time_to_learn NaN means the run never reached the threshold."""
+    """One runs.tsv row, censored by aggregate's own function; ttl NaN: never reached the threshold."""
     learned = not math.isnan(ttl) and not diverged
+    ttl = ttl if learned else math.nan
     run_id = f"{task}/{arch}/{rule}/lam{lam:g}/g{gain:g}/seed{seed}"
     return {"run_id": run_id, "task": task, "arch": arch, "learning_rule": rule, "lambda_tcr": lam, "gain": gain,
-            "seed": seed, "n_iterations": N_ITER, "time_to_learn": ttl if learned else math.nan,
+            "seed": seed, "n_iterations": N_ITER, "eval_every": EVAL_EVERY, "time_to_learn": ttl,
+            "time_to_learn_censored": censored_time_to_learn(ttl, N_ITER, EVAL_EVERY),
+            "censored": not learned,
             "learned": learned, "diverged": diverged, **extra}  # fmt: skip
 
 
@@ -157,33 +163,69 @@ def test_hurt_at_largest_lambda_on_one_task():
     assert c10["effect"] == pytest.approx(1.0, abs=0.05)
 
 
-def test_abrupt_learning_and_gr_before_drop():
+def test_abrupt_learning():
     rows = []
     for s in range(10):
-        t_drop = 800.0 + 10 * s
-        rows.append(make_run(seed=s, ttl=1000.0, has_drop=s != 0, plateau_length=500.0, drop_sharpness=0.3,
-                             t_drop=t_drop, t_GR=t_drop - 150))  # fmt: skip
-    rows.append(make_run(seed=99, has_drop=False, t_GR=math.nan, t_drop=math.nan))  # never learned: left out
-    out = evaluate(tables_of(rows), ["C1", "C2"])
-    assert out.loc["C1", "verdict"] == "supported" and out.loc["C1", "effect"] == pytest.approx(0.9)
-    assert out.loc["C1", "n_runs"] == 10
-    assert out.loc["C2", "verdict"] == "supported" and out.loc["C2", "effect"] == 1.0
-    assert out.loc["C2", "p_value"] == pytest.approx(0.5**10)
-    # GR after the drop in every run: the opposite direction.
-    for r in rows:
-        r["t_GR"] = r["t_drop"] + 100
-    assert evaluate(tables_of(rows), ["C2"]).loc["C2", "verdict"] == "not supported"
+        rows.append(make_run(seed=s, ttl=1000.0, abrupt=s != 0, plateau_fraction=0.4, drop_width_rel=0.05,
+                             t_drop=800.0 + 10 * s))
+    rows.append(make_run(seed=99, abrupt=False, t_drop=math.nan))  # never learned: left out
+    c1 = evaluate(tables_of(rows), ["C1"]).loc["C1"]
+    assert c1["verdict"] == "supported" and c1["effect"] == pytest.approx(0.9) and c1["n_runs"] == 10
+    assert "median plateau 0.4 of the run" in c1["statistic"]
+    for r in rows:  # gradual learning everywhere: the opposite direction
+        r["abrupt"] = False
+    assert evaluate(tables_of(rows), ["C1"]).loc["C1", "verdict"] == "not supported"
 
 
-def checkpoints_for(runs: list[dict], n_stable, speed, ramp=None) -> pd.DataFrame:
-    """Checkpoints every 100 iterations; n_stable(run) -> list per checkpoint; speed/ramp(run) -> final value."""
+def c2_tables(seed: int, planted: bool, n_runs: int = 20) -> dict[str, pd.DataFrame]:
+    """Simulated GR series (rnngeom.claims_sim) as claims reads them: runs with t_drop, checkpoints."""
+    sim = simulated_tables(np.random.default_rng(seed), n_runs, planted)
+    rows = [make_run(seed=i, ttl=1000.0, t_drop=t) for i, t in enumerate(sim["runs"]["t_drop"])]
+    ids = {f"sim/{i}": rows[i]["run_id"] for i in range(n_runs)}
+    checkpoints = sim["checkpoints"].assign(run_id=sim["checkpoints"]["run_id"].map(ids))
+    return tables_of(rows, checkpoints=checkpoints)
+
+
+def test_gr_before_drop_detects_a_planted_lead_and_not_independent_timing():
+    c2 = evaluate(c2_tables(0, planted=True), ["C2"]).loc["C2"]
+    assert c2["verdict"] == "supported" and c2["effect"] > 0.7 and c2["n_runs"] == 20, c2["statistic"]
+    supported = 0
+    for seed in range(1, 21):  # GR timing independent of the drop: the mean rank stays near 0.5
+        c2 = evaluate(c2_tables(seed, planted=False), ["C2"], n_boot=300).loc["C2"]
+        assert 0.3 < c2["effect"] < 0.7 and c2["verdict"] != "not run", (seed, c2["statistic"])
+        supported += c2["verdict"] == "supported"
+    assert supported <= 3  # 20 null experiments at alpha = 0.05: P(≥ 4 false positives) = 1.6 %
+    # A run whose drop comes before its third scored transition has no pre-drop window: left out.
+    tables = c2_tables(0, planted=True, n_runs=4)
+    tables["runs"].loc[0, "t_drop"] = 50.0
+    c2 = evaluate(tables, ["C2"]).loc["C2"]
+    assert c2["n_runs"] == 3 and "1 with too few checkpoints" in c2["statistic"]
+    assert evaluate(tables_of([make_run(t_drop=500.0)]), ["C2"]).loc["C2", "verdict"] == "not run"
+
+
+def test_gr_before_drop_false_positive_rate_and_power():
+    # The test is exact by construction (each run's observed window is, under the null, any of its window
+    # positions), so a finite simulation scatters around alpha: allow the one-sided 99% sampling margin. The
+    # sign test it replaces rejects in nearly every null experiment (t_GR is the first of many chances).
+    n_experiments, alpha = 400, 0.05
+    fpr = rejection_rate(n_experiments, 20, 0.0, alpha=alpha, n_perm=400, seed=0)
+    assert fpr <= alpha + 2.33 * math.sqrt(alpha * (1 - alpha) / n_experiments)
+    assert rejection_rate(100, 20, 1.0, alpha=alpha, n_perm=400, seed=1) >= 0.8
+
+
+def checkpoints_for(runs: list[dict], n_stable, speed, ramp=None, ramp_null=None) -> pd.DataFrame:
+    """Checkpoints every 100 iterations; n_stable(run) -> list per checkpoint; speed/ramp(run) -> final value.
+    Also sets each run's time_to_attractors (flip-flop: 8 stable points) by aggregate's own function."""
     parts = []
     for r in runs:
         counts = n_stable(r)
-        part = pd.DataFrame({"run_id": r["run_id"], "iteration": 100 * np.arange(len(counts)), "n_stable": counts,
-                             "n_fixed": counts, "mean_speed": speed(r)})  # fmt: skip
+        its = 100 * np.arange(len(counts))
+        r["time_to_attractors"], r["attractors_censored"] = time_to_attractors(its, counts, 8)
+        part = pd.DataFrame({"run_id": r["run_id"], "iteration": its, "n_stable": counts, "n_fixed": counts,
+                             "mean_speed": speed(r)})
         if ramp is not None:
             part["ramping_index"] = ramp(r)
+            part["ramping_null"] = ramp_null(r) if ramp_null is not None else 0.2
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
@@ -207,32 +249,77 @@ def test_attractor_formation_and_slow_dynamics():
     assert out.loc["C4", "verdict"] == "supported", out.loc["C4", "statistic"]
     assert "λ>0 8/8, λ=0 4/8" in out.loc["C4", "statistic"]
     assert out.loc["C8", "verdict"] == "supported" and out.loc["C8", "effect"] == pytest.approx(0.8, abs=0.1)
+    # Ramping that autocorrelation alone explains (the surrogate index rises as much): no ramping support.
+    rows = speedup_runs(rng, lams=(0.0, 1.0))
+    ramps = {r["run_id"]: ramp(r) for r in rows}
+    ck_ac = checkpoints_for(rows, n_stable, speed=speed, ramp=lambda r: ramps[r["run_id"]],
+                            ramp_null=lambda r: ramps[r["run_id"]] - 0.1)
+    c8 = evaluate(tables_of(rows, checkpoints=ck_ac), ["C8"]).loc["C8"]
+    assert c8["verdict"] == "not supported" and "ramping_null" in c8["statistic"], c8["statistic"]
     # Without a ramping_index column the two-part claim C8 cannot be supported.
     out = evaluate(tables_of(rows, checkpoints=ck.drop(columns="ramping_index")), ["C8"])
     assert out.loc["C8", "verdict"] == "inconclusive" and "no ramping_index" in out.loc["C8", "statistic"]
-    # Without checkpoint analysis: not run.
-    assert evaluate(tables_of(rows), ["C4", "C8"])["verdict"].eq("not run").all()
+    # Without checkpoint analysis (no checkpoints.tsv rows, no time_to_attractors in runs.tsv): not run.
+    from_checkpoints = ("time_to_attractors", "attractors_censored")
+    bare = [{k: v for k, v in r.items() if k not in from_checkpoints} for r in rows]
+    assert evaluate(tables_of(bare), ["C4", "C8"])["verdict"].eq("not run").all()
+
+
+def freeze_in_tables(final_stable: dict, log_var: dict, n_seeds: int, rng) -> dict[str, pd.DataFrame]:
+    """Freeze-in runs: final n_stable and final log10 activity variance per learning rule (planted)."""
+    rows, var = [], {}
+    for rule in final_stable:
+        for s in range(n_seeds):
+            row = make_run(rule=rule, lam=1.0, seed=s)
+            rows.append(row)
+            var[row["run_id"]] = 10 ** (log_var[rule] + 0.3 * rng.standard_normal())
+    ck = checkpoints_for(rows, lambda r: [3, final_stable[r["learning_rule"]]], speed=lambda r: 1.0)
+    return tables_of(rows, metrics=metrics_for(pd.DataFrame(rows), var), checkpoints=ck)
 
 
 def test_freeze_in_collapse():
     rng = np.random.default_rng(8)
-    rows, var = [], {}
-    for rule, log_var in (("freeze_in", -8.0), ("freeze_in_noise", -2.0), ("freeze_in_control", -2.5)):
-        for s in range(6):
-            row = make_run(rule=rule, lam=1.0, seed=s)
-            rows.append(row)
-            var[row["run_id"]] = 10 ** (log_var + 0.3 * rng.standard_normal())
-    runs = pd.DataFrame(rows)
-    ck = checkpoints_for(rows, lambda r: [3, 1 if r["learning_rule"] == "freeze_in" else 4], speed=lambda r: 1.0)
-    tables = tables_of(rows, metrics=metrics_for(runs, var), checkpoints=ck)
+    rules = ("freeze_in", "freeze_in_noise", "freeze_in_control")
+    tables = freeze_in_tables(dict(zip(rules, (1, 4, 4))), dict(zip(rules, (-8.0, -2.0, -2.5))), 6, rng)
     c11 = evaluate(tables, ["C11"]).loc["C11"]
     assert c11["verdict"] == "supported", c11["statistic"]
-    assert 5 < c11["effect"] < 7 and c11["n_runs"] == 18
+    assert c11["effect"] == 1.0 and c11["n_runs"] == 18 and c11["p_value"] < 0.01
     assert "freeze_in 6/6, controlled 0/12" in c11["statistic"]
+    # The controller sets the activity variance: a large variance gap with the same fixed-point structure
+    # (no run collapsed) is no evidence of collapse.
+    tables = freeze_in_tables(dict(zip(rules, (4, 4, 4))), dict(zip(rules, (-8.0, -2.0, -2.5))), 8, rng)
+    c11 = evaluate(tables, ["C11"]).loc["C11"]
+    assert c11["verdict"] == "not supported" and c11["effect"] == 0.0, c11["statistic"]
+    # Every run collapsed, with control too: not supported either (the control did not prevent it).
+    tables = freeze_in_tables(dict(zip(rules, (1, 1, 0))), dict(zip(rules, (-8.0, -2.0, -2.5))), 8, rng)
+    assert evaluate(tables, ["C11"]).loc["C11", "verdict"] == "not supported"
     # No controlled runs in the experiment: not run.
-    only_free = [r for r in rows if r["learning_rule"] == "freeze_in"]
-    c11 = evaluate(tables_of(only_free, metrics=metrics_for(pd.DataFrame(only_free), var)), ["C11"]).loc["C11"]
-    assert c11["verdict"] == "not run"
+    only_free = freeze_in_tables({"freeze_in": 1}, {"freeze_in": -8.0}, 6, rng)
+    assert evaluate(only_free, ["C11"]).loc["C11", "verdict"] == "not run"
+
+
+def test_claims_select_exactly_the_experiments_runs():
+    # Default gains differ by arch (leaky 1.5, LSTM 1.0) and another experiment runs leaky at g = 1.0: a
+    # product grid of abrupt_learning's key values would also pick those 6 leaky g = 1 runs (18, not 12).
+    config = {"models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
+              "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"],
+                                                  "lambda_tcr": [0.0], "seeds": list(range(6))},
+                              "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "lambda_tcr": [0.0],
+                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}
+    experiments = {name: sorted({r.run_id for r in experiment_runs(config, name)})
+                   for name in config["experiments"]}
+    assert len(experiments["abrupt_learning"]) == 12 and len(experiments["gain_sweep"]) == 12
+    every = {r for name in config["experiments"] for r in experiment_runs(config, name)}
+    rows = []
+    for r in sorted(every):
+        keys = {k: getattr(r, k) for k in RUN_KEYS}
+        row = make_run(rule=keys["learning_rule"], arch=keys["arch"], seed=int(keys["seed"]), ttl=500.0,
+                       abrupt=True)
+        rows.append({**row, **keys, "run_id": r.run_id})
+    assert len(rows) == 18
+    spec = {"C1": {"experiment": "abrupt_learning"}}
+    c1 = evaluate_claims(tables_of(rows), experiments, spec, **FAST).set_index("claim_id").loc["C1"]
+    assert c1["n_runs"] == 12 and "leaky: 6/6, lstm: 6/6" in c1["statistic"], c1["statistic"]
 
 
 def test_bootstrap_is_deterministic_for_a_seed():
@@ -274,15 +361,12 @@ def test_cli_writes_tsv_and_markdown_and_rejects_bad_input(tmp_path, capsys):
     assert render_markdown(table) == text
     capsys.readouterr()
 
-    # The pipeline passes experiment grids ({column: values}), not run ids: same table.
+    # Experiments are run lists: a grid {column: values} is refused with a clear message.
     runs = tables["runs"]
     grid = {k: sorted(runs[k].unique().tolist()) for k in ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")}
-    out2 = tmp_path / "res" / "claims_grid.tsv"
-    grid_args = args[:2] + ["--experiments", json.dumps({"tcr": grid}), "--claims", claims, "--out", str(out2),
-                            "--n-boot", "300"]  # fmt: skip
-    assert main(grid_args) == 0
-    pd.testing.assert_frame_equal(pd.read_csv(out2, sep="\t"), table)
-    capsys.readouterr()
+    grid_args = args[:2] + ["--experiments", json.dumps({"tcr": grid}), "--claims", claims, "--out", str(out)]
+    assert main(grid_args) == 2
+    assert "list of run_id strings" in capsys.readouterr().err
 
     missing = str(tmp_path / "nowhere")
     assert main(["--tables", missing, "--experiments", "{}", "--claims", "{}", "--out", str(out)]) == 2

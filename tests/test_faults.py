@@ -105,7 +105,7 @@ def test_training_cli_rejects_bad_input(tmp_path, flipflop_data, small_settings)
     bad_json = cmd.copy()
     bad_json[bad_json.index("--settings") + 1] = "{not json"
     proc = subprocess.run(bad_json, env=env, capture_output=True, text=True)
-    assert proc.returncode != 0 and "--settings is not valid JSON" in proc.stderr
+    assert proc.returncode != 0 and "--settings: not valid JSON" in proc.stderr
     missing = cmd.copy()
     missing[missing.index("--train-data") + 1] = str(tmp_path / "nope.npz")
     proc = subprocess.run(missing, env=env, capture_output=True, text=True)

@@ -1,6 +1,6 @@
 """Every figure module end to end on small synthetic tables (written by rnngeom.aggregate from fake run
-folders, so the format is the real one): PNG and PDF written, experiment filtering, and a clear error for a
-figure whose experiment selects no runs."""
+folders, so the format is the real one): PNG and PDF written, run selection by exact run ids, and a clear
+error for a figure whose experiment selects no runs."""
 
 from __future__ import annotations
 
@@ -17,14 +17,17 @@ import torch
 from rnngeom.aggregate import main as aggregate_main
 from rnngeom.analysis.gr_events import EVENT_COLUMNS, SCORE_COLUMNS
 from rnngeom.analysis.run_analysis import FIXED_POINT_COLUMNS, KAPPA_FLOW_COLUMNS, SUMMARY_COLUMNS, kappa_flow
+from rnngeom.config import RUN_KEYS, experiment_runs
 from rnngeom.models import build_model
+from rnngeom.plots.style import load, parse_args
 
 ITERS = np.arange(0, 1001, 50)  # evaluations
 CKPTS = np.arange(0, 1001, 100)  # checkpoints
 N_ITER = 1000
 
-# Experiment grids (as workflow/rules/common.smk passes them with --grid). Small, so that every figure stays
-# cheap to draw; together they cover several learning rules, gains, rank-one runs and freeze-in rules.
+# The synthetic runs, written as grids for brevity (figures get their run ids: --run-ids). Small, so that
+# every figure stays cheap to draw; together they cover several learning rules, gains, rank-one runs and
+# freeze-in rules.
 GRIDS = {
     "speedup": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["bptt", "rflo"], "lambda_tcr": [0.0, 0.5],
                 "gain": [2.0], "seed": [0, 1]},
@@ -37,7 +40,7 @@ GRIDS = {
 }  # fmt: skip
 BPTT_G2 = {**GRIDS["speedup"], "learning_rule": ["bptt"]}  # a subset of the runs above: one condition
 
-# figure module -> the grid(s) it draws (a name, a list of names, or a grid)
+# figure module -> the runs it draws (a list of grid names, or a grid)
 FIGURES = {
     "loss_curves": ["rank1", "gain"],
     "tcr_speedup": ["speedup"],
@@ -58,12 +61,22 @@ def grid_runs(grid: dict):
         yield dict(zip(keys, values))
 
 
+def run_id(r: dict) -> str:
+    return f"{r['task']}/{r['arch']}/{r['learning_rule']}/lam{r['lambda_tcr']}/g{r['gain']}/seed{r['seed']}"
+
+
+def ids_of(grids) -> list[str]:
+    """Run ids of a grid, or of the union of named grids."""
+    grids = [GRIDS[g] for g in grids] if isinstance(grids, list) else [grids]
+    return sorted({run_id(r) for grid in grids for r in grid_runs(grid)})
+
+
 def fake_run(root: Path, r: dict) -> Path:
     """A run folder as train.py + run_analysis write it, with plausible synthetic numbers."""
-    run_id = f"{r['task']}/{r['arch']}/{r['learning_rule']}/lam{r['lambda_tcr']}/g{r['gain']}/seed{r['seed']}"
-    d = root / "runs" / run_id
+    rid = run_id(r)
+    d = root / "runs" / rid
     (d / "analysis").mkdir(parents=True)
-    rng = np.random.default_rng(zlib.crc32(run_id.encode()))
+    rng = np.random.default_rng(zlib.crc32(rid.encode()))
     lam, g = float(r["lambda_tcr"]), float(r["gain"])
     frozen = r["learning_rule"].startswith("freeze")
     # TCR drops earlier; the strongly connected, λ = 0, seed 1 run never learns
@@ -83,12 +96,16 @@ def fake_run(root: Path, r: dict) -> Path:
 
     after = CKPTS >= (t_drop if t_drop is not None else 10**9)
     n_stable = np.where(after, 8, 1) if not frozen else np.ones(len(CKPTS), int)
+    ramp = np.clip(0.3 + 0.4 * lam + 0.1 * rng.random(len(CKPTS)), 0, 1)
     summary = pd.DataFrame({
         "iteration": CKPTS, "n_fixed": n_stable + 3 * after, "n_stable": n_stable, "n_saddle": 3 * after,
         "n_unstable": 0, "n_slow": rng.integers(0, 3, len(CKPTS)),
         "mean_speed": 0.5 / (1 + 5 * lam) * np.exp(-CKPTS / 800) + 0.01, "mean_tcr": 0.01,
-        "ramping_index": np.clip(0.3 + 0.4 * lam + 0.1 * rng.random(len(CKPTS)), 0, 1),
-    })[SUMMARY_COLUMNS]  # fmt: skip
+        "ramping_index": ramp, "ramping_null": 0.8 * ramp,
+        "gr_null_q": np.r_[np.nan, np.full(len(CKPTS) - 1, 2.0)],
+    })  # fmt: skip
+    extra = [c for c in ("ramping_null", "gr_null_q") if c not in SUMMARY_COLUMNS]  # the new contract columns
+    summary = summary[SUMMARY_COLUMNS + extra]
     summary.to_csv(d / "analysis/checkpoint_summary.tsv", sep="\t", index=False)
     score = pd.DataFrame({c: 0.0 for c in SCORE_COLUMNS}, index=range(len(CKPTS) - 1))
     score["iteration_prev"], score["iteration"] = CKPTS[:-1], CKPTS[1:]
@@ -114,9 +131,11 @@ def fake_run(root: Path, r: dict) -> Path:
     flow = pd.concat(flows)[KAPPA_FLOW_COLUMNS] if flows else pd.DataFrame(columns=KAPPA_FLOW_COLUMNS)
     flow.to_csv(d / "analysis/kappa_flow.tsv", sep="\t", index=False)
     (d / "analysis/analysis.json").write_text(json.dumps({
-        "t_drop": t_drop, "has_drop": t_drop is not None, "plateau_length": t_drop, "drop_sharpness": 1.0,
-        "drop_decades": 1.5, "t_GR": None if t_drop is None else t_drop - 80.0, "gr_before_drop": t_drop is not None,
-        "n_gr_events": len(events), "final_counts": {"n_stable": int(n_stable[-1])},
+        "t_drop": t_drop, "abrupt": t_drop is not None, "plateau_length": t_drop,
+        "plateau_fraction": None if t_drop is None else t_drop / N_ITER, "drop_width": 80.0,
+        "drop_width_rel": 0.08,
+        "drop_decades": 1.5, "t_GR": None if t_drop is None else t_drop - 80.0, "n_gr_events": len(events),
+        "gr_noise_floor": 0.5, "gr_threshold": 2.0, "final_counts": {"n_stable": int(n_stable[-1])},
     }))  # fmt: skip
     pcs = np.cumsum(rng.normal(0, 0.1, (len(CKPTS), 8, 20, 3)), axis=2).astype(np.float32)
     with open(d / "analysis/trajectories_pca.npz", "wb") as f:
@@ -136,12 +155,16 @@ def results(tmp_path_factory):
     return make_tables(tmp_path_factory.mktemp("results"))
 
 
+def figure_argv(root: Path, run_ids: list[str], outs: list[Path]) -> list[str]:
+    return ["--runs", str(root / "tables/runs.tsv"), "--metrics", str(root / "tables/metrics.tsv"),
+            "--tables", str(root / "tables"), "--runs-dir", str(root / "runs"),
+            "--run-ids", json.dumps(run_ids),
+            "--out", *map(str, outs)]  # fmt: skip
+
+
 def draw(module: str, root: Path, grids, out: Path, formats=("png", "pdf")) -> list[Path]:
     outs = [out / f"{module}.{fmt}" for fmt in formats]
-    grid = json.dumps([GRIDS[g] for g in grids] if isinstance(grids, list) else grids)  # names, or a grid
-    argv = ["--runs", str(root / "tables/runs.tsv"), "--metrics", str(root / "tables/metrics.tsv"),
-            "--tables", str(root / "tables"), "--runs-dir", str(root / "runs"), "--grid", grid,
-            "--out", *map(str, outs)]  # fmt: skip
+    argv = figure_argv(root, ids_of(grids), outs)
     assert importlib.import_module(f"rnngeom.plots.{module}").main(argv) == 0
     return outs
 
@@ -162,7 +185,8 @@ def test_tables_have_the_columns_the_figures_read(results):
 @pytest.mark.parametrize("module", sorted(FIGURES))
 def test_empty_selection_fails_with_a_clear_message(module, results, tmp_path):
     with pytest.raises(SystemExit, match="no runs of this figure's experiment"):
-        draw(module, results, {"task": ["no_such_task"]}, tmp_path)
+        draw(module, results, {"task": ["no_such_task"], "arch": ["leaky"], "learning_rule": ["bptt"],
+                               "lambda_tcr": [0.0], "gain": [1.0], "seed": [0]}, tmp_path)
 
 
 def test_kappa_flow_needs_rank_one_runs(results, tmp_path):
@@ -179,3 +203,31 @@ def test_freeze_in_without_activity_var_column_still_draws(results, tmp_path):
         (tmp_path / f"tables/{name}.tsv").write_bytes((results / f"tables/{name}.tsv").read_bytes())
     for path in draw("freeze_in", tmp_path, ["freeze"], tmp_path, formats=("png",)):
         assert path.stat().st_size > 1000
+
+
+def test_figure_selects_exactly_the_experiments_runs(tmp_path):
+    # Default gains differ by arch (leaky 1.5, LSTM 1.0) and another experiment runs leaky at g = 1.0: a
+    # product grid of abrupt_learning's key values would also pick the leaky g = 1 runs (18, not 12).
+    config = {"models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
+              "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"],
+                                                  "lambda_tcr": [0.0], "seeds": list(range(6))},
+                              "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "lambda_tcr": [0.0],
+                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}
+    every = sorted({r for name in config["experiments"] for r in experiment_runs(config, name)})
+    assert len(every) == 18
+    (tmp_path / "tables").mkdir()
+    runs = pd.DataFrame([{"run_id": r.run_id, **{k: getattr(r, k) for k in RUN_KEYS}} for r in every])
+    runs.to_csv(tmp_path / "tables/runs.tsv", sep="\t", index=False)
+    pd.DataFrame({"run_id": runs["run_id"], "iteration": 0}).to_csv(tmp_path / "tables/metrics.tsv", sep="\t",
+                                                                   index=False)
+    wanted = sorted({r.run_id for r in experiment_runs(config, "abrupt_learning")})
+    ids_file = tmp_path / "ids.json"
+    ids_file.write_text(json.dumps(wanted))
+    args = parse_args("test", figure_argv(tmp_path, wanted, [tmp_path / "f.png"]))
+    selected, metrics = load(args)
+    assert sorted(selected["run_id"]) == wanted and len(wanted) == 12 and sorted(metrics["run_id"]) == wanted
+    args.run_ids = f"@{ids_file}"  # the same list from a file
+    assert sorted(load(args)[0]["run_id"]) == wanted
+    args.run_ids = json.dumps({"task": ["flipflop"]})  # a grid is not a run list
+    with pytest.raises(SystemExit, match="list of run_id strings"):
+        load(args)

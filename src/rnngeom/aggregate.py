@@ -5,8 +5,8 @@
 Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and analysis/ (from
 ``rnngeom.analysis.run_analysis``). Written to --out-dir:
 
-    runs.tsv          one row per run: identity, final/best held-out accuracy, time_to_learn, learned, diverged,
-                      t_drop, has_drop, plateau_length, drop_sharpness, t_GR, gr_before_drop, n_stable_final, ...
+    runs.tsv          one row per run: identity, final/best held-out accuracy, learned, diverged, the
+                      times below, the loss-drop and GR fields of analysis.json (ANALYSIS_FIELDS), ...
     metrics.tsv       every evaluation of every run (learning curves)
     checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, mean TCR penalty,
                       ramping index, GR score into it
@@ -16,6 +16,19 @@ Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and 
                       flow (iteration, kappa, dkappa, slope, kind; see run_analysis.kappa_flow)
 
 Every table starts with the identity columns ID_COLUMNS; a table no run contributes to holds only those.
+
+Times in runs.tsv (computed here once; the claims and the figures read them and compute none of them again):
+
+    n_iterations, eval_every  run length; evaluation interval (median gap in metrics.tsv; 1 if one row)
+    time_to_learn             first evaluation with held-out accuracy ≥ the task's threshold; NaN if never
+                              or if the run diverged
+    censored                  True if the run did not learn (never reached the threshold, or diverged)
+    time_to_learn_censored    time_to_learn, or n_iterations + eval_every for a censored run: later than any
+                              run that learned (the worst rank); at least eval_every, so ratios are finite
+    time_to_attractors        first checkpoint iteration with n_stable ≥ the task's EXPECTED_STABLE count;
+                              never -> last checkpoint + one checkpoint interval (worst rank); at least one
+                              interval; NaN for a task without a known count or a run without checkpoints
+    attractors_censored       True if that count was never reached (NaN where time_to_attractors is NaN)
 """
 
 from __future__ import annotations
@@ -26,14 +39,19 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rnngeom.analysis.loss_drop import time_to_learn
+from rnngeom.config import RUN_KEYS
+from rnngeom.constants import EXPECTED_STABLE
 from rnngeom.io import write_tsv_atomic
 
-ID_COLUMNS = ["run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
-ANALYSIS_FIELDS = ["t_drop", "has_drop", "plateau_length", "drop_sharpness", "drop_decades", "t_GR",
-                   "gr_before_drop", "n_gr_events"]  # fmt: skip
+ID_COLUMNS = ["run_id", *RUN_KEYS]
+LOSS_DROP_FIELDS = ["t_drop", "abrupt", "plateau_length", "plateau_fraction", "drop_width", "drop_width_rel",
+                    "drop_decades"]
+GR_FIELDS = ["t_GR", "t_GR_max", "n_gr_events", "gr_noise_floor", "gr_threshold"]
+ANALYSIS_FIELDS = LOSS_DROP_FIELDS + GR_FIELDS
 TABLES = ("runs", "metrics", "checkpoints", "fixed_points", "events", "kappa_flow")
 
 
@@ -50,6 +68,30 @@ def _read_tsv(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, sep="\t") if path.exists() else None
 
 
+def eval_interval(iterations) -> float:
+    """The evaluation interval of a run: median gap between its evaluated iterations (1 if fewer than two)."""
+    gaps = np.diff(np.unique(np.asarray(iterations, dtype=float)))
+    return float(np.median(gaps)) if len(gaps) else 1.0
+
+
+def censored_time_to_learn(ttl: float, n_iterations: float, eval_every: float) -> float:
+    """ttl (NaN = did not learn) or, censored, n_iterations + eval_every; never below one eval step."""
+    value = n_iterations + eval_every if math.isnan(ttl) else ttl
+    return max(float(value), float(eval_every))
+
+
+def time_to_attractors(iterations, n_stable, target: int) -> tuple[float, bool]:
+    """(first checkpoint iteration with n_stable ≥ target, censored?); never reached: last checkpoint + one
+    checkpoint interval, censored. Never below one interval."""
+    order = np.argsort(np.asarray(iterations, dtype=float), kind="stable")
+    its = np.asarray(iterations, dtype=float)[order]
+    counts = np.asarray(n_stable, dtype=float)[order]
+    step = float(its[-1] - its[-2]) if len(its) > 1 else 1.0
+    hit = its[counts >= target]
+    value, censored = (float(hit[0]), False) if len(hit) else (float(its[-1] + step), True)
+    return max(value, step), censored
+
+
 def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dict]:
     """The rows this run contributes to each table."""
     prov = json.loads((run_dir / "provenance.json").read_text())
@@ -60,18 +102,26 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
     threshold = float(thresholds.get(s["task"], 0.9))
     # A diverged run "did not learn", whatever its accuracy was before it blew up.
     ttl = None if diverged else time_to_learn(metrics["iteration"], metrics["test_accuracy"], threshold)
+    ttl = math.nan if ttl is None else float(ttl)
+    n_iterations = s["training"]["n_iterations"]
+    eval_every = eval_interval(metrics["iteration"])
     last = metrics.iloc[-1]
     row = {
         **ident,
         "n_hidden": s["model"]["n_hidden"],
-        "n_iterations": s["training"]["n_iterations"],
+        "n_iterations": n_iterations,
+        "eval_every": eval_every,
         "final_test_loss": float(last["test_loss"]),
         "final_test_accuracy": float(last["test_accuracy"]),
         "best_test_accuracy": float(metrics["test_accuracy"].max()),
         "accuracy_threshold": threshold,
-        "time_to_learn": math.nan if ttl is None else ttl,
-        "learned": ttl is not None,
+        "time_to_learn": ttl,
+        "time_to_learn_censored": censored_time_to_learn(ttl, n_iterations, eval_every),
+        "censored": math.isnan(ttl),
+        "learned": not math.isnan(ttl),
         "diverged": diverged,
+        "time_to_attractors": math.nan,
+        "attractors_censored": math.nan,
         "wall_seconds": prov.get("wall_seconds"),
     }
     out: dict = {"metrics": _with_ids(metrics, ident)}
@@ -87,8 +137,14 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
             if scores is not None and not scores.empty:
                 into = scores.drop(columns=["iteration_prev"]).add_prefix("gr_").rename(
                     columns={"gr_iteration": "iteration"})  # fmt: skip
+                # columns the summary already has (e.g. gr_score, gr_null_q) are not taken twice
+                into = into[["iteration"] + [c for c in into.columns if c not in summary.columns]]
                 summary = summary.merge(into, on="iteration", how="left")
             out["checkpoints"] = _with_ids(summary, ident)
+            target = EXPECTED_STABLE.get(s["task"])
+            if target is not None and "n_stable" in summary.columns and len(summary):
+                row["time_to_attractors"], row["attractors_censored"] = time_to_attractors(
+                    summary["iteration"], summary["n_stable"], target)
         for name in ("fixed_points", "events", "kappa_flow"):  # kappa_flow: absent or header-only unless rank1
             df = _read_tsv(analysis / f"{name}.tsv")
             if df is not None:

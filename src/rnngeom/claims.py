@@ -4,8 +4,9 @@
         --out results/claims.tsv --markdown results/claims.md
 
 Inputs are the tidy tables of ``rnngeom.aggregate`` (runs, metrics, checkpoints, fixed_points, events), a map
-experiment -> run_ids, and a map claim id -> {"experiment": name or [names], "figure": name or [names]} (the
-config's claim section; optional keys: ``expected_stable`` {task: count} for C4, ``gain_threshold`` for C5/C9).
+experiment -> [run_id, ...] (``--experiments``: each experiment's exact run list), and a map claim id ->
+{"experiment": name or [names], "figure": name or [names]} (the config's claim section). The shared values
+(the flip-flop's 8 stable points, the gain threshold 1.0) live in ``rnngeom.constants``.
 Every statistic below was fixed before looking at any result; none is tuned to the data.
 
 Output columns: claim_id, claim, experiment, n_runs, statistic, effect, ci_low, ci_high, p_value, verdict,
@@ -14,13 +15,15 @@ figure. There are always 11 rows, in order C1..C11. ``statistic`` says in words 
 
 Shared conventions
 ------------------
-* Runs of a claim = the runs of its experiment(s) present in runs.tsv (the union, each run once).
+* Runs of a claim = the runs of its experiment(s) present in runs.tsv (the union, each run once), selected by
+  exact run_id membership (never by a grid of key values).
 * Matched conditions ("stratum") = same task, arch, learning_rule and gain. λ>0 runs are compared only with
   λ=0 runs of their own stratum.
-* Censoring: time_to_learn of a run that never reached the accuracy threshold, or diverged, is set to
-  ``n_iterations + eval step`` (eval step = the run's logging interval in metrics.tsv; 1 if unknown): later
-  than any run that learned, i.e. the worst rank. Times are clipped below at one eval step so ratios are finite.
-* TCR comparisons (C3-C8, C10) are **seed-paired**: a unit is a (stratum, seed) that has a λ=0 run and at
+* Censoring is computed once, by ``rnngeom.aggregate``, into runs.tsv (the figures read the same columns):
+  ``time_to_learn_censored`` = time_to_learn, or ``n_iterations + eval_every`` for a run that never reached
+  the accuracy threshold or diverged (``censored``): later than any run that learned, i.e. the worst rank;
+  clipped below at one eval step so ratios are finite. ``time_to_attractors`` likewise (C4).
+* TCR comparisons (C3-C10) are **seed-paired**: a unit is a (stratum, seed) that has a λ=0 run and at
   least one λ>0 run. **All λ>0 values are pooled** (the unit's λ>0 value is the median over its λ>0 runs),
   so no λ is picked after seeing the results (C10 is the one exception: it uses the largest λ by design).
   Per unit, for a "lower is better" quantity x (time-to-learn, speed): speed-up s = 1 − x(λ>0)/x(λ=0);
@@ -32,14 +35,17 @@ Shared conventions
   Mann-Whitney U test, and the bootstrap resamples runs within each (stratum, arm).
 * CIs: (1 − alpha) percentile bootstrap, ``n_boot`` resamples of units (or of runs within groups), rng
   seeded by (seed, claim number), so the table is a deterministic function of its inputs.
-  Proportions (C1, C2) use the exact Clopper-Pearson interval instead.
-* Every effect is oriented so that a **positive effect (or a proportion above 0.5) is the claimed direction**.
+  The proportion of C1 uses the exact Clopper-Pearson interval instead; C2 bootstraps its runs; C11
+  resamples runs within each arm.
+* Every effect is oriented so that a **positive effect (or a proportion or C2's mean rank above 0.5) is the
+  claimed direction**.
 
 Verdict rule (``decide``)
 -------------------------
-With n = the size of the smallest group (units, or runs per arm), null = 0 (0.5 for proportions), and a
-minimal effect of interest m per claim (``MIN_EFFECT``: 0.10 relative speed-up / slow-down / reduction, 0.10
-difference of speed-ups, 0.05 ramping index, 0.5 decades of activity variance, 0 above 0.5 for proportions):
+With n = the size of the smallest group (units, runs, or runs per arm), null = 0 (0.5 for C1's proportion
+and C2's mean rank), and a minimal effect of interest m per claim (``MIN_EFFECT``: 0.10 relative speed-up /
+slow-down / reduction, 0.10 difference of speed-ups, 0.05 ramping index above its null, 0.20 difference of
+collapse fractions (C11), 0 above 0.5 for C1 and C2):
 
 1. "inconclusive" if n < 3 (``MIN_N``) or the effect/CI/p is undefined;
 2. "supported" if the CI lies entirely above the null AND p < alpha;
@@ -51,28 +57,42 @@ lack the conditions it needs (e.g. only λ=0, no rflo runs, no checkpoint analys
 
 Per claim
 ---------
-C1  abrupt learning. Learned (not diverged) runs with an analysed loss curve; effect = fraction with
-    has_drop; Clopper-Pearson CI; one-sided exact binomial test against 0.5 (null: a detected plateau-then-
-    drop is no more common than not; the claim is that it is the typical course of training). Pooled over
-    tasks, archs and λ. Median plateau_length and drop_sharpness are reported in the text.
-C2  GR precedes the drop. Runs with both t_GR and t_drop; effect = fraction with t_GR < t_drop (strictly:
-    a tie counts against the claim); Clopper-Pearson CI; one-sided sign (binomial) test against 0.5.
+C1  abrupt learning. Learned (not censored) runs with an analysed loss curve; effect = fraction with
+    ``abrupt`` (the loss-drop analysis: a plateau near the initial loss for a minimum fraction of the run,
+    then a fall that is fast relative to the run length); Clopper-Pearson CI; one-sided exact binomial test
+    against 0.5 (null: an abrupt plateau-then-drop is no more common than not; the claim is that it is the
+    typical course of training). Pooled over tasks, archs and λ. Median plateau_fraction and drop_width_rel
+    of the abrupt runs are reported in the text.
+C2  GR precedes the drop. The first calibrated event t_GR is the first of many chances to fire, so
+    P(t_GR < t_drop) is far above 0.5 when GR is independent of the drop: no test on t_GR is used. Instead,
+    per run with a t_drop, the series of calibrated GR ratios r_k = gr_score / gr_null_q (one per checkpoint
+    transition) is aligned on the drop: S = mean r over the ``C2_WINDOW`` (3) transitions ending at or before
+    t_drop, ranked among the same window mean at every other position of the run's own series (the window
+    slid along it, not wrapping round): u = (mid-rank − 1)/(m − 1) in [0, 1], 0.5 on average when the window
+    is an arbitrary place. This null keeps each run's autocorrelation and its number and size of events.
+    Effect = mean u over runs (null 0.5); CI: percentile bootstrap over runs; p: one-sided permutation test
+    of the mean u, drawing an independent random window position per run. Runs need ≥
+    ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop. Under that null the test is exact
+    (its false-positive rate is at most alpha); false-positive rate and power on simulated runs with
+    autocorrelated scores and drop-independent events: ``python -m rnngeom.claims_sim``.
 C3  TCR accelerates training. Seed-paired censored time-to-learn speed-up, λ>0 pooled vs λ=0, every
     learning rule except the freeze-in family (whose only learning signal is TCR, so λ=0 learns nothing).
-C4  TCR facilitates attractor formation. As C3 on the time to attractors = first checkpoint iteration at
-    which n_stable ≥ the task's expected count (flipflop: 8 = 2^3 stable fixed points; other tasks have no
-    known count and are left out unless ``expected_stable`` gives one), censored at last checkpoint + one
+C4  TCR facilitates attractor formation. As C3 on runs.tsv ``time_to_attractors`` = first checkpoint iteration
+    at which n_stable ≥ the task's expected count (``rnngeom.constants.EXPECTED_STABLE``, flipflop: 8 = 2^3
+    stable fixed points; tasks without a known count are left out), censored at last checkpoint + one
     checkpoint interval if never reached: "earlier" and "more often" in one number.
-C5  TCR rescues strongly connected networks. As C3 restricted to gain > ``gain_threshold`` (1.0: the
+C5  TCR rescues strongly connected networks. As C3 restricted to gain > ``GAIN_THRESHOLD`` (1.0: the
     chaotic regime of the leaky / rank-one RNN). Censoring makes failure to learn count; success rates with
     and without TCR are reported in the text.
 C6  TCR accelerates local learning. As C3 restricted to learning_rule "rflo" (or "eprop").
 C7  TCR helps LSTMs. As C3 restricted to arch "lstm" (the search phase is the bulk of time-to-learn).
 C8  TCR promotes slow dynamics and ramping. Final checkpoint of each (non-diverged) run. Primary (the
     effect columns): seed-paired relative reduction of mean_speed, 1 − speed(λ>0)/speed(λ=0). Secondary:
-    seed-paired difference of ramping_index. The claim has two parts, so the verdict is the weaker of the
-    two parts' verdicts (supported only if both are; not supported if either is; no ramping_index column ->
-    at most inconclusive).
+    seed-paired difference of the ramping excess ramping_index − ramping_null (the index of
+    autocorrelation-matched surrogate activity without a ramp: TCR raises autocorrelation, which alone raises
+    the raw index). The claim has two parts, so the verdict is the weaker of the two parts' verdicts
+    (supported only if both are; not supported if either is; no ramping_index / ramping_null column -> at
+    most inconclusive).
 C9  Benefit small in non-chaotic regimes. Effect = median speed-up (as C5) at gain > threshold minus median
     speed-up at gain ≤ threshold; CI from independent bootstraps of the two gain groups; p: one-sided
     Mann-Whitney U of the per-unit log ratios, high gain > low gain. Both groups must be seed-paired. The
@@ -84,10 +104,12 @@ C10 TCR can hurt. Per task: seed-paired relative slow-down ttl(λmax)/ttl(λ=0) 
     if any task is, not supported if every task is, else inconclusive. Row = the deciding (or strongest)
     task; the median time-to-learn per λ of that task is in the text (the U-shape).
 C11 Freeze-in collapses without control. Runs with λ>0 of learning_rule "freeze_in" vs "freeze_in_noise" /
-    "freeze_in_control" (pooled); value = the run's last finite activity_var in metrics.tsv, in log10
-    (floored at 1e-12). Effect = decades by which freeze_in is lower: median(log10 var, controlled) −
-    median(log10 var, freeze_in); bootstrap within groups; one-sided Mann-Whitney U. The fraction of runs
-    whose final checkpoint holds a single fixed point (and it stable: the trivial attractor) is reported.
+    "freeze_in_control" (pooled), compared on what the controller does not set: the fixed-point structure
+    at the final checkpoint. A run is collapsed if it holds at most one stable fixed point (n_stable ≤ 1: no
+    memory can be stored; the saddle count, the noisiest, is left out). Effect = fraction collapsed
+    (freeze_in) − fraction collapsed (controlled); bootstrap within arms; one-sided Fisher exact test. The
+    final activity variance, which the λ(t) controller steers towards its target, is reported but decides
+    nothing.
 """
 
 from __future__ import annotations
@@ -103,6 +125,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rnngeom.config import RUN_KEYS
+from rnngeom.constants import EXPECTED_STABLE, GAIN_THRESHOLD, final_checkpoints
 from rnngeom.io import atomic_path, json_arg, write_tsv_atomic
 
 CLAIM_TEXT = {
@@ -123,22 +147,23 @@ COLUMNS = ["claim_id", "claim", "experiment", "n_runs", "statistic", "effect", "
            "verdict", "figure"]  # fmt: skip
 VERDICTS = ("supported", "not supported", "inconclusive", "not run")
 TABLE_NAMES = ("runs", "metrics", "checkpoints", "fixed_points", "events")
-CLAIM_SPEC_KEYS = {"experiment", "figure", "expected_stable", "gain_threshold"}
+CLAIM_SPEC_KEYS = {"experiment", "figure"}
 
 MIN_N = 3  # fewer units (or runs per arm) than this: at most "inconclusive"
 DECISIVE_N = 8  # at least this many: a CI below the minimal effect of interest counts as "not supported"
 MIN_EFFECT = {  # minimal effect of interest, on each claim's effect scale (beyond the null)
     "C1": 0.0, "C2": 0.0, "C3": 0.10, "C4": 0.10, "C5": 0.10, "C6": 0.10, "C7": 0.10, "C8": 0.10,
-    "C9": 0.10, "C10": 0.10, "C11": 0.5,
+    "C9": 0.10, "C10": 0.10, "C11": 0.20,
 }  # fmt: skip
 RAMPING_MIN_EFFECT = 0.05
 STRATUM = ["task", "arch", "learning_rule", "gain"]
 FREEZE_IN = "freeze_in"
 FREEZE_IN_CONTROLLED = ("freeze_in_noise", "freeze_in_control")
 LOCAL_RULES = ("rflo", "eprop")
-EXPECTED_STABLE = {"flipflop": 8}  # 3-bit flip-flop: 2^3 stable fixed points
-GAIN_THRESHOLD = 1.0  # gain > this: strongly connected / chaotic (leaky and rank-one RNNs)
 LOG_FLOOR = 1e-12
+C2_WINDOW = 3  # C2: the GR transitions into the last 3 checkpoints at or before t_drop are "before the drop"
+C2_MIN_TRANSITIONS = 8  # C2: scored transitions a run needs for a null from shifts of its own series
+RATIO_FLOOR = 1e-12  # C2: floor of gr_null_q in the calibrated ratio gr_score / gr_null_q
 
 
 class NotRun(Exception):
@@ -351,51 +376,6 @@ def as_bool(series: pd.Series) -> pd.Series:
     return series.map(one).astype(object)
 
 
-def eval_steps(metrics: pd.DataFrame) -> dict[str, float]:
-    """Each run's logging interval (median gap between evaluated iterations) from metrics.tsv."""
-    if metrics is None or metrics.empty or "iteration" not in metrics.columns:
-        return {}
-    out = {}
-    for run_id, its in metrics.groupby("run_id")["iteration"]:
-        gaps = np.diff(np.unique(its.to_numpy(float)))
-        if len(gaps):
-            out[run_id] = float(np.median(gaps))
-    return out
-
-
-def censored_time_to_learn(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.Series:
-    """time_to_learn with unlearned or diverged runs set to n_iterations + eval step (worst rank); ≥ one step."""
-    steps = runs["run_id"].map(eval_steps(metrics)).fillna(1.0).astype(float)
-    learned = as_bool(runs["learned"]).eq(True) & ~as_bool(runs["diverged"]).eq(True)
-    ttl = pd.to_numeric(runs["time_to_learn"], errors="coerce")
-    ttl = ttl.where(learned & ttl.notna(), pd.to_numeric(runs["n_iterations"], errors="coerce") + steps)
-    return np.maximum(ttl, steps)
-
-
-def final_checkpoints(checkpoints: pd.DataFrame) -> pd.DataFrame:
-    """The last checkpoint row of every run, indexed by run_id."""
-    last = checkpoints.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id").tail(1)
-    return last.set_index("run_id")
-
-
-def time_to_attractors(checkpoints: pd.DataFrame, runs: pd.DataFrame, expected: dict[str, int]) -> pd.Series:
-    """Per run: first checkpoint iteration with n_stable ≥ the task's expected count; never reached ->
-    last checkpoint + one checkpoint interval (worst rank). NaN for runs without checkpoints or target."""
-    task_of = runs.set_index("run_id")["task"]
-    out = {}
-    for run_id, ck in checkpoints.groupby("run_id"):
-        target = expected.get(task_of.get(run_id))
-        if target is None:
-            continue
-        ck = ck.sort_values("iteration")
-        its = ck["iteration"].to_numpy(float)
-        gaps = np.diff(its)
-        step = float(gaps[-1]) if len(gaps) else 1.0
-        hit = its[ck["n_stable"].to_numpy(float) >= target]
-        out[run_id] = max(float(hit[0]) if len(hit) else its[-1] + step, step)
-    return runs["run_id"].map(out).astype(float)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Claims
 # ----------------------------------------------------------------------------------------------------------
@@ -432,60 +412,130 @@ def _outcome_from(claim_id: str, comp: Comparison, what: str, alpha: float, extr
 
 
 def _learned_counts(runs: pd.DataFrame) -> str:
-    ok = as_bool(runs["learned"]).eq(True) & ~as_bool(runs["diverged"]).eq(True)
+    ok = as_bool(runs["censored"]).eq(False)
     pos = runs["lambda_tcr"] > 0
     return f"learned: λ>0 {int((ok & pos).sum())}/{int(pos.sum())}, λ=0 {int((ok & ~pos).sum())}/{int((~pos).sum())}"
 
 
 def _speedup(claim_id: str, d: ClaimData, runs: pd.DataFrame, label: str) -> Outcome:
-    runs = runs.assign(ttl=censored_time_to_learn(runs, d.table("metrics")))
+    runs = runs.assign(ttl=pd.to_numeric(runs["time_to_learn_censored"], errors="coerce"))
     comp = compare_tcr(runs, "ttl", better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha,
                        label="time_to_learn")  # fmt: skip
     what = (f"{label}median relative speed-up 1 − ttl(λ>0)/ttl(λ=0) of censored time-to-learn "
-            "(unlearned/diverged = n_iterations + eval step)")  # fmt: skip
+            "(runs.tsv time_to_learn_censored: unlearned/diverged = n_iterations + eval_every)")
     used = runs[runs["run_id"].isin(comp.run_ids)]
     return _outcome_from(claim_id, comp, what, d.alpha, f"; {_learned_counts(used)}")
 
 
 def claim_c1(d: ClaimData) -> Outcome:
     runs = d.runs
-    if "has_drop" not in runs.columns:
-        raise NotRun("runs.tsv has no has_drop column (no loss-drop analysis)")
-    learned = runs[as_bool(runs["learned"]).eq(True) & ~as_bool(runs["diverged"]).eq(True)]
-    drop = as_bool(learned["has_drop"])
-    learned, drop = learned[drop.notna()], drop[drop.notna()]
+    if "abrupt" not in runs.columns:
+        raise NotRun("runs.tsv has no abrupt column (no loss-drop analysis)")
+    learned = runs[as_bool(runs["censored"]).eq(False)]
+    abrupt = as_bool(learned["abrupt"])
+    learned, abrupt = learned[abrupt.notna()], abrupt[abrupt.notna()].astype(bool)
     if learned.empty:
         raise NotRun(f"no learned run with a loss-drop analysis among {len(runs)} runs")
-    k, n = int(drop.astype(bool).sum()), len(learned)
+    k, n = int(abrupt.sum()), len(learned)
     frac, lo, hi, p = proportion_test(k, n, d.alpha)
     verdict, why = decide(frac, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
-    with_drop = learned[drop.astype(bool).to_numpy()]
-    plateau = pd.to_numeric(with_drop.get("plateau_length"), errors="coerce").median()
-    sharp = pd.to_numeric(with_drop.get("drop_sharpness"), errors="coerce").median()
-    groups = ", ".join(f"{a}: {int(g.sum())}/{len(g)}" for a, g in drop.astype(bool).groupby(learned["arch"]))
-    text = (f"fraction of learned runs with a detected plateau-then-drop (has_drop) = {k}/{n} ({groups}); "
-            f"Clopper-Pearson {100 * (1 - d.alpha):g}% CI; one-sided exact binomial test vs 0.5; "
-            f"median plateau {plateau:.4g} it, median sharpness {sharp:.3g} decades/100 it; "
+    with_drop = learned[abrupt.to_numpy()]
+    plateau, width = (pd.to_numeric(with_drop[c], errors="coerce").median() if c in with_drop else math.nan
+                      for c in ("plateau_fraction", "drop_width_rel"))
+    groups = ", ".join(f"{a}: {int(g.sum())}/{len(g)}" for a, g in abrupt.groupby(learned["arch"]))
+    text = (f"fraction of learned runs whose loss curve is abrupt (a plateau, then a fast fall) = {k}/{n} "
+            f"({groups}); Clopper-Pearson {100 * (1 - d.alpha):g}% CI; one-sided exact binomial test vs 0.5; "
+            f"abrupt runs: median plateau {plateau:.3g} of the run, median drop width {width:.3g} of it; "
             f"{len(runs) - n} runs not learned or not analysed; verdict: {why}")  # fmt: skip
     return Outcome(verdict, text, n, frac, lo, hi, p)
 
 
+def gr_shift_ranks(ratios: np.ndarray, window_end: int, window: int = C2_WINDOW) -> np.ndarray:
+    """C2, one run: u for the observed window first, then for every other window position of the series.
+
+    S(e) = mean of the calibrated GR series ``ratios`` over the ``window`` transitions ending at index e, for
+    every e = window−1..n−1 (the window shifted along the run's own series, never wrapping round its
+    ends); u(e) = mid-rank of S(e) among them, scaled to [0, 1] (mean 0.5 over the positions). Element 0 of
+    the result is u at ``window_end`` (the last transition at or before t_drop): 1 = the pre-drop window
+    holds the most restructuring of any window position of this run.
+    """
+    n = len(ratios)
+    if not window - 1 <= window_end < n or n - window < 1:
+        raise ValueError(f"window end {window_end} outside a series of {n} transitions (window {window})")
+    means = np.convolve(np.asarray(ratios, dtype=float), np.ones(window) / window, mode="valid")
+    below = (means[:, None] > means[None, :]).sum(axis=1)
+    tied = (means[:, None] == means[None, :]).sum(axis=1) - 1
+    u = (below + 0.5 * tied) / (len(means) - 1)  # (mid-rank − 1) / (m − 1)
+    observed = window_end - (window - 1)
+    return np.r_[u[observed], np.delete(u, observed)]
+
+
+def gr_lead_test(rank_rows: list[np.ndarray], rng: np.random.Generator, n_perm: int) -> tuple[float, float]:
+    """C2, all runs: (mean observed u over runs, one-sided permutation p).
+
+    Null (GR timing independent of the drop): each run's observed window is any of its window positions,
+    at random and independently across runs; p = (1 + #{T_b ≥ T}) / (1 + n_perm), T = the mean observed u.
+    """
+    observed = np.array([u[0] for u in rank_rows])
+    lengths = np.array([len(u) for u in rank_rows])
+    table = np.full((len(rank_rows), lengths.max()), np.nan)
+    for i, u in enumerate(rank_rows):
+        table[i, : len(u)] = u
+    picks = (rng.random((n_perm, len(rank_rows))) * lengths).astype(int)
+    null = table[np.arange(len(rank_rows)), picks].mean(axis=1)
+    t_obs = float(observed.mean())
+    return t_obs, float((1 + np.sum(null >= t_obs - 1e-12)) / (1 + n_perm))
+
+
+def gr_series(checkpoints: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per run: (iterations, calibrated ratio gr_score / gr_null_q) of its scored checkpoint transitions."""
+    ck = checkpoints.assign(gr_score=pd.to_numeric(checkpoints["gr_score"], errors="coerce"),
+                            gr_null_q=pd.to_numeric(checkpoints["gr_null_q"], errors="coerce"))
+    ck = ck[np.isfinite(ck["gr_score"]) & np.isfinite(ck["gr_null_q"])]
+    out = {}
+    for run_id, c in ck.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id"):
+        ratio = c["gr_score"].to_numpy(float) / np.maximum(c["gr_null_q"].to_numpy(float), RATIO_FLOOR)
+        out[run_id] = (c["iteration"].to_numpy(float), ratio)
+    return out
+
+
 def claim_c2(d: ClaimData) -> Outcome:
     runs = d.runs
-    if not {"t_GR", "t_drop"} <= set(runs.columns):
-        raise NotRun("runs.tsv has no t_GR / t_drop columns (no GR analysis)")
-    t_gr, t_drop = pd.to_numeric(runs["t_GR"], errors="coerce"), pd.to_numeric(runs["t_drop"], errors="coerce")
-    both = t_gr.notna() & t_drop.notna()
-    if not both.any():
-        raise NotRun(f"no run with both a GR event (t_GR) and a loss drop (t_drop) among {len(runs)} runs")
-    lead = (t_drop - t_gr)[both]
-    k, n = int((lead > 0).sum()), int(both.sum())
-    frac, lo, hi, p = proportion_test(k, n, d.alpha)
-    verdict, why = decide(frac, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
-    text = (f"fraction of runs with t_GR < t_drop = {k}/{n} (ties count against); Clopper-Pearson "
-            f"{100 * (1 - d.alpha):g}% CI; one-sided sign test vs 0.5; median lead t_drop − t_GR = "
-            f"{lead.median():.4g} it; {len(runs) - n} runs lack t_GR or t_drop; verdict: {why}")  # fmt: skip
-    return Outcome(verdict, text, n, frac, lo, hi, p)
+    ck = d.table("checkpoints")
+    if "t_drop" not in runs.columns:
+        raise NotRun("runs.tsv has no t_drop column (no loss-drop analysis)")
+    if ck.empty or not {"gr_score", "gr_null_q"} <= set(ck.columns):
+        raise NotRun("no calibrated GR scores (checkpoints.tsv gr_score, gr_null_q) for these runs")
+    t_drop = pd.to_numeric(runs.set_index("run_id")["t_drop"], errors="coerce").dropna()
+    series = gr_series(ck)
+    rank_rows, events_before, too_short = [], 0, 0
+    for run_id, t in t_drop.items():
+        if run_id not in series:
+            continue
+        its, ratio = series[run_id]
+        window_end = int(np.searchsorted(its, t, side="right")) - 1  # last transition ending ≤ t_drop
+        if len(ratio) < C2_MIN_TRANSITIONS or window_end < C2_WINDOW - 1:
+            too_short += 1
+            continue
+        rank_rows.append(gr_shift_ranks(ratio, window_end))
+        events_before += bool((ratio[window_end - C2_WINDOW + 1 : window_end + 1] > 1).any())
+    n = len(rank_rows)
+    if n == 0:
+        raise NotRun(f"no run with a loss drop and ≥ {C2_MIN_TRANSITIONS} scored checkpoint transitions, "
+                     f"{C2_WINDOW} of them before t_drop ({len(t_drop)} runs with t_drop, "
+                     f"{too_short} too short)")
+    effect, p = gr_lead_test(rank_rows, d.rng, d.n_boot)
+    observed = np.array([u[0] for u in rank_rows])
+    lo, hi = percentile_ci(observed[d.rng.integers(0, n, size=(d.n_boot, n))].mean(axis=1), d.alpha)
+    verdict, why = decide(effect, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
+    text = (f"GR aligned on the drop: per run, the mean calibrated GR ratio gr_score/gr_null_q over the "
+            f"{C2_WINDOW} checkpoint transitions ending at or before t_drop, ranked among the same window at "
+            f"every position of the run's own series (u = 0..1, 0.5 = chance); effect = mean u, {n} runs; "
+            f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (a random window "
+            f"position per run, {d.n_boot} draws); {events_before}/{n} runs have a calibrated event "
+            f"(ratio > 1) in the window; {len(runs) - len(t_drop)} runs without a drop, {too_short} with too "
+            f"few checkpoints before it or in all; verdict: {why}")
+    return Outcome(verdict, text, n, effect, lo, hi, p)
 
 
 def claim_c3(d: ClaimData) -> Outcome:
@@ -496,35 +546,29 @@ def claim_c3(d: ClaimData) -> Outcome:
 
 
 def claim_c4(d: ClaimData) -> Outcome:
-    expected = {**EXPECTED_STABLE, **(d.spec.get("expected_stable") or {})}
-    ck = d.table("checkpoints")
-    if ck.empty or "n_stable" not in ck.columns:
-        raise NotRun("no checkpoint analysis (checkpoints.tsv n_stable) for these runs")
     runs = _not_freeze_in(d.runs)
-    runs = runs[runs["task"].isin(expected)]
+    runs = runs[runs["task"].isin(EXPECTED_STABLE)]
     if runs.empty:
-        raise NotRun(f"needs runs of a task with a known attractor count ({expected})")
-    runs = runs.assign(t_attr=time_to_attractors(ck, runs, expected))
+        raise NotRun(f"needs runs of a task with a known attractor count ({EXPECTED_STABLE})")
+    t_attr = runs["time_to_attractors"].astype(float) if "time_to_attractors" in runs.columns else None
+    if t_attr is None or not np.isfinite(t_attr).any():
+        raise NotRun("no checkpoint analysis (runs.tsv time_to_attractors) for these runs")
+    runs = runs.assign(t_attr=t_attr)
     comp = compare_tcr(runs, "t_attr", better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha,
                        label="time to attractors (checkpoint analysis)")  # fmt: skip
     runs = runs[runs["run_id"].isin(comp.run_ids)]
-    final = final_checkpoints(ck)
-    target = runs["task"].map(expected)
-    reached = runs["run_id"].map(final["n_stable"]).astype(float) >= target
+    reached = as_bool(runs["attractors_censored"]).eq(False)
     pos = runs["lambda_tcr"] > 0
-    rates = f"; ≥ target at the final checkpoint: λ>0 {int((reached & pos).sum())}/{int(pos.sum())}, " \
+    rates = f"; reached the count: λ>0 {int((reached & pos).sum())}/{int(pos.sum())}, " \
             f"λ=0 {int((reached & ~pos).sum())}/{int((~pos).sum())}"
     what = (f"median relative speed-up in reaching the expected stable fixed points "
-            f"({', '.join(f'{t}: ≥{c}' for t, c in expected.items())}; never = last checkpoint + interval)")
+            f"({', '.join(f'{t}: ≥{c}' for t, c in EXPECTED_STABLE.items())}; runs.tsv time_to_attractors, "
+            f"never = last checkpoint + interval)")
     return _outcome_from("C4", comp, what, d.alpha, rates)
 
 
-def _gain_threshold(d: ClaimData) -> float:
-    return float(d.spec.get("gain_threshold", GAIN_THRESHOLD))
-
-
 def claim_c5(d: ClaimData) -> Outcome:
-    g = _gain_threshold(d)
+    g = GAIN_THRESHOLD
     runs = _not_freeze_in(d.runs)
     runs = runs[runs["gain"].astype(float) > g]
     if runs.empty:
@@ -557,20 +601,23 @@ def claim_c8(d: ClaimData) -> Outcome:
                        label="final mean_speed")  # fmt: skip
     verdict, why = decide(comp.effect, comp.ci_low, comp.ci_high, comp.p_value, n=comp.n,
                           min_effect=MIN_EFFECT["C8"], alpha=d.alpha)  # fmt: skip
-    if "ramping_index" in ck.columns:
-        runs = runs.assign(ramp=runs["run_id"].map(final["ramping_index"]).astype(float))
+    if {"ramping_index", "ramping_null"} <= set(ck.columns):
+        excess = pd.to_numeric(final["ramping_index"], errors="coerce") - pd.to_numeric(final["ramping_null"],
+                                                                                        errors="coerce")
+        runs = runs.assign(ramp=runs["run_id"].map(excess).astype(float))
         try:
             ramp = compare_tcr(runs, "ramp", better="higher", scale="difference", rng=d.rng, n_boot=d.n_boot,
-                               alpha=d.alpha, label="final ramping_index")  # fmt: skip
+                               alpha=d.alpha, label="final ramping_index − ramping_null")
             r_verdict, r_why = decide(ramp.effect, ramp.ci_low, ramp.ci_high, ramp.p_value, n=ramp.n,
                                       min_effect=RAMPING_MIN_EFFECT, alpha=d.alpha)  # fmt: skip
-            secondary = (f"secondary: median Δ ramping_index (λ>0 − λ=0) = {ramp.effect:.3g} "
+            secondary = (f"secondary: median Δ(ramping_index − ramping_null), λ>0 − λ=0 = {ramp.effect:.3g} "
                          f"[{ramp.ci_low:.3g}, {ramp.ci_high:.3g}], p = {ramp.p_value:.3g} ({ramp.design}, "
                          f"n = {ramp.n}) -> {r_verdict} ({r_why})")  # fmt: skip
         except NotRun as err:
-            r_verdict, secondary = "inconclusive", f"secondary: ramping_index not comparable ({err})"
+            r_verdict, secondary = "inconclusive", f"secondary: ramping index not comparable ({err})"
     else:
-        r_verdict, secondary = "inconclusive", "secondary: checkpoints.tsv has no ramping_index column"
+        r_verdict, secondary = ("inconclusive", "secondary: checkpoints.tsv has no ramping_index / "
+                                "ramping_null (autocorrelation-matched null) columns")
     overall = weaker_verdict(verdict, r_verdict)
     test = "Wilcoxon signed-rank" if comp.design == "paired" else "Mann-Whitney U"
     text = (f"primary: median relative reduction of final-checkpoint mean_speed 1 − speed(λ>0)/speed(λ=0); "
@@ -580,9 +627,9 @@ def claim_c8(d: ClaimData) -> Outcome:
 
 
 def claim_c9(d: ClaimData) -> Outcome:
-    g = _gain_threshold(d)
+    g = GAIN_THRESHOLD
     runs = _not_freeze_in(d.runs)
-    runs = runs.assign(ttl=censored_time_to_learn(runs, d.table("metrics")))
+    runs = runs.assign(ttl=pd.to_numeric(runs["time_to_learn_censored"], errors="coerce"))
     high, low = runs[runs["gain"].astype(float) > g], runs[runs["gain"].astype(float) <= g]
     if high.empty or low.empty:
         raise NotRun(f"needs runs at gain ≤ {g:g} and gain > {g:g}; found gains {sorted(runs['gain'].unique())}")
@@ -609,7 +656,7 @@ def claim_c9(d: ClaimData) -> Outcome:
 
 def claim_c10(d: ClaimData) -> Outcome:
     runs = _not_freeze_in(d.runs)
-    runs = runs.assign(ttl=censored_time_to_learn(runs, d.table("metrics")))
+    runs = runs.assign(ttl=pd.to_numeric(runs["time_to_learn_censored"], errors="coerce"))
     per_task, reasons = {}, []
     for task, sub in runs.groupby("task"):
         try:
@@ -649,6 +696,13 @@ def claim_c10(d: ClaimData) -> Outcome:
     return Outcome(overall, text, int(sum(c.n_runs for _, c in per_task.values())), comp.effect, lo, hi, p)
 
 
+def collapsed(checkpoints: pd.DataFrame) -> pd.Series:
+    """Per run (index run_id): True if its final checkpoint holds at most one stable fixed point (no memory
+    can be stored: the trivial attractor, or none). The saddle count is left out: it is the noisiest count."""
+    final = final_checkpoints(checkpoints)
+    return pd.to_numeric(final["n_stable"], errors="coerce").dropna() <= 1
+
+
 def claim_c11(d: ClaimData) -> Outcome:
     runs = d.runs[d.runs["lambda_tcr"] > 0]
     free = runs[runs["learning_rule"] == FREEZE_IN]
@@ -656,40 +710,39 @@ def claim_c11(d: ClaimData) -> Outcome:
     if free.empty or ctrl.empty:
         raise NotRun(f"needs λ>0 runs of '{FREEZE_IN}' and of {FREEZE_IN_CONTROLLED}; found rules "
                      f"{sorted(d.runs['learning_rule'].unique())}")  # fmt: skip
-    metrics = d.table("metrics")
-    if "activity_var" not in metrics.columns:
-        raise NotRun("metrics.tsv has no activity_var column")
-    m = metrics[np.isfinite(pd.to_numeric(metrics["activity_var"], errors="coerce"))]
-    last_var = m.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id")["activity_var"].last()
-
-    def log_var(group):
-        v = group["run_id"].map(last_var).astype(float).dropna().to_numpy()
-        return np.log10(np.maximum(v, LOG_FLOOR))
-
-    lf, lc = log_var(free), log_var(ctrl)
-    if len(lf) == 0 or len(lc) == 0:
-        raise NotRun("no finite activity_var for the freeze-in runs")
-    effect = float(np.median(lc) - np.median(lf))
-    reps = bootstrap_median(lc, d.rng, d.n_boot) - bootstrap_median(lf, d.rng, d.n_boot)
-    lo, hi = percentile_ci(reps, d.alpha)
-    p = mann_whitney_greater(lc, lf)
-    n = int(min(len(lf), len(lc)))
-    verdict, why = decide(effect, lo, hi, p, n=n, min_effect=MIN_EFFECT["C11"], alpha=d.alpha)
-    trivial = ""
     ck = d.table("checkpoints")
-    if not ck.empty and {"n_fixed", "n_stable"} <= set(ck.columns):
-        final = final_checkpoints(ck)
-        one = (final["n_fixed"] == 1) & (final["n_stable"] == 1)
+    if ck.empty or "n_stable" not in ck.columns:
+        raise NotRun("no checkpoint analysis (checkpoints.tsv n_stable) for the freeze-in runs")
+    is_collapsed = collapsed(ck)
+    cf = free["run_id"].map(is_collapsed).dropna().astype(bool).to_numpy()
+    cc = ctrl["run_id"].map(is_collapsed).dropna().astype(bool).to_numpy()
+    if len(cf) == 0 or len(cc) == 0:
+        raise NotRun("no final-checkpoint fixed points for the freeze-in runs of one arm")
+    effect = float(cf.mean() - cc.mean())
+    reps = (cf[d.rng.integers(0, len(cf), (d.n_boot, len(cf)))].mean(axis=1)
+            - cc[d.rng.integers(0, len(cc), (d.n_boot, len(cc)))].mean(axis=1))
+    lo, hi = percentile_ci(reps, d.alpha)
+    table = [[int(cf.sum()), int((~cf).sum())], [int(cc.sum()), int((~cc).sum())]]
+    p = float(stats.fisher_exact(table, alternative="greater").pvalue)
+    n = int(min(len(cf), len(cc)))
+    verdict, why = decide(effect, lo, hi, p, n=n, min_effect=MIN_EFFECT["C11"], alpha=d.alpha)
+    variance = ""
+    metrics = d.table("metrics")
+    if "activity_var" in metrics.columns:  # reported only: the controller sets it, so it cannot decide
+        m = metrics[np.isfinite(pd.to_numeric(metrics["activity_var"], errors="coerce"))]
+        last = m.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id")["activity_var"].last()
 
-        def frac(group):
-            f = group["run_id"].map(one).dropna().astype(bool)
-            return f"{int(f.sum())}/{len(f)}"
+        def median_log_var(group):
+            v = group["run_id"].map(last).astype(float).dropna().to_numpy()
+            return np.median(np.log10(np.maximum(v, LOG_FLOOR))) if len(v) else math.nan
 
-        trivial = f"; single stable fixed point at the end: freeze_in {frac(free)}, controlled {frac(ctrl)}"
-    text = (f"decades by which final activity_var of freeze_in ({len(lf)} runs) lies below the controlled "
-            f"freeze_in_noise/freeze_in_control runs ({len(lc)}): median log10 var difference; "
-            f"{100 * (1 - d.alpha):g}% bootstrap CI; one-sided Mann-Whitney U{trivial}; verdict: {why}")  # fmt: skip
-    return Outcome(verdict, text, len(lf) + len(lc), effect, lo, hi, p)
+        variance = (f"; median final log10 activity_var (set by the controller, not tested): freeze_in "
+                    f"{median_log_var(free):.3g}, controlled {median_log_var(ctrl):.3g}")
+    text = (f"runs collapsed at the final checkpoint (n_stable ≤ 1: a single trivial attractor or none): "
+            f"freeze_in {int(cf.sum())}/{len(cf)}, controlled {int(cc.sum())}/{len(cc)} (freeze_in_noise, "
+            f"freeze_in_control); effect = difference of the fractions; {100 * (1 - d.alpha):g}% bootstrap "
+            f"CI within arms; one-sided Fisher exact test{variance}; verdict: {why}")
+    return Outcome(verdict, text, len(cf) + len(cc), effect, lo, hi, p)
 
 
 CLAIM_FUNCTIONS: dict[str, Callable[[ClaimData], Outcome]] = {
@@ -713,15 +766,16 @@ def validate_inputs(tables: dict, experiments: dict, claims: dict) -> None:
     """Raise ValueError naming the first malformed input."""
     if not isinstance(tables, dict) or not isinstance(tables.get("runs"), pd.DataFrame):
         raise ValueError("tables must hold a 'runs' DataFrame")
-    needed = {"run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed", "n_iterations",
-              "time_to_learn", "learned", "diverged"}  # fmt: skip
+    needed = {"run_id", *RUN_KEYS, "n_iterations", "time_to_learn_censored", "censored", "learned",
+              "diverged"}
     missing = sorted(needed - set(tables["runs"].columns))
     if missing and len(tables["runs"]):
         raise ValueError(f"runs table lacks column(s) {missing}")
     if not isinstance(experiments, dict) or not all(
-        isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in experiments.items()
+        isinstance(k, str) and isinstance(v, (list, tuple)) and all(isinstance(r, str) for r in v)
+        for k, v in experiments.items()
     ):
-        raise ValueError("experiments must map experiment name -> list of run_ids")
+        raise ValueError("experiments must map experiment name -> list of run_id strings")
     if not isinstance(claims, dict):
         raise ValueError("claims must map claim id -> {experiment, figure}")
     for cid, spec in claims.items():
@@ -821,20 +875,10 @@ def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def runs_in(runs: pd.DataFrame, grid: dict) -> list[str]:
-    """run_ids of the runs table inside an experiment grid {column: allowed values}."""
-    from rnngeom.config import in_grid
-
-    missing = sorted(set(grid) - set(runs.columns))
-    if missing:
-        raise ValueError(f"runs table lacks the grid column(s) {missing}")
-    return sorted(runs.loc[in_grid(runs, grid), "run_id"])
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Evaluate the paper's claims C1..C11 from the aggregate tables")
     ap.add_argument("--tables", required=True, help="folder with runs.tsv, metrics.tsv, checkpoints.tsv, ...")
-    ap.add_argument("--experiments", required=True, help="JSON {experiment: [run_id, ...] or grid {column: values}} or @file")
+    ap.add_argument("--experiments", required=True, help="JSON {experiment: [run_id, ...]} or @file")
     ap.add_argument("--claims", required=True, help="JSON {claim id: {experiment, figure}} or @file")
     ap.add_argument("--out", required=True, help="claim table (TSV)")
     ap.add_argument("--markdown", help="the same table as Markdown")
@@ -847,9 +891,6 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--n-boot must be ≥ 1 and --alpha in (0, 1)")
         tables = read_tables(Path(a.tables))
         experiments = json_arg(a.experiments, "--experiments")
-        if isinstance(experiments, dict):  # {name: grid} (what the pipeline passes) -> {name: [run_id, ...]}
-            experiments = {name: runs_in(tables["runs"], v) if isinstance(v, dict) else v
-                           for name, v in experiments.items()}  # fmt: skip
         claims = json_arg(a.claims, "--claims")
         table = evaluate_claims(tables, experiments, claims, n_boot=a.n_boot, alpha=a.alpha, seed=a.seed)
     except ValueError as err:

@@ -27,6 +27,9 @@ def fmt_num(x: float) -> str:
     return f"{float(x):g}"
 
 
+RUN_KEYS = ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")
+
+
 @dataclass(frozen=True, order=True)
 class Run:
     task: str

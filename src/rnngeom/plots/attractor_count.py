@@ -3,12 +3,12 @@ attractor formation).
 
 One panel per condition (task · architecture · learning rule · gain); colour = λ_TCR. Thin lines: one seed
 each; thick line: the median over seeds at each checkpoint. On the 3-bit flip-flop the learned solution
-has 8 stable fixed points (dashed line); the legend then says how many seeds reached 8 and the median
-first iteration at which they did. Fixed points are found under zero input at every checkpoint
-(rnngeom.analysis.run_analysis).
+has 8 stable fixed points (dashed line; rnngeom.constants.EXPECTED_STABLE); the legend then says how many
+seeds reached 8 and the median first iteration at which they did (runs.tsv time_to_attractors, the value
+claim C4 uses). Fixed points are found at every checkpoint (rnngeom.analysis.run_analysis).
 
-Reads runs.tsv (identity) and checkpoints.tsv (iteration, n_stable). Expects an experiment grid varying
-λ_TCR (any tasks, architectures, rules, gains; each combination is a panel).
+Reads runs.tsv (identity, time_to_attractors, attractors_censored) and checkpoints.tsv (iteration, n_stable).
+Expects an experiment varying λ_TCR (any tasks, architectures, rules, gains; each combination is a panel).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from rnngeom.constants import EXPECTED_STABLE
 from rnngeom.plots.style import (
     conditions,
     lam_palette,
@@ -32,14 +33,12 @@ from rnngeom.plots.style import (
     set_style,
 )
 
-TARGET = {"flipflop": 8}  # stable fixed points of the learned solution, where known
-
-
-def reached(d, target: int) -> tuple[int, float]:
-    """Seeds whose n_stable reached ``target`` at some checkpoint, and the median first such iteration."""
-    firsts = [g.loc[g["n_stable"] >= target, "iteration"].min() for _, g in d.groupby("run_id")]
-    firsts = [f for f in firsts if np.isfinite(f)]
-    return len(firsts), (float(np.median(firsts)) if firsts else np.nan)
+def reached(runs) -> tuple[int, float]:
+    """Seeds that reached the expected count (runs.tsv attractors_censored False), and their median
+    time_to_attractors."""
+    hit = runs["attractors_censored"].astype(str).str.lower().isin(["false", "0", "0.0"])
+    firsts = runs.loc[hit, "time_to_attractors"].astype(float)
+    return int(hit.sum()), (float(np.median(firsts)) if len(firsts) else np.nan)
 
 
 def main(argv=None) -> int:
@@ -55,15 +54,15 @@ def main(argv=None) -> int:
     for ax, cond in zip(axes, names):
         d = ck[ck["condition"] == cond]
         task = runs.loc[runs["condition"] == cond, "task"].iloc[0]
-        target = TARGET.get(task)
+        target = EXPECTED_STABLE.get(task)
         if d.empty or "n_stable" not in d.columns:
             message(ax, "no checkpoint analysis for these runs\n(run rnngeom.analysis.run_analysis)")
         for lam in sorted(d["lam"].unique(), key=float):
             dl = d[d["lam"] == lam]
             n_seeds = dl["run_id"].nunique()
             label = f"λ={lam} ({n_seeds} seeds)"
-            if target is not None:
-                k, first = reached(dl, target)
+            if target is not None and "time_to_attractors" in runs.columns:
+                k, first = reached(runs[runs["run_id"].isin(dl["run_id"])])
                 label = f"λ={lam}: {k}/{n_seeds} seeds reach {target}" + (f", median at {first:g}" if k else "")
             seed_lines(ax, dl, "iteration", "n_stable", palette[lam], label=label)
         if target is not None:

@@ -8,7 +8,7 @@ the variance falling towards zero. Middle and right: number of fixed points (all
 fixed points at each checkpoint: a collapse to a trivial solution ends at one stable point.
 
 Reads runs.tsv (identity), metrics.tsv (iteration, activity_var) and checkpoints.tsv (iteration, n_fixed,
-n_stable). Expects an experiment grid varying the learning rule. Metrics without an ``activity_var`` column
+n_stable). Expects an experiment varying the learning rule. Metrics without an ``activity_var`` column
 (from a trainer that did not record it) give an explanatory note in that panel.
 """
 

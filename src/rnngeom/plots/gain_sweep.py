@@ -4,12 +4,13 @@ strongly connected networks; C9: little benefit in the non-chaotic, weakly conne
 One row per condition (task · architecture · learning rule); colour = λ_TCR (grey: λ = 0).
 Left: fraction of seeds that learned at each gain (markers; bars: 95% Wilson interval over seeds).
 Right: time to learn, one marker per seed (dodged by λ); seeds that never reached the accuracy threshold
-are drawn at the training length as open markers (censored); the line joins the medians over seeds (a
-lower bound where a seed is censored). For the leaky and rank-one RNNs, g = 1 (dotted) is the onset of
-chaos of the initial network.
+are drawn at the training length + one evaluation step as open markers (censored: runs.tsv
+time_to_learn_censored, the value the claims use); the line joins the medians over seeds (a lower bound
+where a seed is censored). For the leaky and rank-one RNNs, g = GAIN_THRESHOLD = 1 (dotted) is the onset
+of chaos of the initial network.
 
-Reads runs.tsv: task, arch, learning_rule, gain, lambda_tcr, seed, learned, time_to_learn, n_iterations.
-Expects an experiment grid with several gains and λ_TCR = 0 plus at least one λ > 0.
+Reads runs.tsv: task, arch, learning_rule, gain, lambda_tcr, seed, learned, censored, time_to_learn_censored,
+n_iterations. Expects an experiment with several gains and λ_TCR = 0 plus at least one λ > 0.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 
 import numpy as np
 
+from rnngeom.constants import GAIN_THRESHOLD
 from rnngeom.plots.style import (
     censor_handles,
     conditions,
@@ -31,7 +33,7 @@ from rnngeom.plots.style import (
     with_censored_ttl,
 )
 
-CHAOS_ONSET = {"leaky": 1.0, "rank1": 1.0}  # gain at which the initial random network turns chaotic
+CHAOTIC_ARCHS = ("leaky", "rank1")  # the initial random network turns chaotic at gain GAIN_THRESHOLD
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
             size = dl.groupby("gain")["seed"].transform("size").to_numpy()
             x = dl["gain"].to_numpy(float) + off + (rank - (size - 1) / 2) * 0.03 * step / np.maximum(size - 1, 1)
             for censored, face in ((False, color), (True, "none")):
-                m = (dl["learned"] != censored).to_numpy()
+                m = (dl["censored"] == censored).to_numpy()
                 if m.any():
                     ax_ttl.scatter(x[m], dl["ttl"].to_numpy()[m], s=22, facecolors=face, edgecolors=color,
                                    linewidths=1.0, zorder=3)  # fmt: skip
@@ -88,15 +90,15 @@ def main(argv=None) -> int:
             ax_ttl.plot(med.index.to_numpy(float) + off, med.to_numpy(), color=color, lw=1.4, label=f"λ_TCR={lam}")
         arch = d["arch"].iloc[0]
         for ax in (ax_rate, ax_ttl):
-            if arch in CHAOS_ONSET and gains.min() <= CHAOS_ONSET[arch] <= gains.max():
-                ax.axvline(CHAOS_ONSET[arch], color="0.5", ls=":", lw=1.0, zorder=0)
+            if arch in CHAOTIC_ARCHS and gains.min() <= GAIN_THRESHOLD <= gains.max():
+                ax.axvline(GAIN_THRESHOLD, color="0.5", ls=":", lw=1.0, zorder=0)
             ax.set_xlabel("gain g of the initial recurrent weights")
             ax.set_xticks(gains)
             ax.set_xticklabels([f"{v:g}" for v in gains])
         ax_ttl.axhline(top, color="0.5", ls=":", lw=0.8, zorder=0)
         ax_rate.set_ylim(-0.05, 1.05)
         ax_rate.set_ylabel("fraction of seeds that learned")
-        ax_ttl.set_ylim(0, top * 1.08)
+        ax_ttl.set_ylim(0, float(d["ttl"].max()) * 1.08)
         ax_ttl.set_ylabel("time to learn (training iterations)")
         ax_rate.set_title(f"{cond}: success rate", fontsize=8)
         ax_ttl.set_title(f"{cond}: time to learn", fontsize=8)

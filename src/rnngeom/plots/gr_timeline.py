@@ -1,8 +1,9 @@
 """Figure: the GR score on top of the loss curve, one panel per run (claim C2: GR precedes the drop).
 
-Black: held-out loss (log scale, left axis). Orange: GR score between consecutive checkpoints (right axis).
-Dashed blue: t_drop (steepest fall of the smoothed log-loss); dotted red: t_GR (first GR event).
-Runs with a detected drop are shown first; at most ``MAX_PANELS`` panels.
+Black: held-out loss (log scale, left axis). Orange: GR score of the transition into each checkpoint (right
+axis); thin dashed orange: the run's calibrated event threshold gr_null_q for that pair (an event is a score
+above it). Dashed blue: t_drop (midpoint of the loss fall); dotted red: t_GR (first calibrated GR event).
+Runs with an abrupt drop are shown first; at most ``MAX_PANELS`` panels.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def main(argv=None) -> int:
     set_style()
     runs, metrics = load(args)
     checkpoints = load_table(args, "checkpoints", runs)
-    runs = runs.sort_values(["has_drop", "run_id"], ascending=[False, True]).head(MAX_PANELS)
+    runs = runs.assign(abrupt=runs["abrupt"].astype(str).str.lower().isin(["true", "1", "1.0"]))
+    runs = runs.sort_values(["abrupt", "run_id"], ascending=[False, True]).head(MAX_PANELS)
     n = len(runs)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
@@ -37,6 +39,8 @@ def main(argv=None) -> int:
         ax2 = ax.twinx()
         if "gr_score" in c.columns:
             ax2.plot(c["iteration"], c["gr_score"], color="C1", lw=1.0, marker=".", label="GR score")
+        if "gr_null_q" in c.columns:
+            ax2.plot(c["iteration"], c["gr_null_q"], color="C1", lw=0.7, ls="--", label="event threshold")
         ax2.set_ylim(bottom=0)
         for value, style, color in ((run.get("t_drop"), "--", "C0"), (run.get("t_GR"), ":", "C3")):
             if value is not None and np.isfinite(value):

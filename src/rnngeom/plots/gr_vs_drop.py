@@ -1,7 +1,9 @@
 """Figure: t_GR vs t_drop across runs (claim C2: GR events precede the loss drop).
 
-Each dot is a run with both a detected drop and a GR event; points above the diagonal have GR after the
-drop. The title counts runs with GR before the drop, after it, and runs lacking a drop or an event.
+Each dot is a run with both a detected drop and a calibrated GR event; points above the diagonal have GR after
+the drop. The title counts runs with GR before the drop, after it, and runs lacking a drop or an event.
+Descriptive only: t_GR is the first of many chances to fire, so "before" is the likely outcome even when GR
+timing is independent of the drop; claim C2 tests the GR score aligned on t_drop instead (rnngeom.claims).
 """
 
 from __future__ import annotations

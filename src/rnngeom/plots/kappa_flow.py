@@ -10,7 +10,7 @@ rank-one run of the experiment (at most ``MAX_RUNS``):
          whether this happens before the loss drop.
 
 Reads runs.tsv (arch, t_drop, t_GR, identity) and kappa_flow.tsv (iteration, kappa, dkappa, kind). Expects
-an experiment grid with arch rank1 (other architectures in the grid are ignored; none is an error).
+an experiment with arch rank1 runs (other architectures are ignored; none is an error).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     runs, _ = load(args)
     runs = runs[runs["arch"] == "rank1"]
     if runs.empty:
-        raise SystemExit(f"no rank-one (arch rank1) runs in this figure's experiment (grid {args.grid})")
+        raise SystemExit("no rank-one (arch rank1) runs in this figure's experiment")
     flow = load_table(args, "kappa_flow", runs)
     runs = runs[runs["run_id"].isin(flow["run_id"])] if "kappa" in flow.columns else runs.iloc[:0]
     if runs.empty:

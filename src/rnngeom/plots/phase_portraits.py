@@ -1,9 +1,9 @@
 """Figure: phase portraits before, during and after the loss drop (claims C2, C4).
 
-For one run of the experiment (the one with the sharpest detected drop; the lowest final loss if none
-dropped): held-out trajectories (grey) and fixed/slow points coloured by class, in the run's fixed PCA frame
-(fitted once on the final model), at the checkpoints nearest to the start of training, just before t_drop,
-just after it, and the end of training.
+For one run of the experiment (the abrupt run with the narrowest drop, drop_width_rel; the lowest final
+loss if none is abrupt): held-out trajectories (grey) and fixed/slow points coloured by class, in the run's
+fixed PCA frame (fitted once on the final model), at the checkpoints nearest to the start of training,
+just before t_drop, just after it, and the end of training.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from rnngeom.plots.style import KIND_COLORS, KIND_MARKERS, load, load_table, par
 
 
 def pick_run(runs):
-    dropped = runs[runs["has_drop"].fillna(False).astype(bool)]
+    dropped = runs[runs["abrupt"].astype(str).str.lower().isin(["true", "1", "1.0"])]
     if not dropped.empty:
-        return dropped.sort_values(["drop_sharpness", "run_id"], ascending=[False, True]).iloc[0]
+        return dropped.sort_values(["drop_width_rel", "run_id"]).iloc[0]
     return runs.sort_values(["final_test_loss", "run_id"]).iloc[0]
 
 

@@ -4,11 +4,13 @@ ramping activity).
 One row per condition (task · architecture · learning rule · gain); colour = λ_TCR (grey: λ = 0).
 Left: hidden-state speed at the last checkpoint, mean ‖x_t − x_{t−1}‖ per step along the held-out
 trajectories (log scale); middle: the ramping index at the last checkpoint, mean over units of |Spearman ρ|
-between the trial-averaged activity and time (1 = every unit ramps monotonically, 0 = none); one marker per
-seed, bar = median over seeds. Right: the speed over training, thin line per seed, thick = median.
+between the trial-averaged activity and time (1 = every unit ramps monotonically, 0 = none), minus
+ramping_null, the index of autocorrelation-matched surrogate activity without a ramp (what claim C8 tests:
+autocorrelation alone raises the raw index); one marker per seed, bar = median over seeds. Right: the speed
+over training, thin line per seed, thick = median.
 
-Reads runs.tsv (identity) and checkpoints.tsv (iteration, mean_speed, ramping_index). Expects an experiment
-grid varying λ_TCR. Tables from before the ramping index existed draw an explanatory note instead.
+Reads runs.tsv (identity) and checkpoints.tsv (iteration, mean_speed, ramping_index, ramping_null). Expects
+an experiment varying λ_TCR. Tables without those columns draw an explanatory note instead.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import sys
 
 import numpy as np
 
+from rnngeom.constants import final_checkpoints
 from rnngeom.plots.style import (
     conditions,
     lam_palette,
     lam_str,
-    last_checkpoint,
     load,
     load_table,
     message,
@@ -34,7 +36,7 @@ from rnngeom.plots.style import (
 
 COLUMNS = {
     "mean_speed": "hidden-state speed $\\|x_t - x_{t-1}\\|$\n(per step, last checkpoint)",
-    "ramping_index": "ramping index, mean |ρ(r̄_i(t), t)|\n(last checkpoint)",
+    "ramping_excess": "ramping index − its null\n(last checkpoint)",
 }
 
 
@@ -61,6 +63,8 @@ def main(argv=None) -> int:
     ck = load_table(args, "checkpoints", runs)
     runs = runs.assign(condition=conditions(runs), lam=runs["lambda_tcr"].map(lam_str))
     ck = ck.merge(runs[["run_id", "condition", "lam"]], on="run_id")
+    if {"ramping_index", "ramping_null"} <= set(ck.columns):
+        ck = ck.assign(ramping_excess=ck["ramping_index"] - ck["ramping_null"])
     palette = lam_palette(runs["lambda_tcr"])
     order = sorted(runs["lam"].unique(), key=float)
     names = sorted(runs["condition"].unique())
@@ -68,10 +72,11 @@ def main(argv=None) -> int:
     for row, cond in enumerate(names):
         ax_speed, ax_ramp, ax_time = axes[3 * row : 3 * row + 3]
         d = ck[ck["condition"] == cond]
-        final = last_checkpoint(d) if not d.empty else d
-        for ax, column in ((ax_speed, "mean_speed"), (ax_ramp, "ramping_index")):
+        final = final_checkpoints(d) if not d.empty else d
+        for ax, column in ((ax_speed, "mean_speed"), (ax_ramp, "ramping_excess")):
             if column not in d.columns or d[column].isna().all():
-                message(ax, f"checkpoints.tsv has no {column} values\n(re-run the analysis and aggregate steps)")
+                message(ax, f"checkpoints.tsv has no {COLUMNS[column].split(',')[0]} values\n"
+                            "(re-run the analysis and aggregate steps)")
             else:
                 strip(ax, final, column, order, palette)
             ax.set_ylabel(COLUMNS[column])
@@ -86,8 +91,8 @@ def main(argv=None) -> int:
             ax_time.legend(fontsize=7, frameon=False, loc="best")
         else:
             message(ax_time, "no hidden-state speed in checkpoints.tsv")
-        if "ramping_index" in d.columns:
-            ax_ramp.set_ylim(0, 1.02)
+        if "ramping_excess" in d.columns:
+            ax_ramp.axhline(0.0, color="0.5", lw=0.8, ls=":", zorder=0)
         ax_time.set_xlabel("training iteration")
         ax_time.set_ylabel("hidden-state speed (per step)")
         ax_time.set_title("speed over training", fontsize=7)

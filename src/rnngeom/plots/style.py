@@ -1,9 +1,8 @@
-"""What every figure shares: one seaborn style, the command line, experiment filtering, PNG + PDF output."""
+"""What every figure shares: one seaborn style, the command line, run selection, PNG + PDF output."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from rnngeom.config import in_grid  # noqa: E402
-from rnngeom.io import atomic_path  # noqa: E402
+from rnngeom.io import atomic_path, json_arg  # noqa: E402
 
 ARCH_LABELS = {"plrnn": "PLRNN", "leaky": "leaky firing-rate", "rank1": "rank-one", "lstm": "LSTM"}
 TASK_LABELS = {"flipflop": "3-bit flip-flop", "delayed_addition": "delayed addition",
@@ -37,26 +35,29 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     ap.add_argument("--metrics", required=True, help="results/tables/metrics.tsv")
     ap.add_argument("--tables", default="results/tables", help="folder of the other tidy tables")
     ap.add_argument("--runs-dir", default="results/runs", help="per-run folders (phase portraits read from them)")
-    ap.add_argument("--grid", default=None, help="JSON grid of the experiment to draw (filters the runs)")
+    ap.add_argument("--run-ids", required=True, help="JSON list of the run_ids to draw, or @file")
     ap.add_argument("--out", nargs="+", required=True, help="output files (.png and/or .pdf)")
     return ap.parse_args(argv)
 
 
-def select(df: pd.DataFrame, grid_json: str | None) -> pd.DataFrame:
-    """Rows of ``df`` inside any of the experiment grids [{column: allowed values}, ...] (numbers as numbers)."""
-    if not grid_json:
-        return df
-    grids = json.loads(grid_json)
-    keep = pd.Series(False, index=df.index)
-    for grid in [grids] if isinstance(grids, dict) else grids:
-        keep |= in_grid(df, grid)
-    return df[keep]
+def run_ids(args: argparse.Namespace) -> list[str]:
+    """The figure's run list from ``--run-ids`` (JSON list of run_id strings, or @file)."""
+    try:
+        ids = json_arg(args.run_ids, "--run-ids")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    if not isinstance(ids, list) or not all(isinstance(r, str) for r in ids):
+        raise SystemExit(f"--run-ids: expected a JSON list of run_id strings, got {str(ids)[:80]}")
+    return ids
 
 
 def load(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
-    runs = select(pd.read_csv(args.runs, sep="\t"), args.grid)
+    """The runs of the figure (exact run_id membership, never a grid of key values) and their metrics."""
+    ids = run_ids(args)
+    runs = pd.read_csv(args.runs, sep="\t")
+    runs = runs[runs["run_id"].isin(set(ids))]
     if runs.empty:
-        raise SystemExit(f"no runs of this figure's experiment in {args.runs} (grid {args.grid})")
+        raise SystemExit(f"no runs of this figure's experiment in {args.runs} ({len(ids)} run ids asked for)")
     metrics = pd.read_csv(args.metrics, sep="\t")
     return runs, metrics[metrics["run_id"].isin(runs["run_id"])]
 
@@ -71,11 +72,10 @@ def load_table(args: argparse.Namespace, name: str, runs: pd.DataFrame) -> pd.Da
 
 
 def with_censored_ttl(runs: pd.DataFrame) -> pd.DataFrame:
-    """runs plus ``learned`` (bool) and ``ttl``: time-to-learn, or the run length for runs that never learned
-    (drawn censored at the top, so they are not silently dropped)."""
-    learned = runs["learned"].astype(bool)
-    ttl = np.where(learned, runs["time_to_learn"], runs["n_iterations"]).astype(float)
-    return runs.assign(learned=learned, ttl=ttl)
+    """runs plus ``censored`` (bool) and ``ttl``: runs.tsv's time_to_learn_censored, as the claims use it
+    (unlearned or diverged runs at the run length + one evaluation step, drawn as open markers at the top)."""
+    censored = runs["censored"].astype(str).str.lower().isin(["true", "1", "1.0"])
+    return runs.assign(censored=censored, ttl=runs["time_to_learn_censored"].astype(float))
 
 
 def rule_label(rule: str) -> str:
@@ -156,14 +156,8 @@ def censor_handles() -> list:
 
     kw = {"ls": "none", "marker": "o", "markersize": 5, "markeredgecolor": "0.3"}
     return [Line2D([], [], markerfacecolor="0.3", label="one seed (learned)", **kw),
-            Line2D([], [], markerfacecolor="none", label="one seed, did not learn (drawn at the run length)", **kw),
+            Line2D([], [], markerfacecolor="none", label="did not learn (run length + one eval step)", **kw),
             Line2D([], [], color="0.5", ls=":", lw=0.8, label="training length")]  # fmt: skip
-
-
-def last_checkpoint(checkpoints: pd.DataFrame) -> pd.DataFrame:
-    """The last checkpoint of each run."""
-    idx = checkpoints.groupby("run_id")["iteration"].idxmax()
-    return checkpoints.loc[np.sort(idx.to_numpy())]
 
 
 def run_label(row) -> str:

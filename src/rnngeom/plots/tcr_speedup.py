@@ -1,13 +1,15 @@
-"""Figure: time-to-learn vs lambda_tcr (claim C3: TCR accelerates training; C6, C7, C10 on other grids).
+"""Figure: time-to-learn vs lambda_tcr (claim C3: TCR accelerates training; C6, C7, C10 on other experiments).
 
-One panel per condition (task · architecture · learning rule · gain), so an experiment grid with several
+One panel per condition (task · architecture · learning rule · gain), so an experiment with several
 learning rules (C6: local rules), architectures (C7: LSTM) or gains is faceted, never pooled. Each dot is
-one seed; runs that never reached the accuracy threshold are drawn at the training length as open markers
-("did not learn", censored), so they are not silently dropped. Bars: median over seeds (censored runs
-count as the training length, so a bar is a lower bound when any seed did not learn). Above each bar:
+one seed; runs that never reached the accuracy threshold (or diverged) are drawn at the training length + one
+evaluation step as open markers ("did not learn", censored: runs.tsv time_to_learn_censored, the value the
+claims use), so they are not silently dropped. Bars: median over seeds (a lower bound when any seed did not
+learn). Above each bar:
 the fraction of seeds that learned. With three or more λ values a U-shape (C10: too much TCR hurts) shows.
 
-Reads runs.tsv: task, arch, learning_rule, gain, lambda_tcr, seed, learned, time_to_learn, n_iterations.
+Reads runs.tsv: task, arch, learning_rule, gain, lambda_tcr, seed, censored, time_to_learn_censored,
+n_iterations.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ def main(argv=None) -> int:
     runs, _ = load(args)
     runs = with_censored_ttl(runs)
     runs = runs.assign(
-        censored=~runs["learned"],
         lam=runs["lambda_tcr"].map(lam_str),
         condition=conditions(runs),
     )
@@ -59,6 +60,7 @@ def main(argv=None) -> int:
     for ax, cond in zip(axes, names):
         d = runs[runs["condition"] == cond]
         top = float(d["n_iterations"].max())
+        ceiling = max(top, float(d["ttl"].max()))
         sns.barplot(data=d, x="lam", y="ttl", order=order, estimator=np.median, errorbar=None, color="0.88", ax=ax)
         for i, lam in enumerate(order):
             dl = d[d["lam"] == lam].sort_values("seed")
@@ -72,9 +74,9 @@ def main(argv=None) -> int:
                     ax.scatter(i + jitter[m], dl["ttl"].to_numpy()[m], s=26, facecolors=face, edgecolors=color,
                                linewidths=1.1, zorder=3)  # fmt: skip
             n_learned = int((~dl["censored"]).sum())
-            ax.text(i, top * 1.06, f"{n_learned}/{len(dl)}", ha="center", va="bottom", fontsize=8)
+            ax.text(i, ceiling * 1.06, f"{n_learned}/{len(dl)}", ha="center", va="bottom", fontsize=8)
         ax.axhline(top, color="0.5", lw=0.8, ls=":", zorder=0)
-        ax.set_ylim(0, top * 1.18)
+        ax.set_ylim(0, ceiling * 1.18)
         ax.set_title(cond, fontsize=8)
         ax.set_xlabel("λ_TCR")
         ax.set_ylabel("time to learn (training iterations)")
