@@ -73,6 +73,11 @@ def test_link_parser_finds_what_a_reader_would_follow():
     assert relative_links(text) == ["config.yaml", "docs/claims.md", "docs/img/a.png", "docs/img/b.png"]
 
 
+def test_outside_pattern_catches_the_notes_and_nothing_of_ours():
+    assert OUTSIDE.search("equations in ../shared/paper/x.md") and OUTSIDE.search("(claim C11 in NOTES.md)")
+    assert not OUTSIDE.search("equations in docs/reconstruction.md; see docs/claims.md and shared.py")
+
+
 def test_the_docs_exist():
     for name in ["README.md", "docs/reconstruction.md", "docs/claims.md", "profiles/slurm/README.md",
                  "benchmarks/README.md"]:
