@@ -1,4 +1,4 @@
-"""Freeze-in training: TCR as the only, local learning signal (claim C11).
+"""Freeze-in training: TCR as the only, local learning signal (claim C11, docs/claims.md).
 
 The neurons learn from the local TCR error alone, with the RFLO eligibility traces of rflo.py (no task error,
 no feedback matrix; the readout gets zero updates):
