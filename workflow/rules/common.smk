@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 SRC = Path(workflow.basedir) / "src"
-sys.path.insert(0, str(SRC))  # the Snakefile itself uses rnngeom.config; jobs get PYTHONPATH explicitly
+# The Snakefile itself uses rnngeom.config; jobs get PYTHONPATH explicitly.
+sys.path.insert(0, str(SRC))
 
 from rnngeom import config as rnngeom_config
 from rnngeom.deps import job_source_files, module_constant
@@ -68,7 +69,8 @@ def run_of(wildcards):
 
 def run_src(entry):
     """Input function: the source files that `python -m <entry>` runs for this run's task, arch and rule
-    (Snakemake tracks no imported module, so an edit re-runs exactly the jobs that import the file)."""
+    (Snakemake tracks no imported module, so an edit re-runs exactly the jobs that import the file).
+    """
 
     def files(wildcards):
         run = run_of(wildcards)
