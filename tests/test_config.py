@@ -260,7 +260,8 @@ def test_schema_declares_every_key_the_code_reads():
     for rule in registry_names("learning_rule"):
         cls = get_rule(rule)
         assert rule_block(rule) == cls.settings_key
-        assert _schema_keys(props["training"]["properties"][cls.settings_key]) == set(cls.default_settings()), rule
+        block = props["training"]["properties"][cls.settings_key]
+        assert _schema_keys(block) == set(cls.default_settings()), rule
     # the pipeline sets these two itself: the top-level device and threads_per_job
     analysis = {k: v for k, v in default_settings().items() if k not in ("device", "num_threads")}
     assert _schema_keys(props["analysis"]) == set(analysis)
@@ -287,7 +288,8 @@ def test_job_sources_follow_the_jobs_own_task_arch_and_rule():
     data = files("rnngeom.data", "flipflop")
     assert "tasks/flipflop.py" in data and "tasks/delayed_addition.py" not in data and "data.py" in data
     train = files("rnngeom.train", "flipflop", "rank1", "freeze_in_noise")
-    assert {"train.py", "models/rank1.py", "models/leaky.py", "learning/freeze_in.py", "learning/rflo.py"} <= train
+    own = {"train.py", "models/rank1.py", "models/leaky.py", "learning/freeze_in.py", "learning/rflo.py"}
+    assert own <= train
     assert not {"models/lstm.py", "learning/bptt.py", "tasks/evidence_accumulation.py"} & train
     assert "analysis/plrnn_exact.py" in files("rnngeom.analysis.run_analysis", "flipflop", "plrnn", "bptt")
     lstm = files("rnngeom.analysis.run_analysis", "flipflop", "lstm", "bptt")

@@ -89,7 +89,8 @@ def test_editing_a_task_file_replans_only_its_datasets_and_runs(tiny_run):
 def test_editing_the_plrnn_solver_reanalyses_only_plrnn_runs(tiny_run):
     with edited(tiny_run / "src/rnngeom/analysis/plrnn_exact.py"):
         plan = planned_jobs(tiny_run, *TINY)
-    assert "train" not in plan and "make_dataset" not in plan and plan["analyze"] == 2, plan  # the 2 PLRNN runs
+    assert "train" not in plan and "make_dataset" not in plan
+    assert plan["analyze"] == 2, plan  # the two PLRNN runs
 
 
 def test_editing_the_lstm_retrains_and_reanalyses_only_lstm_runs(tiny_run):

@@ -1,6 +1,7 @@
-"""Config validation and the experiment grid -> training runs expansion.
+"""Config validation, the experiment grid -> training runs expansion, and run selection.
 
-Used by the Snakefile (before any job runs) and by tests; importable without Snakemake.
+Used by the Snakefile (before any job runs, at every parse) and by tests; imports neither Snakemake nor torch.
+Check a config by itself:  python -m rnngeom.config check [FILE]   (exit 0: one line OK; exit 2: the error).
 
 A run is one point of an experiment grid: (task, arch, learning_rule, lambda_tcr, gain, seed). Runs that
 several experiments share get the same ``run_id`` and are trained once. Its folder is
@@ -32,7 +33,7 @@ DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.
 
 
 def fmt_num(x: float) -> str:
-    """A number as written in run ids: ``0.1`` -> ``"0.1"``, ``1.0`` -> ``"1"`` (round-trips through float)."""
+    """A number as written in run ids: ``0.1`` -> ``"0.1"``, ``1.0`` -> ``"1"`` (round-trips via float)."""
     return f"{float(x):g}"
 
 
@@ -77,7 +78,8 @@ def validate_schema(config: dict, schema_path: str | Path) -> dict:
     """Validate against the JSON schema (filling defaults); raise ConfigError naming the first bad key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     config = copy.deepcopy(config)
-    errors = sorted(_validator_filling_defaults()(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    validator = _validator_filling_defaults()(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config error at '{_key(err.absolute_path)}': {err.message}")
@@ -116,7 +118,8 @@ def _fail(key: str, problem: str):
 def _check_defined(config: dict, key: str, names, section: str) -> None:
     for name in names:
         if name not in config[section]:
-            _fail(key, f"{section[:-1]} {name!r} is not defined under '{section}'; defined: {sorted(config[section])}")
+            defined = sorted(config[section])
+            _fail(key, f"{section[:-1]} {name!r} is not defined under '{section}'; defined: {defined}")
 
 
 def _check_rule_archs(config: dict) -> None:
@@ -130,9 +133,9 @@ def _check_rule_archs(config: dict) -> None:
             for arch in exp["archs"]:
                 where = f"experiments.{name}.learning_rules"
                 if arch not in local_archs:
-                    _fail(where, f"({rule} x {arch}): learning rule {rule!r} supports arch {list(local_archs)}")
+                    _fail(where, f"({rule} x {arch}): {rule!r} supports arch {list(local_archs)} only")
                 if config["models"][arch].get("noise_std", 0.0) > 0:
-                    _fail(where, f"({rule} x {arch}): learning rule {rule!r} needs models.{arch}.noise_std = 0")
+                    _fail(where, f"({rule} x {arch}): {rule!r} needs models.{arch}.noise_std = 0")
 
 
 def check_semantics(config: dict) -> None:
@@ -161,14 +164,16 @@ def check_semantics(config: dict) -> None:
                  f"training.per_task.{task}" if task in config["training"]["per_task"] else "training")
         n, ck = tr["n_iterations"], tr["checkpoints"]
         if ck["dense_until"] > n:
-            _fail(f"{where}.checkpoints.dense_until", f"{ck['dense_until']} is beyond n_iterations={n}; allowed: 0..{n}")
+            problem = f"{ck['dense_until']} is beyond n_iterations={n}; allowed: 0..{n}"
+            _fail(f"{where}.checkpoints.dense_until", problem)
         for key in ("dense_every", "sparse_every"):
             if ck[key] > n:
                 _fail(f"{where}.checkpoints.{key}", f"{ck[key]} is beyond n_iterations={n}; allowed: 1..{n}")
         if tr["eval_every"] > n:
             _fail(f"{where}.eval_every", f"{tr['eval_every']} is beyond n_iterations={n}; allowed: 1..{n}")
         if tr["batch_size"] > config["data"]["n_train"]:
-            _fail(f"{where}.batch_size", f"{tr['batch_size']} exceeds data.n_train={config['data']['n_train']}")
+            n_train = config["data"]["n_train"]
+            _fail(f"{where}.batch_size", f"{tr['batch_size']} exceeds data.n_train={n_train}")
 
 
 def load_config(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
@@ -207,7 +212,7 @@ def figure_run_ids(config: dict, figure: str) -> list[str]:
 
 
 def claim_experiments(config: dict) -> dict[str, list[str]]:
-    """{experiment: [run_id, ...]} for every experiment a claim names (what rnngeom.claims --experiments reads)."""
+    """{experiment: [run_id, ...]} for every experiment a claim names (rnngeom.claims --experiments)."""
     names = sorted({n for spec in config["claims"].values() for n in as_list(spec["experiment"])})
     return {name: experiment_run_ids(config, name) for name in names}
 
@@ -243,7 +248,7 @@ def in_grid(df, grid: dict):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rnngeom.config", description="Validate a pipeline config.")
     sub = ap.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="validate a config (schema and cross-field checks), as the Snakefile does")
+    check = sub.add_parser("check", help="validate a config as the Snakefile does")
     check.add_argument("file", nargs="?", default="config.yaml", help="config file (default: config.yaml)")
     check.add_argument("--schema", default=str(DEFAULT_SCHEMA), help="JSON schema (default: the workflow's)")
     args = ap.parse_args(argv)
@@ -256,7 +261,8 @@ def main(argv=None) -> int:
         print(f"{args.file}: cannot read the config: {err}".replace("\n", " "), file=sys.stderr)
         return 2
     n_runs = len(all_runs(config))
-    print(f"{args.file}: OK ({len(config['experiments'])} experiments, {n_runs} runs, {len(config['figures'])} figures)")
+    n_exp, n_fig = len(config["experiments"]), len(config["figures"])
+    print(f"{args.file}: OK ({n_exp} experiments, {n_runs} runs, {n_fig} figures)")
     return 0
 
 

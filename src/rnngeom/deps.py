@@ -129,7 +129,7 @@ def rule_classes() -> dict[str, dict]:
                 "module": module,
                 "bases": [b.id for b in node.bases if isinstance(b, ast.Name)],
                 "settings_key": ast.literal_eval(attrs["settings_key"]) if "settings_key" in attrs else None,
-                "registered": any(isinstance(d, ast.Name) and d.id == "register" for d in node.decorator_list),
+                "registered": any(getattr(d, "id", None) == "register" for d in node.decorator_list),
             }
     return classes
 
@@ -170,7 +170,7 @@ def registry_names(key: str) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def job_modules(entry: str, task: str | None = None, arch: str | None = None, learning_rule: str | None = None):
+def job_modules(entry: str, task=None, arch=None, learning_rule=None) -> frozenset[str]:
     """The ``rnngeom`` modules a job running ``python -m <entry>`` imports for this task, arch and rule."""
     choice = {"task": task, "arch": arch, "learning_rule": learning_rule}
     member_key = {m: key for key, members in registries() for m in members.values()}
