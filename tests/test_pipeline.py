@@ -99,19 +99,21 @@ def test_editing_the_lstm_retrains_and_reanalyses_only_lstm_runs(tiny_run):
     assert plan["train"] == 1 and plan["analyze"] == 1 and "make_dataset" not in plan, plan
 
 
-def test_device_cuda_puts_training_and_analysis_on_one_gpu_each(tmp_path):
-    """No GPU needed: the planned jobs' shell commands and resources with `device: cuda`."""
+@pytest.mark.parametrize("device,gpus", [("cuda", "1"), ("auto", "0")])
+def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp_path, device, gpus):
+    """No GPU needed: the planned jobs' shell commands and resources. cuda: every train and analyze job computes
+    on the GPU and requests one; auto: they pick the GPU at run time where torch sees one, requesting none."""
     wd = copy_workflow(tmp_path)
     cfg = (wd / "tests/configs/tiny.yaml").read_text()
     assert cfg.count("device: cpu\n") == 1
-    (wd / "tests/configs/cuda.yaml").write_text(cfg.replace("device: cpu\n", "device: cuda\n"))
-    jobs = planned_job_details(wd, "--configfile", "tests/configs/cuda.yaml", "--replace-workflow-config")
+    (wd / "tests/configs/dev.yaml").write_text(cfg.replace("device: cpu\n", f"device: {device}\n"))
+    jobs = planned_job_details(wd, "--configfile", "tests/configs/dev.yaml", "--replace-workflow-config")
     by_rule = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
     assert len(by_rule["train"]) == len(by_rule["analyze"]) == 15
     for job in by_rule["train"] + by_rule["analyze"]:
-        assert job["resources"].get("gpu") == "1" and "--device cuda " in job["shell"], job
+        assert job["resources"].get("gpu") == gpus and f"--device {device} " in job["shell"], job
     others = [job for job in jobs if job["rule"] not in ("train", "analyze")]
     assert {job["rule"] for job in others} == {"make_dataset", "aggregate", "claims", "figure", "all"}
     for job in others:
