@@ -102,7 +102,7 @@ def test_editing_the_lstm_retrains_and_reanalyses_only_lstm_runs(tiny_run):
 @pytest.mark.parametrize("device,gpus", [("cuda", "1"), ("auto", "0")])
 def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp_path, device, gpus):
     """No GPU needed: the planned jobs' shell commands and resources. cuda: every train and analyze job
-    computes on the GPU and requests one; auto: they pick a GPU at run time where torch sees one, asking none."""
+    computes on the GPU and requests one; auto: they use a GPU where torch sees one, requesting none."""
     wd = copy_workflow(tmp_path)
     cfg = (wd / "tests/configs/tiny.yaml").read_text()
     assert cfg.count("device: cpu\n") == 1
