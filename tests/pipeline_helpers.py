@@ -30,6 +30,25 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m[0] != "total"}
 
 
+def planned_job_details(workdir: Path, *args: str) -> list[dict]:
+    """Every job of a dry run with --printshellcmds: {"rule", "resources": {name: value}, "shell"}."""
+    out = snakemake(workdir, "-n", "--printshellcmds", *args).stdout
+    jobs = []
+    for block in re.split(r"^(?:local)?rule ", out, flags=re.M)[1:]:
+        rule = block.split(":", 1)[0]
+        resources = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
+        shell = re.search(r"^Shell command: (.*)$", block, flags=re.M)
+        pairs = resources[1].split(", ") if resources else []
+        jobs.append(
+            {
+                "rule": rule,
+                "resources": dict(kv.split("=", 1) for kv in pairs),
+                "shell": shell[1] if shell else "",
+            }
+        )
+    return jobs
+
+
 @contextlib.contextmanager
 def edited(path: Path):
     """Append a comment to a source file for the duration of the block (a real content change)."""

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from pipeline_helpers import TINY, copy_workflow, edited, planned_jobs, snakemake
+from pipeline_helpers import TINY, copy_workflow, edited, planned_job_details, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ FIGURES = ("loss_curves", "tcr_speedup", "gr_timeline", "gr_vs_drop", "phase_por
 
 def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     runs = pd.read_csv(tiny_run / "results/tables/runs.tsv", sep="\t")
-    assert len(runs) == 14 and runs["run_id"].is_unique
+    assert len(runs) == 15 and runs["run_id"].is_unique
     assert set(runs["learning_rule"]) == {"bptt", "rflo", "freeze_in", "freeze_in_noise", "freeze_in_control"}
     assert {"task", "arch", "learning_rule", "lambda_tcr", "gain", "seed", "final_test_accuracy",
             "time_to_learn", "learned", "diverged"} <= set(runs.columns)  # fmt: skip
@@ -70,17 +70,60 @@ def test_editing_plot_code_replans_only_figures(tiny_run):
 def test_editing_a_model_file_retrains_its_runs(tiny_run):
     with edited(tiny_run / "src/rnngeom/models/plrnn.py"):
         plan = planned_jobs(tiny_run, *TINY)
-    assert plan["train"] == 2  # the two PLRNN runs only
+    assert plan["train"] == 2 and plan["analyze"] == 2  # the two PLRNN runs only
     with edited(tiny_run / "src/rnngeom/learning/rflo.py"):
         plan = planned_jobs(tiny_run, *TINY)
     assert plan["train"] == 5  # RFLO runs and the freeze-in runs built on RFLO, no BPTT run
     assert plan.get("make_dataset", 0) == 0
 
 
+def test_editing_a_task_file_replans_only_its_datasets_and_runs(tiny_run):
+    runs = pd.read_csv(tiny_run / "results/tables/runs.tsv", sep="\t")
+    n_flipflop = int((runs["task"] == "flipflop").sum())
+    assert 0 < n_flipflop < len(runs)
+    with edited(tiny_run / "src/rnngeom/tasks/flipflop.py"):
+        plan = planned_jobs(tiny_run, *TINY)
+    assert plan["make_dataset"] == 2 and plan["train"] == plan["analyze"] == n_flipflop, plan
+
+
+def test_editing_the_plrnn_solver_reanalyses_only_plrnn_runs(tiny_run):
+    with edited(tiny_run / "src/rnngeom/analysis/plrnn_exact.py"):
+        plan = planned_jobs(tiny_run, *TINY)
+    assert "train" not in plan and "make_dataset" not in plan
+    assert plan["analyze"] == 2, plan  # the two PLRNN runs
+
+
+def test_editing_the_lstm_retrains_and_reanalyses_only_lstm_runs(tiny_run):
+    with edited(tiny_run / "src/rnngeom/models/lstm.py"):
+        plan = planned_jobs(tiny_run, *TINY)
+    assert plan["train"] == 1 and plan["analyze"] == 1 and "make_dataset" not in plan, plan
+
+
+@pytest.mark.parametrize("device,gpus", [("cuda", "1"), ("auto", "0")])
+def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp_path, device, gpus):
+    """No GPU needed: the planned jobs' shell commands and resources. cuda: every train and analyze job
+    computes on the GPU and requests one; auto: they use a GPU where torch sees one, requesting none."""
+    wd = copy_workflow(tmp_path)
+    cfg = (wd / "tests/configs/tiny.yaml").read_text()
+    assert cfg.count("device: cpu\n") == 1
+    (wd / "tests/configs/dev.yaml").write_text(cfg.replace("device: cpu\n", f"device: {device}\n"))
+    jobs = planned_job_details(wd, "--configfile", "tests/configs/dev.yaml", "--replace-workflow-config")
+    by_rule = {}
+    for job in jobs:
+        by_rule.setdefault(job["rule"], []).append(job)
+    assert len(by_rule["train"]) == len(by_rule["analyze"]) == 15
+    for job in by_rule["train"] + by_rule["analyze"]:
+        assert job["resources"].get("gpu") == gpus and f"--device {device} " in job["shell"], job
+    others = [job for job in jobs if job["rule"] not in ("train", "analyze")]
+    assert {job["rule"] for job in others} == {"make_dataset", "aggregate", "claims", "figure", "all"}
+    for job in others:
+        assert job["resources"].get("gpu", "0") == "0" and "--device" not in job["shell"], job
+
+
 def test_editing_analysis_code_never_retrains(tiny_run):
     with edited(tiny_run / "src/rnngeom/analysis/gr_events.py"):
         plan = planned_jobs(tiny_run, *TINY)
-    assert "train" not in plan and plan["analyze"] == 14, plan
+    assert "train" not in plan and plan["analyze"] == 15, plan
 
 
 def test_adding_a_lambda_or_seed_plans_only_new_runs(tiny_run):

@@ -43,7 +43,7 @@ UP_CANNOT_RUN = {2: "not root or no apt-get", 3: "the SLURM packages could not b
 # --retries 0: a broken job fails the test at once instead of after two re-submissions (retries were checked by hand)
 FAST = ["--slurm-init-seconds-before-status-checks", "2", "--retries", "0"]
 FAST += [] if WITH_DBD else ["--slurm-status-command", "squeue"]
-GROUP_SIZE_IN_TEST = 4  # tiny config: 14 training runs -> 4 SLURM group jobs on the 2-core node
+GROUP_SIZE_IN_TEST = 4  # tiny config: 15 training runs -> 4 SLURM group jobs on the 2-core node
 
 
 def copy_workflow(dest: Path, src_root: Path = ROOT) -> Path:

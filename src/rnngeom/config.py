@@ -1,6 +1,7 @@
-"""Config validation and the experiment grid -> training runs expansion.
+"""Config validation, the experiment grid -> training runs expansion, and run selection.
 
-Used by the Snakefile (before any job runs) and by tests; importable without Snakemake.
+Used by the Snakefile (before any job runs, at every parse) and by tests; imports neither Snakemake nor torch.
+Check a config by itself:  python -m rnngeom.config check [FILE]   (exit 0: one line OK; exit 2: the error).
 
 A run is one point of an experiment grid: (task, arch, learning_rule, lambda_tcr, gain, seed). Runs that
 several experiments share get the same ``run_id`` and are trained once. Its folder is
@@ -10,20 +11,29 @@ Numbers in ids are written with ``fmt_num`` (``0.1`` -> ``"0.1"``, ``1.0`` -> ``
 
 from __future__ import annotations
 
+import argparse
 import copy
 import itertools
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import yaml
 
+from rnngeom import deps
+
 
 class ConfigError(ValueError):
     """A config problem; the message names the key and what is allowed."""
 
 
+RUN_KEYS = ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")  # what identifies a run
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+
+
 def fmt_num(x: float) -> str:
+    """A number as written in run ids: ``0.1`` -> ``"0.1"``, ``1.0`` -> ``"1"`` (round-trips via float)."""
     return f"{float(x):g}"
 
 
@@ -35,18 +45,17 @@ class Run:
     task: str
     arch: str
     learning_rule: str
-    lambda_tcr: str  # formatted with fmt_num, exactly as in the path
-    gain: str
+    lambda_tcr: float
+    gain: float
     seed: int
 
     @property
     def run_id(self) -> str:
-        return (f"{self.task}/{self.arch}/{self.learning_rule}/lam{self.lambda_tcr}/g{self.gain}"
-                f"/seed{self.seed}")  # fmt: skip
+        lam, gain = fmt_num(self.lambda_tcr), fmt_num(self.gain)
+        return f"{self.task}/{self.arch}/{self.learning_rule}/lam{lam}/g{gain}/seed{self.seed}"
 
     def as_dict(self) -> dict:
-        return {"run_id": self.run_id, "task": self.task, "arch": self.arch, "learning_rule": self.learning_rule,
-                "lambda_tcr": float(self.lambda_tcr), "gain": float(self.gain), "seed": self.seed}  # fmt: skip
+        return {"run_id": self.run_id, **{key: getattr(self, key) for key in RUN_KEYS}}
 
 
 # --- schema validation with defaults ---------------------------------------------------------------------
@@ -72,29 +81,26 @@ def validate_schema(config: dict, schema_path: str | Path) -> dict:
     """Validate against the JSON schema (filling defaults); raise ConfigError naming the first bad key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     config = copy.deepcopy(config)
-    errors = sorted(_validator_filling_defaults()(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    validator = _validator_filling_defaults()(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config error at '{_key(err.absolute_path)}': {err.message}")
     return config
 
 
-# --- cross-field checks the schema cannot express ----------------------------------------------------------
-RULE_BLOCKS = ("bptt", "rflo", "freeze_in")  # training.<block>: settings of the learning rules
-
-
+# --- cross-field checks the schema cannot express (torch-free: the Snakefile runs them at every parse) ----
 def rule_block(rule: str) -> str:
     """The training.<block> holding a learning rule's settings (the freeze_in variants share one)."""
-    from rnngeom.learning import get_rule
-
-    return get_rule(rule).settings_key
+    return deps.rule_settings_block(rule)
 
 
 def effective_training(config: dict, task: str, rule: str | None = None) -> dict:
     """Training settings for ``task`` (and learning ``rule``): the global block, then its per_task and
     per_rule overrides. With a rule, only that rule's settings block is kept (editing RFLO settings must
     not retrain BPTT runs)."""
-    tr = {k: v for k, v in config["training"].items() if k not in ("per_task", "per_rule") + RULE_BLOCKS}
+    blocks = {rule_block(r) for r in deps.registry_names("learning_rule")}
+    tr = {k: v for k, v in config["training"].items() if k not in {"per_task", "per_rule", *blocks}}
     tr.update(copy.deepcopy(config["training"].get("per_task", {}).get(task, {})))
     if rule is not None:
         tr.update(copy.deepcopy(config["training"].get("per_rule", {}).get(rule, {})))
@@ -103,96 +109,93 @@ def effective_training(config: dict, task: str, rule: str | None = None) -> dict
     return tr
 
 
-def check_semantics(config: dict) -> None:
-    from rnngeom.models import build_model
-    from rnngeom.tasks import get_task
+def as_list(names) -> list[str]:
+    """An ``experiment:`` value (one name or a list of names) as a list."""
+    return [names] if isinstance(names, str) else list(names)
 
-    for name, exp in config["experiments"].items():
-        for task in exp["tasks"]:
-            if task not in config["tasks"]:
-                raise ConfigError(f"config error at 'experiments.{name}.tasks': task {task!r} has no entry "
-                                  f"under 'tasks'; defined: {sorted(config['tasks'])}")  # fmt: skip
-        for arch in exp["archs"]:
-            if arch not in config["models"]:
-                raise ConfigError(f"config error at 'experiments.{name}.archs': arch {arch!r} has no entry "
-                                  f"under 'models'; defined: {sorted(config['models'])}")  # fmt: skip
-    from rnngeom.learning import get_rule
 
+def _fail(key: str, problem: str):
+    raise ConfigError(f"config error at '{key}': {problem}")
+
+
+def _check_defined(config: dict, key: str, names, section: str) -> None:
+    for name in names:
+        if name not in config[section]:
+            defined = sorted(config[section])
+            _fail(key, f"{section[:-1]} {name!r} is not defined under '{section}'; defined: {defined}")
+
+
+def _check_rule_archs(config: dict) -> None:
+    """Local learning rules (RFLO and what builds on it) run the dynamics themselves: only for the
+    architectures rnngeom.learning.rflo.LOCAL_ARCHS, and without noise."""
+    local_archs = deps.module_constant("rnngeom.learning.rflo", "LOCAL_ARCHS")
     for name, exp in config["experiments"].items():
-        for rule in exp.get("learning_rules", ["bptt"]):
-            cls = get_rule(rule)
+        for rule in exp["learning_rules"]:
+            if "rnngeom.learning.rflo" not in deps.job_modules("rnngeom.train", learning_rule=rule):
+                continue
             for arch in exp["archs"]:
-                model = build_model({"arch": arch, "n_in": 1, "n_out": 1, **{**config["models"][arch], "n_hidden": 2}})
-                try:
-                    cls({k: v for k, v in model.spec().items() if k != "gain"},
-                        [{"seed": 0, "lambda_tcr": 0.0, "gain": 1.0}], config["training"].get(cls.settings_key, {}))
-                except (ValueError, TypeError) as err:
-                    raise ConfigError(f"config error at 'experiments.{name}.learning_rules' ({rule} x {arch}): "
-                                      f"{err}") from None  # fmt: skip
-    # A claim whose experiment is not in the config is not an error (a smaller config may leave it out): the
-    # claim table reports it as "not run". Its figure must exist, though.
-    for claim, spec in config.get("claims", {}).items():
-        if spec["figure"] not in config["figures"]:
-            raise ConfigError(f"config error at 'claims.{claim}.figure': figure {spec['figure']!r} is not "
-                              f"defined; defined: {sorted(config['figures'])}")  # fmt: skip
+                where = f"experiments.{name}.learning_rules"
+                if arch not in local_archs:
+                    _fail(where, f"({rule} x {arch}): {rule!r} supports arch {list(local_archs)} only")
+                if config["models"][arch].get("noise_std", 0.0) > 0:
+                    _fail(where, f"({rule} x {arch}): {rule!r} needs models.{arch}.noise_std = 0")
+
+
+def check_semantics(config: dict) -> None:
+    from rnngeom.tasks import get_task  # numpy only
+
+    for name, exp in config["experiments"].items():
+        _check_defined(config, f"experiments.{name}.tasks", exp["tasks"], "tasks")
+        _check_defined(config, f"experiments.{name}.archs", exp["archs"], "models")
+    _check_rule_archs(config)
+    # A claim names experiments and a figure that must exist; a smaller config leaves the claim out (the claim
+    # table then reports it as "not run").
+    for claim, spec in config["claims"].items():
+        _check_defined(config, f"claims.{claim}.experiment", as_list(spec["experiment"]), "experiments")
+        _check_defined(config, f"claims.{claim}.figure", [spec["figure"]], "figures")
     for fig, spec in config["figures"].items():
-        for exp in [spec["experiment"]] if isinstance(spec["experiment"], str) else spec["experiment"]:
-            if exp not in config["experiments"]:
-                raise ConfigError(f"config error at 'figures.{fig}.experiment': experiment {exp!r} is not "
-                                  f"defined; defined: {sorted(config['experiments'])}")  # fmt: skip
+        _check_defined(config, f"figures.{fig}.experiment", as_list(spec["experiment"]), "experiments")
     for task, params in config["tasks"].items():
         try:
             get_task(task).generate(1, seed=0, **params)
         except (ValueError, TypeError) as err:
-            raise ConfigError(f"config error at 'tasks.{task}': {err}") from None
-    for arch, hp in config["models"].items():
-        try:
-            build_model({"arch": arch, "n_in": 1, "n_out": 1, **{**hp, "n_hidden": 2}})
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"config error at 'models.{arch}': {err}") from None
-    from rnngeom.analysis.run_analysis import resolve_settings
-
-    try:
-        resolve_settings(config.get("analysis", {}))
-    except ValueError as err:
-        raise ConfigError(f"config error at 'analysis': {err}") from None
-    rules = sorted({r for exp in config["experiments"].values() for r in exp.get("learning_rules", ["bptt"])})
+            _fail(f"tasks.{task}", str(err))
+    rules = sorted({r for exp in config["experiments"].values() for r in exp["learning_rules"]})
     for task, rule in itertools.product(config["tasks"], rules):
         tr = effective_training(config, task, rule)
-        where = ("training.per_rule." + rule if rule in config["training"].get("per_rule", {}) else
-                 f"training.per_task.{task}" if task in config["training"].get("per_task", {}) else "training")
+        where = ("training.per_rule." + rule if rule in config["training"]["per_rule"] else
+                 f"training.per_task.{task}" if task in config["training"]["per_task"] else "training")
         n, ck = tr["n_iterations"], tr["checkpoints"]
         if ck["dense_until"] > n:
-            raise ConfigError(f"config error at '{where}.checkpoints.dense_until': {ck['dense_until']} is beyond "
-                              f"n_iterations={n}; allowed: 0..{n}")  # fmt: skip
+            problem = f"{ck['dense_until']} is beyond n_iterations={n}; allowed: 0..{n}"
+            _fail(f"{where}.checkpoints.dense_until", problem)
         for key in ("dense_every", "sparse_every"):
             if ck[key] > n:
-                raise ConfigError(f"config error at '{where}.checkpoints.{key}': {ck[key]} is beyond "
-                                  f"n_iterations={n}; allowed: 1..{n}")  # fmt: skip
+                _fail(f"{where}.checkpoints.{key}", f"{ck[key]} is beyond n_iterations={n}; allowed: 1..{n}")
         if tr["eval_every"] > n:
-            raise ConfigError(f"config error at '{where}.eval_every': {tr['eval_every']} is beyond "
-                              f"n_iterations={n}; allowed: 1..{n}")  # fmt: skip
+            _fail(f"{where}.eval_every", f"{tr['eval_every']} is beyond n_iterations={n}; allowed: 1..{n}")
         if tr["batch_size"] > config["data"]["n_train"]:
-            raise ConfigError(f"config error at '{where}.batch_size': {tr['batch_size']} exceeds "
-                              f"data.n_train={config['data']['n_train']}")  # fmt: skip
+            n_train = config["data"]["n_train"]
+            _fail(f"{where}.batch_size", f"{tr['batch_size']} exceeds data.n_train={n_train}")
 
 
-def load_config(config: dict, schema_path: str | Path) -> dict:
-    """Schema + semantic validation; returns the config with defaults filled in."""
+def load_config(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
+    """Schema + semantic validation (no torch); returns the config with defaults filled in."""
     config = validate_schema(config, schema_path)
     check_semantics(config)
     return config
 
 
-# --- grid expansion ---------------------------------------------------------------------------------------
+# --- grid expansion and run selection --------------------------------------------------------------------
 def experiment_runs(config: dict, name: str) -> list[Run]:
+    """The runs of one experiment: its grid tasks x archs x learning_rules x lambda_tcr x gain x seeds."""
     exp = config["experiments"][name]
     runs = []
     for task, arch, rule, lam, seed in itertools.product(
-        exp["tasks"], exp["archs"], exp.get("learning_rules", ["bptt"]), exp["lambda_tcr"], exp["seeds"]
+        exp["tasks"], exp["archs"], exp["learning_rules"], exp["lambda_tcr"], exp["seeds"]
     ):
         gains = exp.get("gain") or [config["models"][arch].get("gain", 1.0)]
-        runs += [Run(task, arch, rule, fmt_num(lam), fmt_num(g), int(seed)) for g in gains]
+        runs += [Run(task, arch, rule, float(lam), float(g), int(seed)) for g in gains]
     return runs
 
 
@@ -201,16 +204,33 @@ def all_runs(config: dict) -> list[Run]:
     return sorted({r for name in config["experiments"] for r in experiment_runs(config, name)})
 
 
+def experiment_run_ids(config: dict, names) -> list[str]:
+    """The run ids of the experiment(s) ``names`` (one name or a list), sorted and unique: what a figure or
+    a claim selects from the tables (by exact run_id, never by a product of key values)."""
+    return sorted({r.run_id for name in as_list(names) for r in experiment_runs(config, name)})
+
+
+def figure_run_ids(config: dict, figure: str) -> list[str]:
+    return experiment_run_ids(config, config["figures"][figure]["experiment"])
+
+
+def claim_experiments(config: dict) -> dict[str, list[str]]:
+    """{experiment: [run_id, ...]} for every experiment a claim names (rnngeom.claims --experiments)."""
+    names = sorted({n for spec in config["claims"].values() for n in as_list(spec["experiment"])})
+    return {name: experiment_run_ids(config, name) for name in names}
+
+
 def run_settings(config: dict, run: Run) -> dict:
     """Everything that determines a training run's result (its Snakemake params: a change retrains)."""
     tr = effective_training(config, run.task, run.learning_rule)
     tr.pop("accuracy_threshold", None)  # used by aggregation only; changing it must not retrain
     model = {k: v for k, v in config["models"][run.arch].items() if k != "gain"}
-    return {
-        "task": run.task, "arch": run.arch, "learning_rule": run.learning_rule,
-        "lambda_tcr": float(run.lambda_tcr), "gain": float(run.gain), "seed": run.seed,
-        "model": model, "training": tr,
-    }  # fmt: skip
+    return {**{key: getattr(run, key) for key in RUN_KEYS}, "model": model, "training": tr}
+
+
+def accuracy_thresholds(config: dict) -> dict[str, float]:
+    """{task: accuracy threshold} (time_to_learn, computed by rnngeom.aggregate)."""
+    return {task: effective_training(config, task)["accuracy_threshold"] for task in config["tasks"]}
 
 
 def in_grid(df, grid: dict):
@@ -225,3 +245,29 @@ def in_grid(df, grid: dict):
         else:
             inside &= df[col].astype(str).isin([str(v) for v in allowed])
     return inside
+
+
+# --- python -m rnngeom.config check [FILE] ------------------------------------------------------------------
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rnngeom.config", description="Validate a pipeline config.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="validate a config as the Snakefile does")
+    check.add_argument("file", nargs="?", default="config.yaml", help="config file (default: config.yaml)")
+    check.add_argument("--schema", default=str(DEFAULT_SCHEMA), help="JSON schema (default: the workflow's)")
+    args = ap.parse_args(argv)
+    try:
+        config = load_config(yaml.safe_load(Path(args.file).read_text()), args.schema)
+    except ConfigError as err:
+        print(f"{args.file}: {err}", file=sys.stderr)
+        return 2
+    except (OSError, yaml.YAMLError) as err:
+        print(f"{args.file}: cannot read the config: {err}".replace("\n", " "), file=sys.stderr)
+        return 2
+    n_runs = len(all_runs(config))
+    n_exp, n_fig = len(config["experiments"]), len(config["figures"])
+    print(f"{args.file}: OK ({n_exp} experiments, {n_runs} runs, {n_fig} figures)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,7 @@ rule aggregate:
         metrics=run_files("metrics.tsv"),
         provenance=run_files("provenance.json"),
         analysis=run_files("analysis/analysis.json"),
-        src=SRC_CORE + src_files("aggregate.py", "analysis/loss_drop.py"),
+        src=job_source_files("rnngeom.aggregate"),
     output:
         **{table: f"results/tables/{table}.tsv" for table in TABLES},
     log:
@@ -14,8 +14,9 @@ rule aggregate:
     conda:
         "../../envs/rnngeom.yaml"
     params:
-        thresholds=accuracy_thresholds_json(),
+        thresholds=json.dumps(rnngeom_config.accuracy_thresholds(config)),
         run_dirs=lambda wc, input: [str(Path(f).parent) for f in input.metrics],
+        out_dir=lambda wc, output: Path(output.runs).parent,
     shell:
-        "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --out-dir results/tables "
+        "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --out-dir {params.out_dir} "
         "{params.run_dirs} > {log} 2>&1"

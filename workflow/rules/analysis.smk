@@ -4,7 +4,7 @@ rule analyze:
         checkpoints="results/runs/{run_id}/checkpoints.pt",
         metrics="results/runs/{run_id}/metrics.tsv",
         data=dataset("test"),
-        src=SRC_ANALYSIS,
+        src=run_src("rnngeom.analysis.run_analysis"),
     output:
         fixed_points="results/runs/{run_id}/analysis/fixed_points.tsv",
         summary="results/runs/{run_id}/analysis/checkpoint_summary.tsv",
@@ -26,8 +26,9 @@ rule analyze:
         runtime="60m",
     params:
         settings=json.dumps(config["analysis"], sort_keys=True),
-        out_dir=lambda wc: f"results/runs/{wc.run_id}/analysis",
+        device=DEVICE,
+        out_dir=lambda wc, output: Path(output.result).parent,
     shell:
         "python -m rnngeom.analysis.run_analysis --checkpoints {input.checkpoints} --data {input.data} "
         "--metrics {input.metrics} --out-dir {params.out_dir} --settings {params.settings:q} "
-        "--threads {threads} > {log} 2>&1"
+        "--device {params.device} --threads {threads} > {log} 2>&1"

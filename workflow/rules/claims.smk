@@ -4,7 +4,7 @@ rule claims:
     """
     input:
         **{table: f"results/tables/{table}.tsv" for table in TABLES},
-        src=SRC_CORE + src_files("config.py", "claims.py"),
+        src=job_source_files("rnngeom.claims"),
     output:
         tsv=report(
             "results/claims.tsv",
@@ -19,8 +19,9 @@ rule claims:
     conda:
         "../../envs/rnngeom.yaml"
     params:
-        claims=claims_json(),
-        grids=claims_grids_json(),
+        claims=json.dumps(config["claims"], sort_keys=True),
+        experiments=json.dumps(rnngeom_config.claim_experiments(config), sort_keys=True),
+        tables=lambda wc, input: Path(input.runs).parent,
     shell:
-        "python -m rnngeom.claims --tables results/tables --claims {params.claims:q} "
-        "--experiments {params.grids:q} --out {output.tsv} --markdown {output.md} > {log} 2>&1"
+        "python -m rnngeom.claims --tables {params.tables} --claims {params.claims:q} "
+        "--experiments {params.experiments:q} --out {output.tsv} --markdown {output.md} > {log} 2>&1"

@@ -1,32 +1,24 @@
-# Helpers shared by all rules: config validation, the run grid, and src/ dependencies of each stage.
+# Shared by all rules: the validated config, the runs, and each job's source files (rnngeom.config and
+# rnngeom.deps, torch-free, so a parse stays fast).
 import json
 import os
 import sys
 from pathlib import Path
 
 SRC = Path(workflow.basedir) / "src"
-sys.path.insert(
-    0, str(SRC)
-)  # the Snakefile itself uses rnngeom.config; jobs get PYTHONPATH explicitly
+# The Snakefile itself uses rnngeom.config; jobs get PYTHONPATH explicitly.
+sys.path.insert(0, str(SRC))
 
-from rnngeom.config import (
-    ConfigError,
-    all_runs,
-    effective_training,
-    experiment_runs,
-    load_config,
-    run_settings,
-)
-from rnngeom.aggregate import TABLES
-from rnngeom.learning import rule_source_files
-from rnngeom.models import model_source_files
+from rnngeom import config as rnngeom_config
+from rnngeom.deps import job_source_files, module_constant
 
-# Validate before any job is scheduled: a bad key stops here with a message naming it.
+# Validate before any job is scheduled: a bad key stops here with a message naming it (the same function
+# as `python -m rnngeom.config check`).
 try:
-    config = load_config(
+    config = rnngeom_config.load_config(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
     )
-except ConfigError as err:
+except rnngeom_config.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 # Results go to results/ under the working directory: say so now, not after hours of training, if that is
@@ -42,11 +34,14 @@ if not os.access(_RESULTS if _RESULTS.exists() else Path("."), os.W_OK | os.X_OK
         "writable working directory (snakemake --directory DIR)"
     )
 
-RUNS = {run.run_id: run for run in all_runs(config)}
-# device: cuda -> training and analysis jobs ask for one GPU each (SLURM: --gpus=1; locally, cap concurrent
-# GPU jobs with --resources gpu=N); every other rule stays on CPUs.
-GPUS_PER_JOB = 1 if config["device"] == "cuda" else 0
+RUNS = {run.run_id: run for run in rnngeom_config.all_runs(config)}
+TABLES = module_constant("rnngeom.aggregate", "TABLES")
 FIGURES = sorted(config["figures"])
+# device: cuda -> training and analysis jobs compute on a GPU and ask for one each (SLURM: one GPU per job;
+# locally, cap concurrent GPU jobs with --resources gpu=N). auto uses a GPU where torch sees one at run
+# time and requests none. Every other rule stays on CPUs.
+DEVICE = config["device"]
+GPUS_PER_JOB = 1 if DEVICE == "cuda" else 0
 
 # Every job runs the package from this checkout's src/ (conda jobs strip an inherited PYTHONPATH, so it is
 # set inside the command itself). Without --sdm conda, jobs use the Python that runs Snakemake (the
@@ -63,55 +58,6 @@ wildcard_constraints:
     figure="|".join(FIGURES),
 
 
-def plot_module(figure):
-    return config["figures"][figure]["plot"]
-
-
-def figure_trajectories(wildcards):
-    """Phase portraits read per-run PCA trajectories; other figures need only the tables."""
-    if plot_module(wildcards.figure) != "phase_portraits":
-        return []
-    return [
-        f"results/runs/{r.run_id}/analysis/trajectories_pca.npz"
-        for r in figure_runs(wildcards.figure)
-    ]
-
-
-def src_files(*names):
-    """Source files a stage depends on, as inputs: Snakemake does not track imported modules itself,
-    so editing e.g. a model file re-runs training while editing plotting code does not.
-    """
-    files = []
-    for name in names:
-        path = SRC / "rnngeom" / name
-        files += (
-            sorted(str(p) for p in path.glob("*.py")) if path.is_dir() else [str(path)]
-        )
-    return files
-
-
-SRC_CORE = src_files("__init__.py", "io.py")
-SRC_DATA = SRC_CORE + src_files("tasks", "data.py")
-SRC_TRAIN = SRC_DATA + src_files(
-    "tcr.py", "checkpoints.py", "train.py", "learning/__init__.py"
-)
-
-
-SRC_ANALYSIS = SRC_CORE + src_files("analysis", "models", "checkpoints.py")
-
-
-def train_src(wildcards):
-    """Training code of this run: the shared loop plus only its own architecture's and learning rule's files."""
-    run = run_of(wildcards)
-    return sorted(
-        set(
-            SRC_TRAIN
-            + model_source_files(run.arch)
-            + rule_source_files(run.learning_rule)
-        )
-    )
-
-
 def run_of(wildcards):
     try:
         return RUNS[wildcards.run_id]
@@ -121,123 +67,38 @@ def run_of(wildcards):
         ) from None
 
 
-def train_settings_json(wildcards):
-    return json.dumps(run_settings(config, run_of(wildcards)), sort_keys=True)
+def run_src(entry):
+    """Input function: the source files that `python -m <entry>` runs for this run's task, arch and rule
+    (Snakemake tracks no imported module, so an edit re-runs exactly the jobs that import the file).
+    """
+
+    def files(wildcards):
+        run = run_of(wildcards)
+        return job_source_files(entry, run.task, run.arch, run.learning_rule)
+
+    return files
 
 
 def dataset(split):
     return lambda wildcards: f"results/data/{run_of(wildcards).task}/{split}.npz"
 
 
+RUNS_DIR = "results/runs"
+
+
 def run_files(name):
-    return [f"results/runs/{run_id}/{name}" for run_id in RUNS]
+    return [f"{RUNS_DIR}/{run_id}/{name}" for run_id in RUNS]
 
 
-def figure_experiments(figure):
-    exp = config["figures"][figure]["experiment"]
-    return [exp] if isinstance(exp, str) else list(exp)
+def plot_module(figure):
+    return config["figures"][figure]["plot"]
 
 
-def figure_runs(figure):
-    return sorted(
-        {r for exp in figure_experiments(figure) for r in experiment_runs(config, exp)}
-    )
-
-
-def experiment_grid_json(figure):
-    """The grids of the experiments a figure draws, for filtering runs.tsv (small, whatever the run count)."""
-    keys = ["task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
-    grids = []
-    for exp in figure_experiments(figure):
-        runs = experiment_runs(config, exp)
-        grids.append({k: sorted({getattr(r, k) for r in runs}, key=str) for k in keys})
-    return json.dumps(grids)
-
-
-def accuracy_thresholds_json():
-    return json.dumps(
-        {
-            t: effective_training(config, t)["accuracy_threshold"]
-            for t in config["tasks"]
-        }
-    )
-
-
-def experiment_grids(names):
-    """{experiment: {task: [...], arch: [...], ...}}: the grid of each experiment in ``names`` that the config
-    defines (small whatever the run count; rnngeom.claims and the plots select runs with it).
-    """
-    keys = ["task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]
-    grids = {}
-    for exp in names:
-        if exp in config["experiments"]:
-            runs = experiment_runs(config, exp)
-            grids[exp] = {
-                k: sorted({getattr(r, k) for r in runs}, key=str) for k in keys
-            }
-    return grids
-
-
-def claim_experiments(spec):
-    return (
-        [spec["experiment"]]
-        if isinstance(spec["experiment"], str)
-        else list(spec["experiment"])
-    )
-
-
-def claims_json():
-    return json.dumps(config["claims"], sort_keys=True)
-
-
-def claims_grids_json():
-    names = sorted(
-        {exp for spec in config["claims"].values() for exp in claim_experiments(spec)}
-    )
-    return json.dumps(experiment_grids(names), sort_keys=True)
-
-
-# --- the HTML report (snakemake --report) ---------------------------------------------------------------
-def figure_claims(figure):
-    """Claim ids whose row in the claim table points at this figure."""
-    ids = [c for c, spec in config["claims"].items() if spec["figure"] == figure]
-    return sorted(ids, key=lambda c: int(c[1:]))
-
-
-def figure_category(wildcards):
-    claims = figure_claims(wildcards.figure)
-    return "Claims " + ", ".join(claims) if claims else "Other figures"
-
-
-def figure_labels(wildcards):
-    runs = figure_runs(wildcards.figure)
-    values = lambda key: ", ".join(
-        sorted({str(getattr(r, key)) for r in runs}, key=str)
-    )
-    return {
-        "figure": wildcards.figure,
-        "experiment": ", ".join(figure_experiments(wildcards.figure)),
-        "task": values("task"),
-        "architecture": values("arch"),
-        "learning rule": values("learning_rule"),
-        "λTCR": values("lambda_tcr"),
-        "gain": values("gain"),
-        "seeds": values("seed"),
-    }
-
-
-def figure_caption(wildcards):
-    """The plot's caption (workflow/report/plots/<plot>.rst) plus which claims and experiments it shows."""
-    text = (
-        Path(workflow.basedir)
-        / "workflow/report/plots"
-        / f"{plot_module(wildcards.figure)}.rst"
-    ).read_text()
-    claims = figure_claims(wildcards.figure)
-    tested = (
-        f"Tests claim(s) {', '.join(claims)} (see the claim table)."
-        if claims
-        else "Context figure."
-    )
-    exps = ", ".join(figure_experiments(wildcards.figure))
-    return f"{text.strip()}\n\n{tested} Experiment(s): {exps}; {len(figure_runs(wildcards.figure))} runs."
+def figure_trajectories(wildcards):
+    """Phase portraits read per-run PCA trajectories; other figures need only the tables."""
+    if plot_module(wildcards.figure) != "phase_portraits":
+        return []
+    return [
+        f"{RUNS_DIR}/{run_id}/analysis/trajectories_pca.npz"
+        for run_id in rnngeom_config.figure_run_ids(config, wildcards.figure)
+    ]

@@ -1,7 +1,7 @@
 rule make_dataset:
     """Generate one task's train or test split once, with a checksum; every run reuses it."""
     input:
-        src=SRC_DATA,
+        src=lambda wc: job_source_files("rnngeom.data", task=wc.task),
     output:
         npz="results/data/{task}/{split}.npz",
         meta="results/data/{task}/{split}.json",

@@ -3,10 +3,7 @@ rule figure:
     input:
         **{table: f"results/tables/{table}.tsv" for table in TABLES},
         trajectories=figure_trajectories,
-        src=lambda wc: SRC_CORE
-        + src_files(
-            "config.py", "plots/style.py", f"plots/{plot_module(wc.figure)}.py"
-        ),
+        src=lambda wc: job_source_files(f"rnngeom.plots.{plot_module(wc.figure)}"),
     output:
         png=report(
             "results/figures/{figure}.png",
@@ -22,10 +19,12 @@ rule figure:
     conda:
         "../../envs/rnngeom.yaml"
     params:
-        grid=lambda wc: experiment_grid_json(wc.figure),
+        run_ids=lambda wc: json.dumps(rnngeom_config.figure_run_ids(config, wc.figure)),
+        tables=lambda wc, input: Path(input.runs).parent,
+        runs_dir=RUNS_DIR,
         plot=lambda wc: plot_module(wc.figure),
         caption=figure_caption,
     shell:
         "python -m rnngeom.plots.{params.plot} --runs {input.runs} --metrics {input.metrics} "
-        "--tables results/tables --runs-dir results/runs --grid {params.grid:q} "
+        "--tables {params.tables} --runs-dir {params.runs_dir} --run-ids {params.run_ids:q} "
         "--out {output.png} {output.pdf} > {log} 2>&1"

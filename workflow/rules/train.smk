@@ -3,7 +3,7 @@ rule train:
     input:
         train=dataset("train"),
         test=dataset("test"),
-        src=train_src,
+        src=run_src("rnngeom.train"),
     output:
         checkpoints="results/runs/{run_id}/checkpoints.pt",
         metrics="results/runs/{run_id}/metrics.tsv",
@@ -20,9 +20,11 @@ rule train:
         mem_mb=2000,
         runtime="60m",
     params:
-        settings=train_settings_json,
-        device=config["device"],
-        out_dir=lambda wc: f"results/runs/{wc.run_id}",
+        settings=lambda wc: json.dumps(
+            rnngeom_config.run_settings(config, run_of(wc)), sort_keys=True
+        ),
+        device=DEVICE,
+        out_dir=lambda wc, output: Path(output.checkpoints).parent,
     shell:
         "python -m rnngeom.train --settings {params.settings:q} --train-data {input.train} "
         "--test-data {input.test} --out-dir {params.out_dir} --device {params.device} "

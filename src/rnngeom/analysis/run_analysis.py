@@ -373,6 +373,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--settings", help="overrides of the analysis settings: a JSON object, or @file.json")
     ap.add_argument("--threads", type=int, help="torch threads (overrides settings.num_threads)")
+    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides settings.device")
     args = ap.parse_args(argv)
 
     from rnngeom.checkpoints import load_checkpoints
@@ -383,6 +384,8 @@ def main(argv=None) -> None:
         ap.error(str(err))
     if args.threads:
         overrides["num_threads"] = args.threads
+    if args.device:
+        overrides["device"] = args.device
     with np.load(args.data) as data:
         inputs = data["inputs"]
     metrics = pd.read_csv(args.metrics, sep="\t")
