@@ -37,9 +37,6 @@ def fmt_num(x: float) -> str:
     return f"{float(x):g}"
 
 
-RUN_KEYS = ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")
-
-
 @dataclass(frozen=True, order=True)
 class Run:
     task: str
@@ -231,20 +228,6 @@ def run_settings(config: dict, run: Run) -> dict:
 def accuracy_thresholds(config: dict) -> dict[str, float]:
     """{task: accuracy threshold} (time_to_learn, computed by rnngeom.aggregate)."""
     return {task: effective_training(config, task)["accuracy_threshold"] for task in config["tasks"]}
-
-
-def in_grid(df, grid: dict):
-    """Boolean mask of the rows of a runs table inside one experiment grid {column: allowed values}
-    (numbers compared as numbers: the grid says 1.0 where a table may say 1)."""
-    import pandas as pd
-
-    inside = pd.Series(True, index=df.index)
-    for col, allowed in grid.items():
-        if pd.api.types.is_numeric_dtype(df[col]):
-            inside &= df[col].astype(float).isin([float(v) for v in allowed])
-        else:
-            inside &= df[col].astype(str).isin([str(v) for v in allowed])
-    return inside
 
 
 # --- python -m rnngeom.config check [FILE] ------------------------------------------------------------------
