@@ -209,9 +209,9 @@ def test_figure_selects_exactly_the_experiments_runs(tmp_path):
     # Default gains differ by arch (leaky 1.5, LSTM 1.0) and another experiment runs leaky at g = 1.0: a
     # product grid of abrupt_learning's key values would also pick the leaky g = 1 runs (18, not 12).
     config = {"models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
-              "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"],
+              "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"], "learning_rules": ["bptt"],
                                                   "lambda_tcr": [0.0], "seeds": list(range(6))},
-                              "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "lambda_tcr": [0.0],
+                              "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "learning_rules": ["bptt"], "lambda_tcr": [0.0],
                                              "gain": [1.0, 1.5], "seeds": list(range(6))}}}
     every = sorted({r for name in config["experiments"] for r in experiment_runs(config, name)})
     assert len(every) == 18
