@@ -30,9 +30,9 @@ from rnngeom.models import build_model
 ROOT = Path(__file__).resolve().parents[1]
 ITERATIONS = [0, 10, 20, 30, 40, 50, 60]
 FAST = {
-    "n_trials": 16, "n_starts": 48, "checkpoints_per_batch": 4, "num_threads": 1,
-    "fixed_points": {"lm_steps": 12},
-    "gr_events": {"baseline_n": 2},
+    "n_trials": 16, "n_starts": 64, "checkpoints_per_batch": 4, "num_threads": 1,
+    "fixed_points": {"lm_steps": 12}, "input": "zeros",
+    "gr_null": {"n_checkpoints": 1, "n_reanalyses": 2},
 }  # fmt: skip
 
 
@@ -62,7 +62,7 @@ def write_data_and_metrics(folder: Path, n_in=3):
         np.savez(f, inputs=inputs.astype(np.float32), targets=np.zeros(shape, np.float32),
                  mask=np.ones(shape, np.float32))
     its = np.arange(0, 61)
-    loss = 10 ** (-0.5 - 1.5 / (1 + np.exp(-(its - 40) / 2.0)))
+    loss = 10 ** (-0.5 - 1.5 / (1 + np.exp(-(its - 40) / 1.0)))
     pd.DataFrame({"iteration": its, "task_loss": loss, "test_loss": loss,
                   "test_accuracy": np.clip(1 - loss, 0, 1)}).to_csv(folder / "metrics.tsv", sep="\t", index=False)
 
@@ -98,8 +98,9 @@ def test_cli_end_to_end(run_files):
     # the planted restructuring: one stable point at the start, eight (3 bistable units) at the end
     assert summary["n_stable"].iloc[0] == 1 and summary["n_stable"].iloc[-1] == 8
     assert result["t_GR"] is not None and 0 < result["t_GR"] <= 60
-    assert result["has_drop"] and abs(result["t_drop"] - 40) <= 3
-    for key in ("plateau_length", "drop_sharpness", "timing", "settings", "gr_threshold"):
+    assert result["abrupt"] and abs(result["t_drop"] - 40) <= 3
+    for key in ("plateau_length", "plateau_fraction", "drop_width", "drop_width_rel", "drop_decades", "timing",
+                "settings", "gr_threshold", "gr_noise_floor", "t_GR_max", "n_gr_events"):
         assert key in result
     assert "time_to_learn" not in result  # computed once, by rnngeom.aggregate
     assert result["timing"]["fixed_points_mean_s_per_checkpoint"] > 0
@@ -135,7 +136,7 @@ def test_plrnn_uses_exact_solver(tmp_path):
         result = analyse_run(ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", FAST)
     assert result["method"] == "plrnn_exact"
     assert result["final_counts"] == {"n_fixed": 9, "n_stable": 4, "n_saddle": 5, "n_unstable": 0, "n_slow": 0}
-    assert result["t_GR"] is None  # too few checkpoints for a baseline: no events, and the table is still written
+    assert result["t_GR"] is None  # two identical checkpoints: no event, and the table is still written
     assert pd.read_csv(tmp_path / "out" / "events.tsv", sep="\t").columns.tolist() == EVENT_COLUMNS
 
 
