@@ -39,7 +39,7 @@ def test_event_found_at_the_known_checkpoint():
     scores = gr_scores(synthetic_points(), ITERATIONS)
     assert list(scores.columns) == SCORE_COLUMNS and len(scores) == len(ITERATIONS) - 1
     gr = detect_gr_events(scores, gr_threshold([0.05, 0.1, 0.08]))  # null: the jitter of identical networks
-    assert gr.threshold == 1.0  # (1 + 0.5) x 0.1 is below the floor min_threshold = 1
+    assert gr.threshold == 3.5  # (1 + 0.5) x 0.1 is below the floor min_threshold = 3.5
     assert gr.t_gr == T_CHANGE and gr.t_gr_max == T_CHANGE
     assert gr.events["iteration"].tolist() == [T_CHANGE]
     ev = gr.events.iloc[0]
@@ -54,7 +54,7 @@ def test_no_change_gives_empty_events_with_fixed_columns(tmp_path):
     gr = detect_gr_events(gr_scores(pts, ITERATIONS), gr_threshold([0.1]))
     assert gr.t_gr is None and len(gr.events) == 0 and list(gr.events.columns) == EVENT_COLUMNS
     assert list(gr.scores.columns) == JUDGED_COLUMNS and not gr.scores["event"].any()
-    assert (gr.scores["null_q"] == 1.0).all()
+    assert (gr.scores["null_q"] == 3.5).all()
     write_tsv_atomic(tmp_path / "events.tsv", gr.events)
     assert (tmp_path / "events.tsv").read_text().strip().split("\t") == EVENT_COLUMNS
 
@@ -104,4 +104,4 @@ def test_every_transition_is_judged_and_the_threshold_comes_from_the_null():
     assert gr.events["iteration"].tolist() == [10, 40, 80]  # the first transition counts too: no baseline window
     assert gr.t_gr == 10 and gr.t_gr_max == 80
     assert gr.scores["event"].tolist() == [True, False, False, True, False, False, False, True, False]
-    assert gr_threshold([], min_threshold=2.0) == 2.0 and gr_threshold([0.0, np.nan]) == 1.0
+    assert gr_threshold([], min_threshold=2.0) == 2.0 and gr_threshold([0.0, np.nan]) == 3.5

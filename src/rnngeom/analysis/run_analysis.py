@@ -391,6 +391,43 @@ def _frame_points(fps: FixedPointSet, pca: PCA, kinds) -> tuple[np.ndarray, np.n
     return pos, fps.kind[keep]
 
 
+def fixed_points_of(models, start_sets, s_in: np.ndarray, cfg: dict, *, seed, device, exact: bool):
+    """Fixed-point sets of models [C] from start sets [C] x [N, S] under the constant input s_in: the exact
+    PLRNN region solver (``exact``; the starts seed its region search, ``seed`` its random part) or the
+    batched speed minimiser (all models in one batch)."""
+    if exact:
+        out = []
+        for model, st in zip(models, start_sets):
+            a, W, h, C = model.linear_pieces()
+            c = C.double() @ torch.as_tensor(s_in, dtype=torch.float64)
+            out.append(plrnn_fixed_points(a, W, h, c, start_states=st, seed=seed, **cfg["plrnn_exact"]))
+        return out
+    return find_fixed_points_batched(list(models), np.stack(start_sets), input=s_in, device=device,
+                                     **cfg["fixed_points"])
+
+
+def reanalysis_seed(run_seed: int, r: int) -> int:
+    """Seed of the r-th re-analysis (r >= 1) of a run with seed run_seed (r = 0: the main analysis)."""
+    return int(run_seed) + 1000003 * int(r)
+
+
+def reanalysis_scores(model, main: FixedPointSet, visited: np.ndarray, s_in, pca: PCA, cfg: dict, rs, *,
+                      device=None, exact: bool = False) -> list[float]:
+    """GR scores between the main analysis of one network and its re-analyses r in ``rs`` (start sets of
+    ``reanalysis_seed(cfg["seed"], r)``): identical networks, so each score is start-sampling noise."""
+    seeds = [reanalysis_seed(cfg["seed"], r) for r in rs]
+    starts = [run_starts(visited, cfg, sd) for sd in seeds]
+    if exact:  # the region search's random part is seeded too
+        sets = [fixed_points_of([model], [st], s_in, cfg, seed=sd, device=device, exact=True)[0]
+                for st, sd in zip(starts, seeds)]
+    else:
+        sets = fixed_points_of([model] * len(seeds), starts, s_in, cfg, seed=None, device=device, exact=False)
+    kinds = cfg["gr_scores"]["kinds"]
+    score_cfg = {k: v for k, v in cfg["gr_scores"].items() if k != "kinds"}
+    return [gr_transition(*_frame_points(main, pca, kinds), *_frame_points(fps, pca, kinds), scale=pca.scale,
+                          **score_cfg)["score"] for fps in sets]
+
+
 def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dict | None = None):
     """Analyse one run (see the module docstring); returns the analysis.json content.
 
@@ -441,17 +478,6 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
             flow_frames.append(flow)
     visited = np.concatenate(visited)
 
-    def find(models, start_sets, seed) -> list[FixedPointSet]:
-        if use_exact:
-            out = []
-            for model, st in zip(models, start_sets):
-                a, W, h, C = model.linear_pieces()
-                c = C.double() @ torch.as_tensor(s_in, dtype=torch.float64)
-                out.append(plrnn_fixed_points(a, W, h, c, start_states=st, seed=seed, **cfg["plrnn_exact"]))
-            return out
-        return find_fixed_points_batched(models, np.stack(start_sets), input=s_in, device=device,
-                                         **cfg["fixed_points"])
-
     # 2. Fixed points at every checkpoint, all from the run's one start set.
     starts = run_starts(visited, cfg, seed=cfg["seed"])
     chunk = max(1, int(cfg["checkpoints_per_batch"]))
@@ -459,30 +485,19 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     for c0 in range(0, len(iterations), chunk):
         t0 = time.perf_counter()
         its = iterations[c0 : c0 + chunk]
-        sets += find([checkpoints.model_at(it) for it in its], [starts] * len(its), cfg["seed"])
+        sets += fixed_points_of([checkpoints.model_at(it) for it in its], [starts] * len(its), s_in, cfg,
+                                seed=cfg["seed"], device=device, exact=use_exact)
         seconds_per_ckpt += [(time.perf_counter() - t0) / len(its)] * len(its)  # one computation: share its time
 
     # 3. GR noise floor: re-analyse a few checkpoints with other start sets, score each against the main one.
     t_null = time.perf_counter()
-    null_cfg, score_cfg = cfg["gr_null"], {k: v for k, v in cfg["gr_scores"].items() if k != "kinds"}
-    kinds = cfg["gr_scores"]["kinds"]
-    jobs = [(j, r) for j in null_checkpoint_indices(len(iterations), null_cfg["n_checkpoints"])
-            for r in range(1, int(null_cfg["n_reanalyses"]) + 1)]
+    null_cfg = cfg["gr_null"]
     null_rows = []
-    for c0 in range(0, len(jobs), chunk):
-        part = jobs[c0 : c0 + chunk]
-        # re-analysis r uses the start set (and PLRNN search seed) of run seed + r * 1000003
-        seeds = [cfg["seed"] + 1000003 * r for _, r in part]
-        if use_exact:
-            null_sets = [find([checkpoints.model_at(iterations[j])], [run_starts(visited, cfg, sd)], sd)[0]
-                         for (j, _), sd in zip(part, seeds)]
-        else:
-            null_sets = find([checkpoints.model_at(iterations[j]) for j, _ in part],
-                             [run_starts(visited, cfg, sd) for sd in seeds], None)
-        for (j, r), fps in zip(part, null_sets):
-            score = gr_transition(*_frame_points(sets[j], pca, kinds), *_frame_points(fps, pca, kinds),
-                                  scale=pca.scale, **score_cfg)["score"]
-            null_rows.append({"iteration": int(iterations[j]), "reanalysis": r, "score": score})
+    for j in null_checkpoint_indices(len(iterations), null_cfg["n_checkpoints"]):
+        scores_j = reanalysis_scores(checkpoints.model_at(iterations[j]), sets[j], visited, s_in, pca, cfg,
+                                     range(1, int(null_cfg["n_reanalyses"]) + 1), device=device, exact=use_exact)
+        null_rows += [{"iteration": int(iterations[j]), "reanalysis": r + 1, "score": sc}
+                      for r, sc in enumerate(scores_j)]
     null_scores = np.array([row["score"] for row in null_rows], dtype=np.float64)
     threshold = gr_threshold(null_scores, margin=null_cfg["margin"], min_threshold=null_cfg["min_threshold"])
     null_seconds = time.perf_counter() - t_null
