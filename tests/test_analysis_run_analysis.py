@@ -22,6 +22,7 @@ from rnngeom.analysis.run_analysis import (
     default_settings,
     kappa_flow,
     ramping_index,
+    ramping_null,
     resolve_settings,
 )
 from rnngeom.checkpoints import load_checkpoints, save_checkpoints
@@ -178,6 +179,38 @@ def test_ramping_index_measures_monotonic_trial_averaged_ramps():
     assert np.isnan(ramping_index(np.full((2, 10, 3), np.nan)))
 
 
+def ar1_activity(phi, n_trials=32, T=50, N=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.empty((n_trials, T, N))
+    x[:, 0] = rng.standard_normal((n_trials, N))
+    for t in range(1, T):
+        x[:, t] = phi * x[:, t - 1] + np.sqrt(1 - phi**2) * rng.standard_normal((n_trials, N))
+    return x
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.9, 0.99])
+def test_ramping_null_matches_autocorrelated_activity_without_a_ramp(phi):
+    """Stationary AR(1) activity scores well above 0 on the raw index (0.11 / 0.4 / 0.55 at these φ); the
+    autocorrelation-matched null removes that: index − null ≈ 0 (mean over 3 draws within 0.06)."""
+    diffs = [ramping_index(a) - ramping_null(a, seed=s) for s, a in enumerate(ar1_activity(phi, seed=k)
+                                                                           for k in range(3))]
+    assert abs(np.mean(diffs)) < 0.06, diffs
+    assert ramping_index(ar1_activity(phi)) > 0.08  # the raw index alone would call this ramping
+
+
+def test_ramping_null_leaves_real_ramps_clearly_above():
+    rng = np.random.default_rng(1)
+    t = np.arange(50) / 50
+    signs = rng.choice([-1.0, 1.0], (1, 1, 64))
+    for ramp in (t, np.tanh(2 * t), t**2):  # linear, saturating, accelerating
+        act = ramp[None, :, None] * signs + 0.3 * rng.standard_normal((16, 50, 64))
+        assert ramping_index(act) - ramping_null(act) > 0.3
+    flat = np.zeros((4, 20, 3))
+    assert ramping_null(flat) == 0.0 and np.isnan(ramping_null(np.full((2, 10, 3), np.nan)))
+    a = ar1_activity(0.5, N=8)
+    assert ramping_null(a, seed=3) == ramping_null(a, seed=3)  # seeded
+
+
 def ramping_leaky_checkpoints(path: Path):
     """A leaky RNN with W = 0 and a constant input: every unit relaxes monotonically, x_t = c (1 − (1−α)^t)."""
     torch.manual_seed(0)
@@ -197,6 +230,7 @@ def test_summary_ramping_index_and_empty_kappa_flow_for_other_archs(tmp_path):
                 pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", {**FAST, "n_starts": 8})  # fmt: skip
     summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t")
     assert np.allclose(summary["ramping_index"], 1.0)
+    assert (summary["ramping_null"] < 0.8).all()  # the null of a perfect ramp: a near-random walk
     flow = pd.read_csv(tmp_path / "out" / "kappa_flow.tsv", sep="\t")
     assert list(flow.columns) == KAPPA_FLOW_COLUMNS and flow.empty  # uniform outputs for every architecture
 
