@@ -88,8 +88,20 @@ def test_flat_noisy_curve_has_no_drop():
 
 
 def test_gradual_decline_is_not_abrupt():
-    d = detect_loss_drop(ITS, noisy(-2.0 * ITS / ITS[-1], sd=0.03))
-    assert not d.abrupt and "gradual" in d.reason and d.drop_decades > 0.5
+    d = detect_loss_drop(ITS, noisy(-2.0 * ITS / ITS[-1], sd=0.03))  # 2 decades, steadily
+    assert not d.abrupt and ("gradual" in d.reason or "min_drop_decades" in d.reason)
+    slow_sigmoid = detect_loss_drop(ITS, noisy(-0.3 - 1.5 * expit((ITS - 2500) / 400), sd=0.03))
+    assert not slow_sigmoid.abrupt and "gradual" in slow_sigmoid.reason  # 10-90 % over 1760 of 5000 iterations
+
+
+@pytest.mark.parametrize("decline", [0.0, 1.0, 2.0])
+def test_drop_followed_by_a_steady_decline_is_still_abrupt(decline):
+    """Training losses keep falling after the drop: the fall's width is not stretched over that tail."""
+    its = np.arange(0, 2001, 50)
+    log_loss = -0.3 - expit((its - 1000) / 20) - decline * np.clip(its - 1000, 0, None) / 1000
+    d = detect_loss_drop(its, noisy(log_loss, sd=0.02))
+    assert d.abrupt and abs(d.t_drop - 1000) <= 50
+    assert d.drop_width == pytest.approx(WIDTH_PER_SCALE * 20, rel=0.2) and d.drop_decades == pytest.approx(1, abs=0.1)
 
 
 def test_robust_to_nan_spikes_and_unsorted_input():

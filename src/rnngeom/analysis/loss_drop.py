@@ -2,8 +2,10 @@
 
 Everything is measured on the log10-loss y(t) ("decades") of the curve itself, without smoothing its width:
 
-1. The fall: y(t) = y_top − D · σ((t − t_drop) / w), a sigmoid in log-loss, is fitted by robust least squares
-   (scipy ``least_squares``, soft-L1 loss, so spikes do not pull it) to the raw points. Its start is the best
+1. The fall: y(t) = y_top − D · σ((t − t_drop) / w) − s · w · softplus((t − t_drop) / w), a sigmoid in
+   log-loss followed by a steady decline of s ≥ 0 decades per iteration (losses keep falling after the drop),
+   is fitted by robust least squares (scipy ``least_squares``, soft-L1 loss, so spikes do not pull it) to the
+   raw points. Its start is the best
    single step of the curve (the split of the points that explains the most variance of the log-loss, after a
    3-point running median that removes single spikes), tried with several widths. t_drop is the fall's
    midpoint, D (``drop_decades``) its size and ``drop_width`` = 2 ln 9 · w its 10–90 % width in iterations:
@@ -66,8 +68,14 @@ def log_loss_curve(iterations, loss, floor: float = 1e-12):
 
 
 def _sigmoid_fall(p, t):
-    top, decades, t_mid, log_w = p
-    return top - decades * expit((t - t_mid) / np.exp(log_w))
+    """Plateau at top, a sigmoid fall of D decades (midpoint t_mid, scale w), then a steady decline of
+    ``tail`` decades per iteration that switches on with the fall (w · softplus((t − t_mid)/w) is the
+    integral of the sigmoid): training losses keep falling after the drop, and without this term the fit
+    would stretch the sigmoid over the whole decline."""
+    top, decades, t_mid, log_w, tail = p
+    w = np.exp(log_w)
+    u = (t - t_mid) / w
+    return top - decades * expit(u) - tail * w * np.logaddexp(0.0, u)
 
 
 def _best_step(t, y) -> int:
@@ -92,16 +100,16 @@ def fit_fall(t, y):
     # noise of the log-loss from successive differences (robust), the scale of the soft-L1 loss
     noise = 1.4826 * float(np.median(np.abs(np.diff(y) - np.median(np.diff(y))))) / math.sqrt(2.0)
     f_scale = max(noise, 1e-3)
-    lo = [-np.inf, 0.0, t[0], math.log(1e-3 * step)]
-    hi = [np.inf, np.inf, t[-1], math.log(max(span, step))]
+    lo = [-np.inf, 0.0, t[0], math.log(1e-3 * step), 0.0]
+    hi = [np.inf, np.inf, t[-1], math.log(max(span, step)), np.inf]
     best = None
     for w0 in (step, 5.0 * step, 0.05 * span, 0.25 * span):
-        p0 = [top0, max(top0 - low0, 1e-6), t0, math.log(float(np.clip(w0, 2e-3 * step, max(span, step))))]
+        p0 = [top0, max(top0 - low0, 1e-6), t0, math.log(float(np.clip(w0, 2e-3 * step, max(span, step)))), 0.0]
         fit = least_squares(lambda p: _sigmoid_fall(p, t) - y, p0, bounds=(lo, hi), loss="soft_l1",
-                            f_scale=f_scale, x_scale=[1.0, 1.0, max(span, step), 1.0])
+                            f_scale=f_scale, x_scale=[1.0, 1.0, max(span, step), 1.0, 1.0 / max(span, step)])
         if best is None or fit.cost < best.cost:
             best = fit
-    top, decades, t_mid, log_w = best.x
+    top, decades, t_mid, log_w, _ = best.x
     return float(top), float(decades), float(t_mid), float(math.exp(log_w))
 
 
@@ -126,7 +134,7 @@ def detect_loss_drop(
     t, y = log_loss_curve(iterations, loss, floor)
     run_length = float(t[-1] - t[0]) if len(t) else 0.0
     none = LossDrop(False, "", NAN, NAN, NAN, NAN, NAN, 0.0, NAN, NAN, NAN, NAN, run_length)
-    if len(t) < 5:
+    if len(t) < 6:
         none.reason = f"too few points ({len(t)})"
         return none
     top, decades, t_mid, w = fit_fall(t, y)
