@@ -20,7 +20,7 @@ from rnngeom.analysis.run_analysis import (
 from rnngeom.models import build_model
 
 SETTINGS = {"n_trials": 16, "n_starts": 48, "num_threads": 1, "input": "zeros",
-            "fixed_points": {"lm_steps": 12, "n_iters": 400}}
+            "fixed_points": {"lm_steps": 12}}
 
 
 def pulses(n_in, n_trials=16, T=50, seed=0):

@@ -156,7 +156,7 @@ class GREvents:
     scores: pd.DataFrame  # JUDGED_COLUMNS, one row per transition
     events: pd.DataFrame  # EVENT_COLUMNS, possibly empty
     t_gr: int | None  # iteration of the first event
-    t_gr_max: int | None  # iteration of the transition with the largest score / threshold (None: no transition)
+    t_gr_max: int | None  # iteration of the largest score / threshold (None: no transition)
     threshold: float
 
 
@@ -168,6 +168,8 @@ def detect_gr_events(scores: pd.DataFrame, threshold: float) -> GREvents:
     ev["threshold"] = threshold
     ev = ev[EVENT_COLUMNS].reset_index(drop=True) if len(ev) else empty
     t_gr = int(ev["iteration"].iloc[0]) if len(ev) else None
-    t_gr_max = int(scores["iteration"].iloc[int(np.argmax(scores["score"].to_numpy(float)))]) if len(scores) else None
+    t_gr_max = None
+    if len(scores):  # one threshold per run: the largest score / threshold is the largest score
+        t_gr_max = int(scores["iteration"].iloc[int(np.argmax(scores["score"].to_numpy(float)))])
     judged = scores.assign(null_q=float(threshold), event=scores["score"] > threshold)[JUDGED_COLUMNS]
     return GREvents(judged.reset_index(drop=True), ev, t_gr, t_gr_max, float(threshold))

@@ -104,7 +104,8 @@ def fit_fall(t, y):
     hi = [np.inf, np.inf, t[-1], math.log(max(span, step)), np.inf]
     best = None
     for w0 in (step, 5.0 * step, 0.05 * span, 0.25 * span):
-        p0 = [top0, max(top0 - low0, 1e-6), t0, math.log(float(np.clip(w0, 2e-3 * step, max(span, step)))), 0.0]
+        log_w0 = math.log(float(np.clip(w0, 2e-3 * step, max(span, step))))
+        p0 = [top0, max(top0 - low0, 1e-6), t0, log_w0, 0.0]
         fit = least_squares(lambda p: _sigmoid_fall(p, t) - y, p0, bounds=(lo, hi), loss="soft_l1",
                             f_scale=f_scale, x_scale=[1.0, 1.0, max(span, step), 1.0, 1.0 / max(span, step)])
         if best is None or fit.cost < best.cost:
@@ -164,7 +165,8 @@ def detect_loss_drop(
         result.reason = (f"fall is gradual: 10-90% width {width:.4g} = {result.drop_width_rel:.3g} of the run "
                          f"> max_width_frac={max_width_frac}")
     elif result.plateau_fraction < min_plateau_frac:
-        result.reason = f"no plateau: {result.plateau_fraction:.3g} of the run < min_plateau_frac={min_plateau_frac}"
+        result.reason = (f"no plateau: {result.plateau_fraction:.3g} of the run "
+                         f"< min_plateau_frac={min_plateau_frac}")
     else:
         result.abrupt = True
     return result

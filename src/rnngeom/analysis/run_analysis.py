@@ -250,7 +250,8 @@ def _lag1_bias_table(T: int, n_series: int = 512) -> tuple[np.ndarray, np.ndarra
     return phi, np.maximum.accumulate(est)
 
 
-def ramping_null(activity: np.ndarray, n_surrogates: int = 32, seed: int = 0, flat_tol: float = 1e-6) -> float:
+def ramping_null(activity: np.ndarray, n_surrogates: int = 32, seed: int = 0,
+                 flat_tol: float = 1e-6) -> float:
     """The ramping index of autocorrelation-matched surrogates of the activity: what ``ramping_index`` gives
     for activity with the same autocorrelation and no ramp.
 
@@ -494,8 +495,9 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     null_cfg = cfg["gr_null"]
     null_rows = []
     for j in null_checkpoint_indices(len(iterations), null_cfg["n_checkpoints"]):
-        scores_j = reanalysis_scores(checkpoints.model_at(iterations[j]), sets[j], visited, s_in, pca, cfg,
-                                     range(1, int(null_cfg["n_reanalyses"]) + 1), device=device, exact=use_exact)
+        rs = range(1, int(null_cfg["n_reanalyses"]) + 1)
+        scores_j = reanalysis_scores(checkpoints.model_at(iterations[j]), sets[j], visited, s_in, pca, cfg, rs,
+                                     device=device, exact=use_exact)
         null_rows += [{"iteration": int(iterations[j]), "reanalysis": r + 1, "score": sc}
                       for r, sc in enumerate(scores_j)]
     null_scores = np.array([row["score"] for row in null_rows], dtype=np.float64)
@@ -533,8 +535,9 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
                  pca_mean=pca.mean, pca_components=pca.components)
 
     per_ckpt = np.asarray(seconds_per_ckpt, dtype=float)
-    drop_fields = {("drop_reason" if k == "reason" else k): (None if isinstance(v, float) and math.isnan(v) else v)
-                   for k, v in drop.to_dict().items()}  # NaN -> null: analysis.json stays strict JSON
+    drop_fields = {("drop_reason" if k == "reason" else k): v for k, v in drop.to_dict().items()}
+    drop_fields = {k: None if isinstance(v, float) and math.isnan(v) else v  # NaN -> null: strict JSON
+                   for k, v in drop_fields.items()}
     result = {
         **drop_fields,
         "t_GR": gr.t_gr,
@@ -543,7 +546,8 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         "gr_noise_floor": float(np.median(null_scores)),
         "gr_null_scores": null_rows,
         "n_gr_events": int(len(gr.events)),
-        "gr_before_drop": (None if gr.t_gr is None or drop_fields["t_drop"] is None else bool(gr.t_gr < drop.t_drop)),
+        "gr_before_drop": (None if gr.t_gr is None or drop_fields["t_drop"] is None
+                           else bool(gr.t_gr < drop.t_drop)),
         "n_checkpoints": len(iterations),
         "final_counts": summary.iloc[-1][["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]].astype(int).to_dict(),
         "kappa_fixed_points_final": (None if not is_rank1 else [
