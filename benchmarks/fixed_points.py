@@ -297,6 +297,7 @@ def main(argv=None) -> None:
 
     overrides = json.loads(Path(args.settings).read_text()) if args.settings else {}
     overrides["device"] = args.device
+    overrides.setdefault("input", "zeros")  # synthetic checkpoints name no task
     if args.threads:
         overrides["num_threads"] = args.threads
     rng = np.random.default_rng(0)

@@ -6,9 +6,11 @@ import pytest
 
 from rnngeom.analysis.gr_events import (
     EVENT_COLUMNS,
+    JUDGED_COLUMNS,
     SCORE_COLUMNS,
     detect_gr_events,
     gr_scores,
+    gr_threshold,
     gr_transition,
     match_points,
 )
@@ -36,8 +38,9 @@ def synthetic_points(seed=0, jitter=0.02):
 def test_event_found_at_the_known_checkpoint():
     scores = gr_scores(synthetic_points(), ITERATIONS)
     assert list(scores.columns) == SCORE_COLUMNS and len(scores) == len(ITERATIONS) - 1
-    gr = detect_gr_events(scores, baseline_n=3, k=3.0, abs_floor=1.0)
-    assert gr.t_gr == T_CHANGE
+    gr = detect_gr_events(scores, gr_threshold([0.05, 0.1, 0.08]))  # null: the jitter of identical networks
+    assert gr.threshold == 3.5  # (1 + 0.5) x 0.1 is below the floor min_threshold = 3.5
+    assert gr.t_gr == T_CHANGE and gr.t_gr_max == T_CHANGE
     assert gr.events["iteration"].tolist() == [T_CHANGE]
     ev = gr.events.iloc[0]
     assert ev["iteration_prev"] == T_CHANGE - 20 and ev["n_appear"] == 2 and ev["n_disappear"] == 0
@@ -48,8 +51,10 @@ def test_event_found_at_the_known_checkpoint():
 def test_no_change_gives_empty_events_with_fixed_columns(tmp_path):
     pts = synthetic_points()
     pts = pts[pts["point_id"] < 2]  # never restructures
-    gr = detect_gr_events(gr_scores(pts, ITERATIONS), baseline_n=3)
+    gr = detect_gr_events(gr_scores(pts, ITERATIONS), gr_threshold([0.1]))
     assert gr.t_gr is None and len(gr.events) == 0 and list(gr.events.columns) == EVENT_COLUMNS
+    assert list(gr.scores.columns) == JUDGED_COLUMNS and not gr.scores["event"].any()
+    assert (gr.scores["null_q"] == 3.5).all()
     write_tsv_atomic(tmp_path / "events.tsv", gr.events)
     assert (tmp_path / "events.tsv").read_text().strip().split("\t") == EVENT_COLUMNS
 
@@ -82,18 +87,21 @@ def test_match_points_hungarian():
     assert sorted(dist.round(6).tolist()) == [0.05, 0.1]
 
 
-def test_too_few_transitions():
-    gr = detect_gr_events(gr_scores(synthetic_points(), ITERATIONS[:3]), baseline_n=5)
-    assert gr.t_gr is None and gr.threshold is None and len(gr.events) == 0
+def test_no_transitions():
+    gr = detect_gr_events(gr_scores(synthetic_points(), ITERATIONS[:1]), 1.0)
+    assert gr.t_gr is None and gr.t_gr_max is None and len(gr.events) == 0 and len(gr.scores) == 0
 
 
-def test_event_inside_the_baseline_window_is_found_and_first_transition_is_skipped():
+def test_every_transition_is_judged_and_the_threshold_comes_from_the_null():
     scores = pd.DataFrame({"iteration_prev": range(0, 90, 10), "iteration": range(10, 100, 10)})
     for c in SCORE_COLUMNS[3:]:
         scores[c] = 0
-    scores["score"] = [50.0, 0.1, 0.2, 30.0, 0.15, 0.1, 0.2, 0.1, 0.3]  # search phase, then an event at 40
+    scores["score"] = [50.0, 0.1, 0.2, 30.0, 0.15, 0.1, 0.2, 60.0, 0.3]  # early and late restructurings
     scores = scores[SCORE_COLUMNS]
-    gr = detect_gr_events(scores, skip_first=1, baseline_n=5, k=3.0, abs_floor=1.0)
-    assert gr.t_gr == 40 and gr.events["iteration"].tolist() == [40]  # 10 (search phase) is not judged
-    assert gr.threshold == pytest.approx(1.0)  # robust baseline: the event does not inflate it
-    assert detect_gr_events(scores, skip_first=0, baseline_n=5).t_gr == 10
+    threshold = gr_threshold([2.0, 5.0, 4.0], margin=0.5, min_threshold=1.0)
+    assert threshold == pytest.approx(7.5)  # 1.5 x the largest null score
+    gr = detect_gr_events(scores, threshold)
+    assert gr.events["iteration"].tolist() == [10, 40, 80]  # the first transition counts too: no baseline window
+    assert gr.t_gr == 10 and gr.t_gr_max == 80
+    assert gr.scores["event"].tolist() == [True, False, False, True, False, False, False, True, False]
+    assert gr_threshold([], min_threshold=2.0) == 2.0 and gr_threshold([0.0, np.nan]) == 3.5

@@ -22,6 +22,7 @@ from rnngeom.analysis.run_analysis import (
     default_settings,
     kappa_flow,
     ramping_index,
+    ramping_null,
     resolve_settings,
 )
 from rnngeom.checkpoints import load_checkpoints, save_checkpoints
@@ -30,9 +31,9 @@ from rnngeom.models import build_model
 ROOT = Path(__file__).resolve().parents[1]
 ITERATIONS = [0, 10, 20, 30, 40, 50, 60]
 FAST = {
-    "n_trials": 16, "n_starts": 48, "checkpoints_per_batch": 4, "num_threads": 1,
-    "fixed_points": {"lm_steps": 12},
-    "gr_events": {"baseline_n": 2},
+    "n_trials": 16, "n_starts": 64, "checkpoints_per_batch": 4, "num_threads": 1,
+    "fixed_points": {"lm_steps": 12}, "input": "zeros",
+    "gr_null": {"n_checkpoints": 1, "n_reanalyses": 2},
 }  # fmt: skip
 
 
@@ -62,7 +63,7 @@ def write_data_and_metrics(folder: Path, n_in=3):
         np.savez(f, inputs=inputs.astype(np.float32), targets=np.zeros(shape, np.float32),
                  mask=np.ones(shape, np.float32))
     its = np.arange(0, 61)
-    loss = 10 ** (-0.5 - 1.5 / (1 + np.exp(-(its - 40) / 2.0)))
+    loss = 10 ** (-0.5 - 1.5 / (1 + np.exp(-(its - 40) / 1.0)))
     pd.DataFrame({"iteration": its, "task_loss": loss, "test_loss": loss,
                   "test_accuracy": np.clip(1 - loss, 0, 1)}).to_csv(folder / "metrics.tsv", sep="\t", index=False)
 
@@ -98,8 +99,9 @@ def test_cli_end_to_end(run_files):
     # the planted restructuring: one stable point at the start, eight (3 bistable units) at the end
     assert summary["n_stable"].iloc[0] == 1 and summary["n_stable"].iloc[-1] == 8
     assert result["t_GR"] is not None and 0 < result["t_GR"] <= 60
-    assert result["has_drop"] and abs(result["t_drop"] - 40) <= 3
-    for key in ("plateau_length", "drop_sharpness", "timing", "settings", "gr_threshold"):
+    assert result["abrupt"] and abs(result["t_drop"] - 40) <= 3
+    for key in ("plateau_length", "plateau_fraction", "drop_width", "drop_width_rel", "drop_decades", "timing",
+                "settings", "gr_threshold", "gr_noise_floor", "t_GR_max", "n_gr_events"):
         assert key in result
     assert "time_to_learn" not in result  # computed once, by rnngeom.aggregate
     assert result["timing"]["fixed_points_mean_s_per_checkpoint"] > 0
@@ -135,7 +137,7 @@ def test_plrnn_uses_exact_solver(tmp_path):
         result = analyse_run(ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", FAST)
     assert result["method"] == "plrnn_exact"
     assert result["final_counts"] == {"n_fixed": 9, "n_stable": 4, "n_saddle": 5, "n_unstable": 0, "n_slow": 0}
-    assert result["t_GR"] is None  # too few checkpoints for a baseline: no events, and the table is still written
+    assert result["t_GR"] is None  # two identical checkpoints: no event, and the table is still written
     assert pd.read_csv(tmp_path / "out" / "events.tsv", sep="\t").columns.tolist() == EVENT_COLUMNS
 
 
@@ -177,6 +179,38 @@ def test_ramping_index_measures_monotonic_trial_averaged_ramps():
     assert np.isnan(ramping_index(np.full((2, 10, 3), np.nan)))
 
 
+def ar1_activity(phi, n_trials=32, T=50, N=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.empty((n_trials, T, N))
+    x[:, 0] = rng.standard_normal((n_trials, N))
+    for t in range(1, T):
+        x[:, t] = phi * x[:, t - 1] + np.sqrt(1 - phi**2) * rng.standard_normal((n_trials, N))
+    return x
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.9, 0.99])
+def test_ramping_null_matches_autocorrelated_activity_without_a_ramp(phi):
+    """Stationary AR(1) activity scores well above 0 on the raw index (0.11 / 0.4 / 0.55 at these φ); the
+    autocorrelation-matched null removes that: index − null ≈ 0 (mean over 3 draws within 0.06)."""
+    diffs = [ramping_index(a) - ramping_null(a, seed=s) for s, a in enumerate(ar1_activity(phi, seed=k)
+                                                                           for k in range(3))]
+    assert abs(np.mean(diffs)) < 0.06, diffs
+    assert ramping_index(ar1_activity(phi)) > 0.08  # the raw index alone would call this ramping
+
+
+def test_ramping_null_leaves_real_ramps_clearly_above():
+    rng = np.random.default_rng(1)
+    t = np.arange(50) / 50
+    signs = rng.choice([-1.0, 1.0], (1, 1, 64))
+    for ramp in (t, np.tanh(2 * t), t**2):  # linear, saturating, accelerating
+        act = ramp[None, :, None] * signs + 0.3 * rng.standard_normal((16, 50, 64))
+        assert ramping_index(act) - ramping_null(act) > 0.3
+    flat = np.zeros((4, 20, 3))
+    assert ramping_null(flat) == 0.0 and np.isnan(ramping_null(np.full((2, 10, 3), np.nan)))
+    a = ar1_activity(0.5, N=8)
+    assert ramping_null(a, seed=3) == ramping_null(a, seed=3)  # seeded
+
+
 def ramping_leaky_checkpoints(path: Path):
     """A leaky RNN with W = 0 and a constant input: every unit relaxes monotonically, x_t = c (1 − (1−α)^t)."""
     torch.manual_seed(0)
@@ -196,6 +230,7 @@ def test_summary_ramping_index_and_empty_kappa_flow_for_other_archs(tmp_path):
                 pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", {**FAST, "n_starts": 8})  # fmt: skip
     summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t")
     assert np.allclose(summary["ramping_index"], 1.0)
+    assert (summary["ramping_null"] < 0.8).all()  # the null of a perfect ramp: a near-random walk
     flow = pd.read_csv(tmp_path / "out" / "kappa_flow.tsv", sep="\t")
     assert list(flow.columns) == KAPPA_FLOW_COLUMNS and flow.empty  # uniform outputs for every architecture
 

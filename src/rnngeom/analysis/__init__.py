@@ -11,7 +11,14 @@ from rnngeom.analysis.fixed_points import (
     find_fixed_points_batched,
     sample_starts,
 )
-from rnngeom.analysis.gr_events import GREvents, detect_gr_events, gr_scores, gr_transition, match_points
+from rnngeom.analysis.gr_events import (
+    GREvents,
+    detect_gr_events,
+    gr_scores,
+    gr_threshold,
+    gr_transition,
+    match_points,
+)
 from rnngeom.analysis.loss_drop import LossDrop, detect_loss_drop, time_to_learn
 from rnngeom.analysis.pca import PCA
 from rnngeom.analysis.plrnn_exact import plrnn_fixed_points, plrnn_fixed_points_of
@@ -24,6 +31,7 @@ __all__ = [
     "sample_starts",
     "GREvents",
     "detect_gr_events",
+    "gr_threshold",
     "gr_scores",
     "gr_transition",
     "match_points",

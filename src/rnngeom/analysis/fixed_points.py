@@ -285,7 +285,7 @@ def find_fixed_points_batched(
     starts,
     *,
     input=None,
-    n_iters: int = 1000,
+    n_iters: int = 400,
     lr: float = 0.05,
     lr_final: float = 0.01,
     tol_q: float = 1e-10,

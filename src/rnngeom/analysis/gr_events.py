@@ -11,11 +11,17 @@ Points are matched by the Hungarian algorithm (scipy.optimize.linear_sum_assignm
 a pair further apart than ``match_radius`` (in units of ``scale``, the trajectories' RMS spread in the frame)
 is not a match: one point disappeared and another appeared.
 
-Event rule: a transition is an event if score > max(abs_floor, median + k·1.4826·MAD of the baseline), where
-the baseline is the run's first ``baseline_n`` transitions after the first ``skip_first`` (the early plateau:
-the run's own noise level; median/MAD so that a restructuring inside the window does not inflate it). All
-transitions from ``skip_first`` on are judged. t_GR is the iteration of the first event (the later
-checkpoint of the pair).
+Calibrated events. The fixed-point finder starts from a sample of states, so two analyses of the *same*
+network with other start seeds can differ (a saddle found once and missed once scores 3). The run analysis
+therefore (1) analyses every checkpoint from one start set per run (the same footing for every pair), and
+(2) measures the noise: it re-analyses a few checkpoints with other start seeds and scores each
+re-analysis against the main one (``null_scores``: identical networks, so every point of these scores is
+start-sampling noise). The event threshold is
+
+    threshold = max(min_threshold, (1 + margin) · max(null scores))
+
+(``gr_threshold``), and a transition is an event if its score exceeds it. Every transition is judged (no
+baseline window). t_GR is the first event, t_GR_max the transition with the largest score / threshold.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ SCORE_COLUMNS = [
     "n_points",
 ]
 EVENT_COLUMNS = SCORE_COLUMNS + ["threshold"]
+# gr_scores.tsv: every transition with the run's calibrated threshold (null_q) and whether it is an event;
+# aggregate prefixes these with "gr_" in checkpoints.tsv (gr_score, gr_null_q, gr_event)
+JUDGED_COLUMNS = SCORE_COLUMNS + ["null_q", "event"]
 
 
 def match_points(prev: np.ndarray, curr: np.ndarray, max_dist: float):
@@ -128,46 +137,39 @@ def gr_scores(
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
+def gr_threshold(null_scores, *, margin: float = 0.5, min_threshold: float = 3.5) -> float:
+    """Event threshold from the null scores (same checkpoint, other start seeds): (1 + margin) x their maximum,
+    at least min_threshold. The floor matters where the null sample is all ~0 (e.g. the exhaustive PLRNN
+    solver, or a small network whose few re-analyses agree): one point found in one analysis and missed in
+    the other scores 3 (count, class and appearance 1 each) plus a little relocation of the others, a
+    flicker a few re-analyses can miss, so the default floor 3.5 asks for more than one point's change (a
+    pitchfork or a new attractor-saddle pair scores about 6; one point changing stability alone scores 2
+    and is below the floor)."""
+    null = np.asarray(null_scores, dtype=np.float64)
+    null = null[np.isfinite(null)]
+    top = float(null.max()) if len(null) else 0.0
+    return max(float(min_threshold), (1.0 + float(margin)) * top)
+
+
 @dataclass
 class GREvents:
+    scores: pd.DataFrame  # JUDGED_COLUMNS, one row per transition
     events: pd.DataFrame  # EVENT_COLUMNS, possibly empty
     t_gr: int | None  # iteration of the first event
-    threshold: float | None  # None when there were too few transitions to set a baseline
-    baseline_median: float | None
-    baseline_mad: float | None
-    reason: str
+    t_gr_max: int | None  # iteration of the largest score / threshold (None: no transition)
+    threshold: float
 
 
-def detect_gr_events(
-    scores: pd.DataFrame,
-    *,
-    skip_first: int = 1,
-    baseline_n: int = 5,
-    k: float = 3.0,
-    abs_floor: float = 1.0,
-) -> GREvents:
-    """Events = transitions (from index skip_first on) whose score exceeds
-    threshold = max(abs_floor, median + k · 1.4826 · MAD) of the baseline scores.
-
-    skip_first: leading transitions that are never judged nor used as baseline (the first one starts from the
-        random initialisation: the search phase, not the plateau).
-    baseline_n: the next baseline_n transitions form the baseline (the early plateau). Median and MAD are
-        robust, so a restructuring that happens inside the baseline window neither hides itself nor raises
-        the threshold much, and it is judged like any other transition.
-    k, abs_floor: threshold in robust standard deviations (1.4826·MAD), and its lower bound in score units.
-    """
+def detect_gr_events(scores: pd.DataFrame, threshold: float) -> GREvents:
+    """Events = transitions whose score exceeds the calibrated threshold (see ``gr_threshold``)."""
     empty = pd.DataFrame({c: pd.Series(dtype="int64" if c.startswith(("iteration", "n_", "d_")) else "float64")
                           for c in EVENT_COLUMNS})
-    if baseline_n < 1 or len(scores) < skip_first + baseline_n:
-        return GREvents(empty, None, None, None, None,
-                        f"{len(scores)} transitions: need skip_first + baseline_n = {skip_first + baseline_n}")
-    base = scores["score"].to_numpy(float)[skip_first : skip_first + baseline_n]
-    median = float(np.median(base))
-    mad = float(np.median(np.abs(base - median)))
-    threshold = max(abs_floor, median + k * 1.4826 * mad)
-    judged = scores.iloc[skip_first:]
-    ev = judged[judged["score"] > threshold].copy()
+    ev = scores[scores["score"] > threshold].copy()
     ev["threshold"] = threshold
     ev = ev[EVENT_COLUMNS].reset_index(drop=True) if len(ev) else empty
     t_gr = int(ev["iteration"].iloc[0]) if len(ev) else None
-    return GREvents(ev, t_gr, threshold, median, mad, "events" if len(ev) else "no transition above threshold")
+    t_gr_max = None
+    if len(scores):  # one threshold per run: the largest score / threshold is the largest score
+        t_gr_max = int(scores["iteration"].iloc[int(np.argmax(scores["score"].to_numpy(float)))])
+    judged = scores.assign(null_q=float(threshold), event=scores["score"] > threshold)[JUDGED_COLUMNS]
+    return GREvents(judged.reset_index(drop=True), ev, t_gr, t_gr_max, float(threshold))

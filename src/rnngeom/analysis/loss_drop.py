@@ -1,157 +1,175 @@
-"""Abrupt-learning detection from a training curve: plateau, drop time t_drop, drop sharpness; time-to-learn.
+"""Abrupt learning from a training curve: a plateau, then a fast fall of the loss; and time-to-learn.
 
-Method (all in log10-loss, "decades"):
-1. Resample the curve on a uniform iteration grid (the logging interval), smooth it with a running median
-   (robust to spikes) followed by a running mean, both ``smooth_window`` grid points wide.
-2. Slope = derivative of the smoothed log-loss. Falling segments are maximal runs where the slope is below
-   ``segment_slope_frac`` x the steepest slope of the run (a fraction of the steepest fall, so the criterion
-   does not depend on units or run length).
-3. The drop is the segment that loses the most decades (so a short initial "search phase" fall does not win
-   over the main drop just by being steep); t_drop is its steepest point. Its 10%–90% span of the fall gives
-   drop_start, drop_end and the sharpness (mean decades lost per 100 iterations over that span).
-4. has_drop requires a fall of at least ``min_drop_decades`` and a 10–90% width of at most ``max_width_frac``
-   of the whole curve; otherwise the result says why (``reason``) and the drop times are None.
-5. The plateau is the stretch before the drop's segment where the smoothed log-loss stays no more than
-   ``plateau_tol_decades`` above its level just before the onset (median over one smoothing window).
+Everything is measured on the log10-loss y(t) ("decades") of the curve itself, without smoothing its width:
+
+1. The fall: y(t) = y_top − D · σ((t − t_drop) / w) − s · w · softplus((t − t_drop) / w), a sigmoid in
+   log-loss followed by a steady decline of s ≥ 0 decades per iteration (losses keep falling after the drop),
+   is fitted by robust least squares (scipy ``least_squares``, soft-L1 loss, so spikes do not pull it) to the
+   raw points. Its start is the best
+   single step of the curve (the split of the points that explains the most variance of the log-loss, after a
+   3-point running median that removes single spikes), tried with several widths. t_drop is the fall's
+   midpoint, D (``drop_decades``) its size and ``drop_width`` = 2 ln 9 · w its 10–90 % width in iterations:
+   continuous, so it is not floored by a smoothing window and does not depend on the evaluation interval (a
+   fall narrower than one evaluation step is reported as narrower than that step; it cannot be resolved).
+2. The plateau: the stretch before the fall's onset (t_drop − drop_width) where the loss stays within
+   ``plateau_tol_decades`` of the fitted level before the fall, y_top (a 3-point running median, so one noisy
+   point does not end it); plateau_length runs from its start to drop_start, and
+   ``plateau_fraction`` = plateau_length / run length (the iterations the curve spans).
+3. abrupt = (drop_decades ≥ min_drop_decades) and (plateau_fraction ≥ min_plateau_frac) and
+   (drop_width_rel = drop_width / run length ≤ max_width_frac). An exponential or 1/t decay starts falling at
+   once (no plateau); a slow decline is too wide. ``reason`` says which criterion failed.
+t_drop, drop_width and the plateau are reported whenever a fall of at least ``min_drop_decades`` is fitted,
+abrupt or not; NaN otherwise.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter, uniform_filter1d
+from scipy.ndimage import median_filter
+from scipy.optimize import least_squares
+from scipy.special import expit
+
+WIDTH_PER_SCALE = 2.0 * math.log(9.0)  # 10-90 % width of σ(t / w) is 2 ln 9 · w
+NAN = float("nan")
 
 
 @dataclass
 class LossDrop:
-    has_drop: bool
-    reason: str  # "drop" or why there is none
-    t_drop: float | None  # iteration of steepest fall of the smoothed log-loss within the drop
-    drop_start: float | None  # 10% of the drop's fall reached
-    drop_end: float | None  # 90% of the drop's fall reached
-    drop_width: float | None  # drop_end - drop_start (iterations)
-    drop_decades: float  # decades of loss lost across the candidate drop segment (0 if none)
-    drop_sharpness: float | None  # mean decades lost per 100 iterations between drop_start and drop_end
-    peak_rate: float | None  # decades lost per 100 iterations at t_drop
-    plateau_start: float | None
-    plateau_length: float | None  # iterations from plateau_start to the onset of the drop's segment
-    plateau_loss: float | None  # smoothed loss just before the drop's segment (median over one window)
+    abrupt: bool  # plateau and fast fall (see the module docstring)
+    reason: str  # "abrupt" or why not
+    t_drop: float  # iteration of the fall's midpoint (NaN if no fall of min_drop_decades)
+    drop_start: float  # 10 % of the fall reached
+    drop_end: float  # 90 % of the fall reached
+    drop_width: float  # drop_end − drop_start (iterations)
+    drop_width_rel: float  # drop_width / run_length
+    drop_decades: float  # fitted fall D (log10 units; 0 if the curve has too few points)
+    plateau_start: float
+    plateau_length: float  # iterations from plateau_start to drop_start
+    plateau_fraction: float  # plateau_length / run_length
+    plateau_loss: float  # fitted loss level before the fall, 10**y_top
+    run_length: float  # iterations spanned by the curve
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def smooth_log_loss(iterations, loss, smooth_window: int = 11, floor: float = 1e-12):
-    """Uniform grid and smoothed log10-loss on it: (grid [G], smoothed [G]); robust to NaN/inf entries."""
+def log_loss_curve(iterations, loss, floor: float = 1e-12):
+    """Sorted unique iterations [n] and log10-loss [n] of the finite entries (first value per iteration)."""
     it = np.asarray(iterations, dtype=np.float64)
     y = np.asarray(loss, dtype=np.float64)
     ok = np.isfinite(it) & np.isfinite(y)
     it, y = it[ok], np.log10(np.maximum(y[ok], floor))
     order = np.argsort(it, kind="stable")
-    it, y = it[order], y[order]
-    it, first = np.unique(it, return_index=True)
-    y = y[first]
-    if len(it) < 2:
-        return it, y
-    step = float(np.median(np.diff(it)))
-    grid = it[0] + step * np.arange(int(round((it[-1] - it[0]) / step)) + 1)
-    yg = np.interp(grid, it, y)
-    w = max(1, int(smooth_window))
-    ys = uniform_filter1d(median_filter(yg, size=w, mode="nearest"), size=w, mode="nearest")
-    return grid, ys
+    it, first = np.unique(it[order], return_index=True)
+    return it, y[order][first]
 
 
-def _crossing(grid, ys, i0, i1, level) -> float:
-    """First iteration in [i0, i1] where ys falls to `level` (linear interpolation between grid points)."""
-    for i in range(i0, i1 + 1):
-        if ys[i] <= level:
-            if i == i0:
-                return float(grid[i])
-            f = (ys[i - 1] - level) / max(ys[i - 1] - ys[i], 1e-300)
-            return float(grid[i - 1] + f * (grid[i] - grid[i - 1]))
-    return float(grid[i1])
+def _sigmoid_fall(p, t):
+    """Plateau at top, a sigmoid fall of D decades (midpoint t_mid, scale w), then a steady decline of
+    ``tail`` decades per iteration that switches on with the fall (w · softplus((t − t_mid)/w) is the
+    integral of the sigmoid): training losses keep falling after the drop, and without this term the fit
+    would stretch the sigmoid over the whole decline."""
+    top, decades, t_mid, log_w, tail = p
+    w = np.exp(log_w)
+    u = (t - t_mid) / w
+    return top - decades * expit(u) - tail * w * np.logaddexp(0.0, u)
+
+
+def _best_step(t, y) -> int:
+    """Index k maximising the variance explained by splitting y into y[:k] and y[k:] (each at its mean)."""
+    n = len(y)
+    c1, c2 = np.cumsum(y), np.cumsum(y**2)
+    k = np.arange(1, n)
+    sse = (c2[k - 1] - c1[k - 1] ** 2 / k) + ((c2[-1] - c2[k - 1]) - (c1[-1] - c1[k - 1]) ** 2 / (n - k))
+    falls = c1[k - 1] / k > (c1[-1] - c1[k - 1]) / (n - k)  # only falls, not rises
+    sse = np.where(falls, sse, np.inf)
+    return int(k[np.argmin(sse)]) if np.isfinite(sse).any() else n // 2
+
+
+def fit_fall(t, y):
+    """Robust sigmoid fit of a fall in log-loss; returns (top, decades, t_mid, w)."""
+    step = float(np.median(np.diff(t)))
+    span = float(t[-1] - t[0])
+    ym = median_filter(y, size=3, mode="nearest") if len(y) >= 5 else y
+    k = _best_step(t, ym)
+    t0 = 0.5 * (t[k - 1] + t[k])
+    top0, low0 = float(np.median(ym[:k])), float(np.median(ym[k:]))
+    # noise of the log-loss from successive differences (robust), the scale of the soft-L1 loss
+    noise = 1.4826 * float(np.median(np.abs(np.diff(y) - np.median(np.diff(y))))) / math.sqrt(2.0)
+    f_scale = max(noise, 1e-3)
+    lo = [-np.inf, 0.0, t[0], math.log(1e-3 * step), 0.0]
+    hi = [np.inf, np.inf, t[-1], math.log(max(span, step)), np.inf]
+    best = None
+    for w0 in (step, 5.0 * step, 0.05 * span, 0.25 * span):
+        log_w0 = math.log(float(np.clip(w0, 2e-3 * step, max(span, step))))
+        p0 = [top0, max(top0 - low0, 1e-6), t0, log_w0, 0.0]
+        fit = least_squares(lambda p: _sigmoid_fall(p, t) - y, p0, bounds=(lo, hi), loss="soft_l1",
+                            f_scale=f_scale, x_scale=[1.0, 1.0, max(span, step), 1.0, 1.0 / max(span, step)])
+        if best is None or fit.cost < best.cost:
+            best = fit
+    top, decades, t_mid, log_w, _ = best.x
+    return float(top), float(decades), float(t_mid), float(math.exp(log_w))
 
 
 def detect_loss_drop(
     iterations,
     loss,
     *,
-    smooth_window: int = 11,
-    segment_slope_frac: float = 0.1,
     min_drop_decades: float = 0.5,
-    max_width_frac: float = 0.3,
-    plateau_tol_decades: float = 0.1,
-    ignore_before: float | None = None,
+    min_plateau_frac: float = 0.1,
+    max_width_frac: float = 0.1,
+    plateau_tol_decades: float = 0.15,
     floor: float = 1e-12,
 ) -> LossDrop:
-    """Find the abrupt loss drop of a training curve (see the module docstring).
+    """Plateau and fall of a training curve (see the module docstring).
 
-    smooth_window:       running median + running mean width, in logged points (odd is best).
-    segment_slope_frac:  a falling segment is where the slope is below this fraction of the steepest slope.
-    min_drop_decades:    smallest fall (log10 units, 0.5 = a factor 3.2) that counts as a drop.
-    max_width_frac:      largest 10–90% width, as a fraction of the iterations spanned, that counts as abrupt.
-    plateau_tol_decades: how far (log10) above the drop's onset the loss may be and still be on the plateau.
-    ignore_before:       iterations before this are not searched for the drop (e.g. to skip a search phase).
+    min_drop_decades:    smallest fitted fall (log10 units; 0.5 = a factor 3.2) that counts as a drop.
+    min_plateau_frac:    shortest plateau before the fall, as a fraction of the run length, for "abrupt".
+    max_width_frac:      widest 10–90 % fall, as a fraction of the run length, for "abrupt".
+    plateau_tol_decades: how far (log10) the loss may stray from the fitted pre-fall level on the plateau.
     floor:               losses are clipped at this value before the log.
     """
-    none = LossDrop(False, "", None, None, None, None, 0.0, None, None, None, None, None)
-    grid, ys = smooth_log_loss(iterations, loss, smooth_window, floor)
-    if len(grid) < max(5, 3 * smooth_window // 2):
-        none.reason = f"too few points ({len(grid)})"
+    t, y = log_loss_curve(iterations, loss, floor)
+    run_length = float(t[-1] - t[0]) if len(t) else 0.0
+    none = LossDrop(False, "", NAN, NAN, NAN, NAN, NAN, 0.0, NAN, NAN, NAN, NAN, run_length)
+    if len(t) < 6:
+        none.reason = f"too few points ({len(t)})"
         return none
-    slope = np.gradient(ys, grid)  # decades per iteration
-    search = np.ones_like(slope, dtype=bool) if ignore_before is None else grid >= ignore_before
-    if not search.any() or slope[search].min() >= 0:
-        none.reason = "loss never falls"
+    top, decades, t_mid, w = fit_fall(t, y)
+    if decades < min_drop_decades:
+        none.reason = f"fitted fall {decades:.3g} decades < min_drop_decades={min_drop_decades}"
+        none.drop_decades = decades
         return none
-    peak = slope[search].min()
-    falling = search & (slope < segment_slope_frac * peak)
+    width = WIDTH_PER_SCALE * w
+    start, end = t_mid - width / 2, t_mid + width / 2
 
-    # Maximal runs of `falling`; pick the one that loses the most decades.
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], falling.astype(int), [0]])))
-    segments = list(zip(edges[::2], edges[1::2] - 1))
-    falls = [ys[i0] - ys[i1] for i0, i1 in segments]
-    best = int(np.argmax(falls))
-    i0, i1 = segments[best]
-    fall = float(falls[best])
-    i_peak = i0 + int(np.argmin(slope[i0 : i1 + 1]))
-    start = _crossing(grid, ys, i0, i1, ys[i0] - 0.1 * fall)
-    end = _crossing(grid, ys, i0, i1, ys[i0] - 0.9 * fall)
-    width = max(end - start, float(grid[1] - grid[0]))
-
-    # Plateau: walk back from the segment's onset while the loss stays at most plateau_tol_decades above its
-    # onset value (only an upper bound: dipping below is noise, rising above is the search phase).
-    # The reference level is the median over the smoothing window before the onset (one point is too noisy).
-    level = float(np.median(ys[max(0, i0 - smooth_window) : i0 + 1]))
-    j = i0
-    while j > 0 and ys[j - 1] - level <= plateau_tol_decades:
-        j -= 1
+    # Plateau: walk back from the fall's onset (t_mid − width, where 1.2 % of the fall is done: at the 10 %
+    # point itself the loss is already 0.1 D below the plateau) while the loss stays near the pre-fall level.
+    ym = median_filter(y, size=3, mode="nearest")
+    j = int(np.searchsorted(t, t_mid - width, side="right"))  # points before the onset: t[:j]
+    i = j
+    while i > 0 and abs(ym[i - 1] - top) <= plateau_tol_decades:
+        i -= 1
+    plateau_start = float(t[i]) if i < j else float(start)
+    plateau_length = max(0.0, float(start) - plateau_start)
     result = LossDrop(
-        has_drop=True,
-        reason="drop",
-        t_drop=float(grid[i_peak]),
-        drop_start=start,
-        drop_end=end,
-        drop_width=width,
-        drop_decades=fall,
-        drop_sharpness=100.0 * 0.8 * fall / width,
-        peak_rate=float(-100.0 * slope[i_peak]),
-        plateau_start=float(grid[j]),
-        plateau_length=float(grid[i0] - grid[j]),
-        plateau_loss=float(10**level),
+        abrupt=False, reason="abrupt", t_drop=t_mid, drop_start=start, drop_end=end, drop_width=width,
+        drop_width_rel=width / run_length, drop_decades=decades, plateau_start=plateau_start,
+        plateau_length=plateau_length, plateau_fraction=plateau_length / run_length, plateau_loss=10**top,
+        run_length=run_length,
     )
-    span = float(grid[-1] - grid[0])
-    if fall < min_drop_decades:
-        reason = f"largest fall {fall:.3g} decades < min_drop_decades={min_drop_decades}"
-    elif width > max_width_frac * span:
-        reason = f"fall is gradual: 10-90% width {width:.4g} > {max_width_frac} x span {span:.4g}"
+    if result.drop_width_rel > max_width_frac:
+        result.reason = (f"fall is gradual: 10-90% width {width:.4g} = {result.drop_width_rel:.3g} of the run "
+                         f"> max_width_frac={max_width_frac}")
+    elif result.plateau_fraction < min_plateau_frac:
+        result.reason = (f"no plateau: {result.plateau_fraction:.3g} of the run "
+                         f"< min_plateau_frac={min_plateau_frac}")
     else:
-        return result
-    # No drop: keep the candidate's size for diagnostics, but no times, so nothing downstream uses them.
-    none.reason = reason
-    none.drop_decades = fall
-    return none
+        result.abrupt = True
+    return result
 
 
 def time_to_learn(iterations, accuracy, threshold: float, *, sustain: int = 1) -> float | None:

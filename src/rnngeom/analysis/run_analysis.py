@@ -4,36 +4,45 @@
         --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | @file.json] [--threads N]
 
 Steps:
-1. Run every checkpoint's model on the same first ``n_trials`` held-out trials (trajectories).
+1. Run every checkpoint's model on the same first ``n_trials`` held-out trials (trajectories); slow dynamics
+   at every checkpoint: mean hidden-state speed, the TCR penalty, the ramping index and its
+   autocorrelation-matched null (``ramping_index``, ``ramping_null``).
 2. Fit a PCA frame once, on the final model's trajectories; everything is projected into it.
-3. Fixed points at every checkpoint under a constant input (zeros by default): the exact region solver for
-   PLRNNs (``plrnn_method="exact"``), the batched speed minimiser otherwise, with starts sampled from that
-   checkpoint's own trajectories plus noise; ``checkpoints_per_batch`` checkpoints are optimised together.
-4. Slow dynamics at every checkpoint: mean hidden-state speed, the TCR penalty and the ramping index
-   (``ramping_index``) of the held-out trajectories.
+3. Fixed points at every checkpoint under a constant input (``input``: the task's resting input by default,
+   see ``constant_input``): the exact region solver for PLRNNs (``plrnn_method="exact"``), the batched speed
+   minimiser otherwise, from ONE start set per run (``run_starts``: half uniform over the box the
+   trajectories of all checkpoints visit, half on those trajectories), so consecutive checkpoints are
+   compared on the same footing; ``checkpoints_per_batch`` checkpoints are optimised together.
+4. GR noise floor: a few checkpoints are re-analysed with other start sets and scored against their main
+   analysis (identical networks: pure start-sampling noise); the run's event threshold follows
+   (gr_events.gr_threshold).
 5. Rank-one models only: the exact one-dimensional flow of the latent κ at every checkpoint (``kappa_flow``).
-6. Loss drop (t_drop, plateau, sharpness) from the metrics table.
-7. GR scores between consecutive checkpoints and GR events (t_GR).
+6. Loss drop (plateau, t_drop, width; loss_drop.detect_loss_drop) from the metrics table.
+7. GR scores between consecutive checkpoints, judged against the threshold (t_GR, t_GR_max).
 
 Outputs in --out-dir (each written atomically):
     fixed_points.tsv        iteration, point_id, pc1..pc3, q, max_abs_eig, n_unstable_modes, kind
     checkpoint_summary.tsv  iteration, n_fixed (= stable + saddle + unstable), n_stable, n_saddle, n_unstable,
                             n_slow, mean_speed (mean ‖x_t − x_{t−1}‖ along the trajectories), mean_tcr
                             (mean (r_t − r_{t−1})², the TCR penalty), ramping_index (see ``ramping_index``:
-                            mean over units of |Spearman ρ| between the trial-averaged rate r̄_i(t) and t)
+                            mean over units of |Spearman ρ| between the trial-averaged rate r̄_i(t) and t),
+                            ramping_null (the same index of AR(1) surrogates with matched autocorrelation)
     kappa_flow.tsv          rank-one runs (arch "rank1"): the 1-D flow of the latent κ at every checkpoint (see
                             ``kappa_flow``): iteration, kappa, dkappa, slope, kind (grid | stable | saddle |
                             unstable; the non-grid rows are the fixed points). Other architectures: the header only
-    gr_scores.tsv           one row per consecutive checkpoint pair (gr_events.SCORE_COLUMNS)
+    gr_scores.tsv           one row per consecutive checkpoint pair (gr_events.JUDGED_COLUMNS: the score, the
+                            run's threshold null_q and event = score > null_q)
     events.tsv              the GR events (gr_events.EVENT_COLUMNS), possibly no rows
     trajectories_pca.npz    iterations [C], pcs [C, n_plot_trials, T, 3] (for phase portraits), pca_mean,
                             pca_components
-    analysis.json           t_drop, has_drop, plateau_length, drop_sharpness, ..., t_GR, timing, settings,
-                            kappa_fixed_points_final (rank-one: [{kappa, kind}] at the last checkpoint)
+    analysis.json           loss drop (abrupt, t_drop, plateau_length, plateau_fraction, drop_width,
+                            drop_width_rel, drop_decades, ...), GR (t_GR, t_GR_max, gr_threshold, gr_noise_floor
+                            = median null score, gr_null_scores, n_gr_events), fixed_point_input(_source),
+                            timing, settings, kappa_fixed_points_final (rank-one: [{kappa, kind}] at the end)
 Every table is a deterministic function of the inputs and settings; only analysis.json holds timings.
 
 Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword arguments of
-find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and detect_gr_events; unknown
+find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and gr_threshold; unknown
 keys are an error).
 """
 
@@ -41,7 +50,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import inspect
+import math
 import time
 from pathlib import Path
 
@@ -58,16 +69,17 @@ from rnngeom.analysis.fixed_points import (
     sample_starts,
     stability_kind,
 )
-from rnngeom.analysis.gr_events import detect_gr_events, gr_scores
+from rnngeom.analysis.gr_events import detect_gr_events, gr_scores, gr_threshold, gr_transition
 from rnngeom.analysis.loss_drop import detect_loss_drop
 from rnngeom.analysis.pca import PCA
 from rnngeom.analysis.plrnn_exact import plrnn_fixed_points
 from rnngeom.io import atomic_path, json_arg, write_json_atomic, write_tsv_atomic
+from rnngeom.tasks.base import TaskData
 from rnngeom.tcr import tcr_penalty
 
 FIXED_POINT_COLUMNS = ["iteration", "point_id", "pc1", "pc2", "pc3", "q", "max_abs_eig", "n_unstable_modes", "kind"]
 SUMMARY_COLUMNS = ["iteration", "n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow", "mean_speed",
-                   "mean_tcr", "ramping_index"]
+                   "mean_tcr", "ramping_index", "ramping_null"]
 KAPPA_FLOW_COLUMNS = ["iteration", "kappa", "dkappa", "slope", "kind"]
 
 
@@ -84,21 +96,25 @@ def default_settings() -> dict:
     return {
         "n_trials": 64,  # held-out trials run through every checkpoint (the first n_trials of the file)
         "n_plot_trials": 8,  # trials whose PCA trajectories are saved for phase portraits
-        "seed": 0,  # seeds start sampling (plus the checkpoint's index) and the PLRNN region search
+        "seed": 0,  # seeds the run's start set, the PLRNN region search and the ramping surrogates
         "device": "cpu",  # where the generic finder runs: "cpu", "cuda" or "auto"
         "num_threads": None,  # torch intra-op threads; None leaves torch's default
-        "input": None,  # constant input [n_in] for fixed points; None = zeros
-        "n_starts": 128,  # starts per checkpoint
-        "start_noise_rel": 0.05,  # start noise std, as a fraction of the trajectories' RMS spread per dim
+        "input": "task",  # constant input for fixed points: "task" (the task's resting input), "zeros" or a list
+        "n_starts": 128,  # starts (one set per run, used at every checkpoint)
+        "covering_frac": 0.5,  # fraction of the starts drawn uniformly from the box the trajectories visit
+        "start_noise_rel": 0.05,  # noise of the trajectory starts, as a fraction of the trajectories' RMS spread
         "checkpoints_per_batch": 16,  # checkpoints optimised together in one batch (generic finder)
         "plrnn_method": "exact",  # "exact" (region solver) or "generic" (speed minimiser) for PLRNNs
         "loss_column": "task_loss",  # metrics column for the loss drop
         "kappa_grid_points": 201,  # rank-one models: grid points of the latent flow dκ(κ) per checkpoint
+        "ramping_surrogates": 32,  # AR(1) surrogates per checkpoint for ramping_null
         "fixed_points": _keyword_defaults(find_fixed_points_batched, exclude=("input", "device")),
         "plrnn_exact": _keyword_defaults(plrnn_fixed_points, exclude=("start_states", "seed")),
         "loss_drop": _keyword_defaults(detect_loss_drop),
         "gr_scores": {**_keyword_defaults(gr_scores, exclude=("coords", "scale")), "kinds": list(KINDS)},
-        "gr_events": _keyword_defaults(detect_gr_events),
+        # GR noise floor: re-analyse n_checkpoints checkpoints (spread over training, the last included) with
+        # n_reanalyses other start seeds each; the threshold is gr_threshold() of these null scores
+        "gr_null": {"n_checkpoints": 3, "n_reanalyses": 4, **_keyword_defaults(gr_threshold)},
     }
 
 
@@ -119,7 +135,46 @@ def resolve_settings(overrides: dict | None) -> dict:
             settings[key] = value
     if settings["plrnn_method"] not in ("exact", "generic"):
         raise ValueError(f"plrnn_method must be 'exact' or 'generic', got {settings['plrnn_method']!r}")
+    if settings["input"] is None:  # null (unset) means the default
+        settings["input"] = "task"
+    if isinstance(settings["input"], str) and settings["input"] not in ("task", "zeros"):
+        raise ValueError(f"analysis input must be 'task', 'zeros' or a list of numbers, got {settings['input']!r}")
+    if not 0.0 <= float(settings["covering_frac"]) <= 1.0:
+        raise ValueError(f"covering_frac must be in [0, 1], got {settings['covering_frac']!r}")
+    if int(settings["gr_null"]["n_checkpoints"]) < 1 or int(settings["gr_null"]["n_reanalyses"]) < 1:
+        raise ValueError(f"gr_null needs n_checkpoints >= 1 and n_reanalyses >= 1, got {settings['gr_null']}")
     return settings
+
+
+def constant_input(setting, task_name: str | None, data, n_in: int) -> tuple[np.ndarray, str]:
+    """The constant input s [n_in] for the fixed points and where it came from ("task", "zeros", "explicit").
+
+    "task": ``rnngeom.tasks.get_task(task_name).resting_input(data)``, the input of the task's delay/hold
+    period (e.g. delayed addition's value channel is U(0, 1) at every step, so zeros would be off the data);
+    needs the task name (from the checkpoint's run settings) and the held-out TaskData."""
+    if isinstance(setting, str) and setting == "zeros":
+        return np.zeros(n_in), "zeros"
+    if isinstance(setting, str):  # "task" (resolve_settings allows nothing else)
+        from rnngeom.tasks import get_task
+        from rnngeom.tasks.base import TaskData
+
+        if not task_name:
+            raise ValueError("analysis input 'task' needs the task name in the checkpoint's run settings; "
+                             "set analysis.input to 'zeros' or a list instead")
+        if not isinstance(data, TaskData):
+            raise ValueError("analysis input 'task' needs the held-out TaskData (inputs, targets, mask), "
+                             "not only the inputs")
+        task = get_task(task_name)
+        # FALLBACK until the tasks helper's Task.resting_input lands (the integrator removes this branch).
+        if not hasattr(task, "resting_input"):
+            return np.zeros(n_in), "zeros (task has no resting_input yet)"
+        s = np.asarray(task.resting_input(data), dtype=np.float64).reshape(-1)
+        source = "task"
+    else:
+        s, source = np.asarray(setting, dtype=np.float64).reshape(-1), "explicit"
+    if s.shape != (n_in,) or not np.isfinite(s).all():
+        raise ValueError(f"fixed-point input must be {n_in} finite numbers (the model's n_in), got {s.tolist()}")
+    return s, source
 
 
 @torch.no_grad()
@@ -127,6 +182,26 @@ def trajectories(model, inputs: torch.Tensor):
     """States [n, T, S] and activity [n, T, N] of a model on inputs [n, T, n_in] (float64 numpy)."""
     out = model(inputs.to(dtype=next(model.parameters()).dtype))
     return out.states.double().cpu().numpy(), out.activity.double().cpu().numpy()
+
+
+def _abs_rank_correlation_with_time(series: np.ndarray, flat_tol: float) -> np.ndarray:
+    """|Spearman ρ| between each column of series [..., T, N] and time t = 1..T -> [..., N]; a column that
+    varies by at most flat_tol · max(1, max|series|) counts as flat (ρ = 0)."""
+    T = series.shape[-2]
+    ranks = rankdata(series, axis=-2)  # ties get their average rank
+    rc = ranks - ranks.mean(axis=-2, keepdims=True)
+    tc = np.arange(T, dtype=np.float64) - (T - 1) / 2.0
+    denom = np.sqrt((rc**2).sum(axis=-2) * (tc**2).sum())
+    flat = np.ptp(series, axis=-2) <= flat_tol * max(1.0, float(np.abs(series).max()))
+    rho = (rc * tc[:, None]).sum(axis=-2) / np.where(denom == 0, 1.0, denom)
+    return np.abs(np.where(flat | (denom == 0), 0.0, rho))
+
+
+def _valid_activity(activity) -> np.ndarray | None:
+    act = np.asarray(activity, dtype=np.float64)
+    if act.ndim != 3 or act.shape[1] < 3 or act.shape[2] == 0 or not np.isfinite(act).all():
+        return None
+    return act
 
 
 def ramping_index(activity: np.ndarray, flat_tol: float = 1e-6) -> float:
@@ -138,19 +213,66 @@ def ramping_index(activity: np.ndarray, flat_tol: float = 1e-6) -> float:
     insensitive to the ramp's shape and to saturation of tanh. Units whose r̄_i(t) varies by at most
     ``flat_tol`` · max(1, max|r̄|) over the trial count as flat (ρ = 0, no ramp) instead of giving an
     undefined correlation. activity: [n_trials, T, N]. NaN if the activity is not finite or T < 3.
+    Autocorrelated activity without any ramp also scores above 0 (a slow random walk drifts): compare with
+    ``ramping_null``.
     """
-    act = np.asarray(activity, dtype=np.float64)
-    if act.ndim != 3 or act.shape[1] < 3 or act.shape[2] == 0 or not np.isfinite(act).all():
+    act = _valid_activity(activity)
+    if act is None:
+        return float("nan")
+    return float(_abs_rank_correlation_with_time(act.mean(axis=0), flat_tol).mean())
+
+
+def _ar1(phi: np.ndarray, shape: tuple, rng) -> np.ndarray:
+    """Stationary unit-variance AR(1) series [*shape, T, N] with coefficients phi [N] (T = shape[-2])."""
+    noise = rng.standard_normal(shape)
+    x = np.empty_like(noise)
+    x[..., 0, :] = noise[..., 0, :]
+    innovation = np.sqrt(1.0 - phi**2)
+    for t in range(1, shape[-2]):
+        x[..., t, :] = phi * x[..., t - 1, :] + innovation * noise[..., t, :]
+    return x
+
+
+def _lag1_autocorrelation(series: np.ndarray) -> np.ndarray:
+    """Sample lag-1 autocorrelation of each column of series [..., T, N] (0 for a constant column)."""
+    c = series - series.mean(axis=-2, keepdims=True)
+    var = (c**2).mean(axis=-2)
+    lag1 = (c[..., 1:, :] * c[..., :-1, :]).mean(axis=-2)
+    return np.where(var > 0, lag1 / np.where(var > 0, var, 1.0), 0.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _lag1_bias_table(T: int, n_series: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(φ grid, mean sample lag-1 autocorrelation of stationary AR(1) series of length T at each φ): the
+    sample estimate is biased low for short series (strongly near φ = 1), so the null inverts this table."""
+    phi = 1.0 - np.geomspace(1.95, 1e-3, 96)
+    est = _lag1_autocorrelation(_ar1(phi, (n_series, T, len(phi)), np.random.default_rng(12345))).mean(axis=0)
+    return phi, np.maximum.accumulate(est)
+
+
+def ramping_null(activity: np.ndarray, n_surrogates: int = 32, seed: int = 0,
+                 flat_tol: float = 1e-6) -> float:
+    """The ramping index of autocorrelation-matched surrogates of the activity: what ``ramping_index`` gives
+    for activity with the same autocorrelation and no ramp.
+
+    Per unit, the trial-averaged r̄_i(t) is replaced by a stationary AR(1) series (its variance does not
+    matter: the index uses ranks) whose lag-1 autocorrelation matches r̄_i's: φ_i is the AR(1) coefficient whose
+    expected sample lag-1 autocorrelation over T steps equals r̄_i's (``_lag1_bias_table``; the plain estimate
+    is biased low for short trials). The index is averaged over ``n_surrogates`` seeded draws; a unit that
+    ramping_index counts as flat is flat here too. ramping_index − ramping_null ≈ 0 for stationary
+    autocorrelated activity and > 0 for a ramp (a ramp's lag-1 autocorrelation is near 1, so its null is the
+    index of a near-random walk, about 0.5). NaN where ramping_index is NaN.
+    """
+    act = _valid_activity(activity)
+    if act is None:
         return float("nan")
     mean = act.mean(axis=0)  # [T, N]
     T = mean.shape[0]
-    ranks = rankdata(mean, axis=0)  # ties get their average rank
-    rc = ranks - ranks.mean(axis=0)
-    tc = np.arange(T, dtype=np.float64) - (T - 1) / 2.0
-    denom = np.sqrt((rc**2).sum(axis=0) * (tc**2).sum())
+    grid, expected = _lag1_bias_table(T)
+    phi = np.interp(_lag1_autocorrelation(mean), expected, grid)  # clipped to the grid's [-0.95, 0.999]
+    x = _ar1(phi, (n_surrogates, *mean.shape), np.random.default_rng(seed))
     flat = np.ptp(mean, axis=0) <= flat_tol * max(1.0, float(np.abs(mean).max()))
-    rho = np.where(flat | (denom == 0), 0.0, (rc * tc[:, None]).sum(axis=0) / np.where(denom == 0, 1.0, denom))
-    return float(np.abs(rho).mean())
+    return float(np.where(flat, 0.0, _abs_rank_correlation_with_time(x, flat_tol=0.0)).mean())
 
 
 def kappa_flow(model, input=None, kappa_traj=None, n_grid: int = 201, pad: float = 0.05) -> pd.DataFrame:
@@ -224,15 +346,37 @@ def kappa_flow(model, input=None, kappa_traj=None, n_grid: int = 201, pad: float
     return rows.sort_values(["kappa", "kind"], kind="stable").reset_index(drop=True)
 
 
-def _starts_for(states: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
-    """n_starts states from the trajectories plus noise relative to their spread; a checkpoint whose
-    trajectories all diverged (no finite state) gets standard-normal starts instead."""
+def run_starts(states: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
+    """The run's start set [n_starts, S], used at every checkpoint so that consecutive checkpoints are
+    compared on the same footing. states [..., S]: every checkpoint's trajectory states (pooled).
+
+    A fraction ``covering_frac`` is drawn uniformly from the box the trajectories visit (per-dimension
+    min..max, padded by 10 % of its width): starts only on trajectories miss fixed points off the visited
+    path (a planted 2-unit system with 9 fixed points shows 4-5 of them). The rest are trajectory states
+    plus noise of ``start_noise_rel`` x their RMS spread. No finite state at all: standard-normal starts."""
+    n = int(cfg["n_starts"])
     flat = states.reshape(-1, states.shape[-1])
     flat = flat[np.isfinite(flat).all(axis=1)]
+    rng = np.random.default_rng(seed)
     if len(flat) == 0:
-        return np.random.default_rng(seed).standard_normal((cfg["n_starts"], states.shape[-1]))
+        return rng.standard_normal((n, states.shape[-1]))
+    n_cover = int(round(float(cfg["covering_frac"]) * n))
+    lo, hi = flat.min(axis=0), flat.max(axis=0)
+    pad = 0.1 * (hi - lo)
+    covering = rng.uniform(lo - pad, hi + pad, size=(n_cover, flat.shape[1]))
     spread = float(np.sqrt(flat.var(axis=0).mean()))
-    return sample_starts(flat, cfg["n_starts"], cfg["start_noise_rel"] * spread, seed=seed)
+    on_path = sample_starts(flat, n - n_cover, cfg["start_noise_rel"] * spread, seed=int(rng.integers(2**31)))
+    return np.concatenate([on_path, covering])
+
+
+def null_checkpoint_indices(n_checkpoints: int, n_null: int) -> list[int]:
+    """Indices of the checkpoints re-analysed for the GR null: n_null spread evenly over training, ending at
+    the last (the richest structure, so the largest sampling noise), never the random initialisation
+    unless there is nothing else."""
+    if n_checkpoints <= 1:
+        return [0]
+    idx = np.round(np.linspace(0, n_checkpoints - 1, int(n_null) + 1)[1:]).astype(int)
+    return sorted(set(idx.tolist()))
 
 
 def _points_frame(iteration: int, fps: FixedPointSet, pca: PCA) -> pd.DataFrame:
@@ -241,11 +385,57 @@ def _points_frame(iteration: int, fps: FixedPointSet, pca: PCA) -> pd.DataFrame:
     return df[FIXED_POINT_COLUMNS]
 
 
-def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir, settings: dict | None = None):
+def _frame_points(fps: FixedPointSet, pca: PCA, kinds) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in the PCA frame and kinds of the points whose kind takes part in the GR score."""
+    keep = np.isin(fps.kind.astype(str), list(kinds))
+    pos = pca.transform(fps.positions[keep]) if keep.any() else np.zeros((0, pca.components.shape[0]))
+    return pos, fps.kind[keep]
+
+
+def fixed_points_of(models, start_sets, s_in: np.ndarray, cfg: dict, *, seed, device, exact: bool):
+    """Fixed-point sets of models [C] from start sets [C] x [N, S] under the constant input s_in: the exact
+    PLRNN region solver (``exact``; the starts seed its region search, ``seed`` its random part) or the
+    batched speed minimiser (all models in one batch)."""
+    if exact:
+        out = []
+        for model, st in zip(models, start_sets):
+            a, W, h, C = model.linear_pieces()
+            c = C.double() @ torch.as_tensor(s_in, dtype=torch.float64)
+            out.append(plrnn_fixed_points(a, W, h, c, start_states=st, seed=seed, **cfg["plrnn_exact"]))
+        return out
+    return find_fixed_points_batched(list(models), np.stack(start_sets), input=s_in, device=device,
+                                     **cfg["fixed_points"])
+
+
+def reanalysis_seed(run_seed: int, r: int) -> int:
+    """Seed of the r-th re-analysis (r >= 1) of a run with seed run_seed (r = 0: the main analysis)."""
+    return int(run_seed) + 1000003 * int(r)
+
+
+def reanalysis_scores(model, main: FixedPointSet, visited: np.ndarray, s_in, pca: PCA, cfg: dict, rs, *,
+                      device=None, exact: bool = False) -> list[float]:
+    """GR scores between the main analysis of one network and its re-analyses r in ``rs`` (start sets of
+    ``reanalysis_seed(cfg["seed"], r)``): identical networks, so each score is start-sampling noise."""
+    seeds = [reanalysis_seed(cfg["seed"], r) for r in rs]
+    starts = [run_starts(visited, cfg, sd) for sd in seeds]
+    if exact:  # the region search's random part is seeded too
+        sets = [fixed_points_of([model], [st], s_in, cfg, seed=sd, device=device, exact=True)[0]
+                for st, sd in zip(starts, seeds)]
+    else:
+        sets = fixed_points_of([model] * len(seeds), starts, s_in, cfg, seed=None, device=device, exact=False)
+    kinds = cfg["gr_scores"]["kinds"]
+    score_cfg = {k: v for k, v in cfg["gr_scores"].items() if k != "kinds"}
+    return [gr_transition(*_frame_points(main, pca, kinds), *_frame_points(fps, pca, kinds), scale=pca.scale,
+                          **score_cfg)["score"] for fps in sets]
+
+
+def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dict | None = None):
     """Analyse one run (see the module docstring); returns the analysis.json content.
 
-    checkpoints: anything with ``.iterations`` and ``.model_at(it)`` (rnngeom.checkpoints.Checkpoints).
-    inputs: held-out inputs [n_trials, T, n_in]; metrics: the run's metrics table.
+    checkpoints: anything with ``.iterations`` and ``.model_at(it)`` (rnngeom.checkpoints.Checkpoints; its
+        ``.run`` settings name the task for ``input: task``).
+    data: the held-out TaskData (or only its inputs [n_trials, T, n_in], when input is not "task");
+    metrics: the run's metrics table.
     """
     t_start = time.perf_counter()
     cfg = resolve_settings(settings)
@@ -255,6 +445,7 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
     iterations = list(checkpoints.iterations)
     if not iterations:
         raise ValueError("the checkpoint file holds no snapshots")
+    inputs = data.inputs if isinstance(data, TaskData) else np.asarray(data)
     x_in = torch.as_tensor(np.asarray(inputs[: cfg["n_trials"]], dtype=np.float32))
     device = cfg["device"]
     if device == "auto":
@@ -265,50 +456,61 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
     final_states, _ = trajectories(final, x_in)
     pca = PCA.fit(final_states.reshape(-1, final_states.shape[-1]), n_components=3)
     use_exact = cfg["plrnn_method"] == "exact" and hasattr(final, "linear_pieces")
-
     is_rank1 = getattr(final, "arch", None) == "rank1"
+    task_name = (getattr(checkpoints, "run", None) or {}).get("task")
+    s_in, input_source = constant_input(cfg["input"], task_name, data, final.n_in)
 
-    point_frames, summary_rows, pcs_for_plots, seconds_per_ckpt, flow_frames = [], [], [], [], []
+    # 1. Trajectories and slow dynamics of every checkpoint.
+    summary_rows, pcs_for_plots, flow_frames, visited = [], [], [], []
+    for k, it in enumerate(iterations):
+        model = checkpoints.model_at(it)
+        st, act = trajectories(model, x_in)
+        visited.append(st.reshape(-1, st.shape[-1]))
+        pcs_for_plots.append(pca.transform(st[: cfg["n_plot_trials"]]).astype(np.float32))
+        summary_rows.append({
+            "iteration": int(it), "mean_speed": float(np.linalg.norm(np.diff(st, axis=1), axis=-1).mean()),
+            "mean_tcr": float(tcr_penalty(torch.from_numpy(act))), "ramping_index": ramping_index(act),
+            "ramping_null": ramping_null(act, cfg["ramping_surrogates"], seed=cfg["seed"] * 100003 + k),
+        })
+        if is_rank1:
+            kappa_traj = act @ model.n.detach().double().numpy() / model.n_hidden
+            flow = kappa_flow(model, s_in, kappa_traj=kappa_traj, n_grid=cfg["kappa_grid_points"])
+            flow.insert(0, "iteration", int(it))
+            flow_frames.append(flow)
+    visited = np.concatenate(visited)
+
+    # 2. Fixed points at every checkpoint, all from the run's one start set.
+    starts = run_starts(visited, cfg, seed=cfg["seed"])
     chunk = max(1, int(cfg["checkpoints_per_batch"]))
+    sets, seconds_per_ckpt = [], []
     for c0 in range(0, len(iterations), chunk):
         t0 = time.perf_counter()
         its = iterations[c0 : c0 + chunk]
-        models = [checkpoints.model_at(it) for it in its]
-        states, starts, speeds = [], [], []
-        for k, model in enumerate(models):
-            st, act = trajectories(model, x_in)
-            states.append(st)
-            pcs_for_plots.append(pca.transform(st[: cfg["n_plot_trials"]]).astype(np.float32))
-            starts.append(_starts_for(st, cfg, seed=cfg["seed"] * 100003 + c0 + k))
-            speeds.append((float(np.linalg.norm(np.diff(st, axis=1), axis=-1).mean()),
-                           float(tcr_penalty(torch.from_numpy(act))), ramping_index(act)))
-            if is_rank1:
-                kappa_traj = act @ model.n.detach().double().numpy() / model.n_hidden
-                flow = kappa_flow(model, cfg["input"], kappa_traj=kappa_traj, n_grid=cfg["kappa_grid_points"])
-                flow.insert(0, "iteration", int(its[k]))
-                flow_frames.append(flow)
-        if use_exact:
-            sets = []
-            for model, st in zip(models, starts):
-                a, W, h, C = model.linear_pieces()
-                c = None if cfg["input"] is None else C.double() @ torch.as_tensor(cfg["input"], dtype=torch.float64)
-                sets.append(plrnn_fixed_points(a, W, h, c, start_states=st, seed=cfg["seed"], **cfg["plrnn_exact"]))
-        else:
-            sets = find_fixed_points_batched(models, np.stack(starts), input=cfg["input"], device=device,
-                                             **cfg["fixed_points"])
-        seconds = (time.perf_counter() - t0) / len(its)  # the chunk is one computation: share its time
-        for it, fps, (speed, tcr, ramp) in zip(its, sets, speeds):
-            point_frames.append(_points_frame(it, fps, pca))
-            n = fps.counts()
-            summary_rows.append({
-                "iteration": int(it), "n_fixed": n["stable"] + n["saddle"] + n["unstable"],
-                "n_stable": n["stable"], "n_saddle": n["saddle"], "n_unstable": n["unstable"], "n_slow": n["slow"],
-                "mean_speed": speed, "mean_tcr": tcr, "ramping_index": ramp,
-            })
-            seconds_per_ckpt.append(seconds)
+        sets += fixed_points_of([checkpoints.model_at(it) for it in its], [starts] * len(its), s_in, cfg,
+                                seed=cfg["seed"], device=device, exact=use_exact)
+        seconds_per_ckpt += [(time.perf_counter() - t0) / len(its)] * len(its)  # one computation: share its time
 
+    # 3. GR noise floor: re-analyse a few checkpoints with other start sets, score each against the main one.
+    t_null = time.perf_counter()
+    null_cfg = cfg["gr_null"]
+    null_rows = []
+    for j in null_checkpoint_indices(len(iterations), null_cfg["n_checkpoints"]):
+        rs = range(1, int(null_cfg["n_reanalyses"]) + 1)
+        scores_j = reanalysis_scores(checkpoints.model_at(iterations[j]), sets[j], visited, s_in, pca, cfg, rs,
+                                     device=device, exact=use_exact)
+        null_rows += [{"iteration": int(iterations[j]), "reanalysis": r + 1, "score": sc}
+                      for r, sc in enumerate(scores_j)]
+    null_scores = np.array([row["score"] for row in null_rows], dtype=np.float64)
+    threshold = gr_threshold(null_scores, margin=null_cfg["margin"], min_threshold=null_cfg["min_threshold"])
+    null_seconds = time.perf_counter() - t_null
+
+    point_frames = [_points_frame(it, fps, pca) for it, fps in zip(iterations, sets)]
+    for row, fps in zip(summary_rows, sets):
+        n = fps.counts()
+        row.update({"n_fixed": n["stable"] + n["saddle"] + n["unstable"], "n_stable": n["stable"],
+                    "n_saddle": n["saddle"], "n_unstable": n["unstable"], "n_slow": n["slow"]})
     points = pd.concat(point_frames, ignore_index=True) if point_frames else pd.DataFrame(columns=FIXED_POINT_COLUMNS)
-    summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
+    summary = pd.DataFrame(summary_rows)[SUMMARY_COLUMNS]
     flows = [f for f in flow_frames if not f.empty]
     flow_table = (pd.concat(flows, ignore_index=True)[KAPPA_FLOW_COLUMNS] if flows
                   else pd.DataFrame(columns=KAPPA_FLOW_COLUMNS))  # fmt: skip
@@ -320,35 +522,40 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
             raise ValueError(f"metrics table lacks column {col!r}; it has {list(metrics.columns)}")
     drop = detect_loss_drop(metrics["iteration"], metrics[cfg["loss_column"]], **cfg["loss_drop"])
 
-    # GR events.
-    scores = gr_scores(points, iterations, scale=pca.scale, **cfg["gr_scores"])
-    gr = detect_gr_events(scores, **cfg["gr_events"])
+    # GR events: every transition judged against the run's calibrated threshold.
+    gr = detect_gr_events(gr_scores(points, iterations, scale=pca.scale, **cfg["gr_scores"]), threshold)
 
     write_tsv_atomic(out_dir / "fixed_points.tsv", points)
     write_tsv_atomic(out_dir / "checkpoint_summary.tsv", summary)
     write_tsv_atomic(out_dir / "kappa_flow.tsv", flow_table)
-    write_tsv_atomic(out_dir / "gr_scores.tsv", scores)
+    write_tsv_atomic(out_dir / "gr_scores.tsv", gr.scores)
     write_tsv_atomic(out_dir / "events.tsv", gr.events)
     with atomic_path(out_dir / "trajectories_pca.npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, iterations=np.asarray(iterations, dtype=np.int64), pcs=np.stack(pcs_for_plots),
                  pca_mean=pca.mean, pca_components=pca.components)
 
     per_ckpt = np.asarray(seconds_per_ckpt, dtype=float)
+    drop_fields = {("drop_reason" if k == "reason" else k): v for k, v in drop.to_dict().items()}
+    drop_fields = {k: None if isinstance(v, float) and math.isnan(v) else v  # NaN -> null: strict JSON
+                   for k, v in drop_fields.items()}
     result = {
-        **{k: v for k, v in drop.to_dict().items()},
+        **drop_fields,
         "t_GR": gr.t_gr,
+        "t_GR_max": gr.t_gr_max,
         "gr_threshold": gr.threshold,
-        "gr_baseline_median": gr.baseline_median,
-        "gr_baseline_mad": gr.baseline_mad,
-        "gr_reason": gr.reason,
+        "gr_noise_floor": float(np.median(null_scores)),
+        "gr_null_scores": null_rows,
         "n_gr_events": int(len(gr.events)),
-        "gr_before_drop": (None if gr.t_gr is None or drop.t_drop is None else bool(gr.t_gr < drop.t_drop)),
+        "gr_before_drop": (None if gr.t_gr is None or drop_fields["t_drop"] is None
+                           else bool(gr.t_gr < drop.t_drop)),
         "n_checkpoints": len(iterations),
         "final_counts": summary.iloc[-1][["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]].astype(int).to_dict(),
         "kappa_fixed_points_final": (None if not is_rank1 else [
             {"kappa": float(r.kappa), "kind": r.kind} for r in flow_table[
                 (flow_table["iteration"] == iterations[-1]) & (flow_table["kind"] != "grid")].itertuples()
         ]),  # fmt: skip
+        "fixed_point_input": [float(v) for v in s_in],
+        "fixed_point_input_source": input_source,
         "method": "plrnn_exact" if use_exact else "speed_minimiser",
         "state_size": int(final_states.shape[-1]),
         "device": str(device),
@@ -357,6 +564,7 @@ def analyse_run(checkpoints, inputs: np.ndarray, metrics: pd.DataFrame, out_dir,
             "total_s": time.perf_counter() - t_start,
             "fixed_points_mean_s_per_checkpoint": float(per_ckpt.mean()),
             "fixed_points_s_per_checkpoint": {str(i): float(s) for i, s in zip(iterations, per_ckpt)},
+            "gr_null_s": null_seconds,
             "num_threads": torch.get_num_threads(),
         },
         "settings": cfg,
@@ -386,13 +594,14 @@ def main(argv=None) -> None:
         overrides["num_threads"] = args.threads
     if args.device:
         overrides["device"] = args.device
-    with np.load(args.data) as data:
-        inputs = data["inputs"]
+    with np.load(args.data) as z:
+        data = TaskData(inputs=z["inputs"], targets=z["targets"], mask=z["mask"])
     metrics = pd.read_csv(args.metrics, sep="\t")
-    result = analyse_run(load_checkpoints(args.checkpoints), inputs, metrics, args.out_dir, overrides)
+    result = analyse_run(load_checkpoints(args.checkpoints), data, metrics, args.out_dir, overrides)
     print(
         f"analysed {result['n_checkpoints']} checkpoints in {result['timing']['total_s']:.1f} s: "
-        f"has_drop={result['has_drop']} t_drop={result['t_drop']} t_GR={result['t_GR']} -> {args.out_dir}"
+        f"abrupt={result['abrupt']} t_drop={result['t_drop']} t_GR={result['t_GR']} "
+        f"(GR threshold {result['gr_threshold']:.3g}) -> {args.out_dir}"
     )
 
 
