@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,3 +117,17 @@ def test_torch_anchor_computes_the_same_loss_as_the_model_files():
             rnn.bias_hh_l0.zero_()
             anchor.readout.load_state_dict(model.readout.state_dict())
         assert abs(naive.step() - anchor.step()) < 1e-5, arch
+
+
+def test_gpu_check_runs_in_cpu_only_mode(tmp_path):
+    """benchmarks/gpu_check.sh parses, and its measurements run in the dry (--cpu-only) mode."""
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks/gpu_check.sh")]).returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--cpu-only", "--skip-e2e", "--out-dir",
+                           str(tmp_path)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    train = _check_tsv(tmp_path / "gpu_training.tsv", "gpu_training", 8)
+    assert set(train["case"]) == {"cpu_K1", "cpu_K3"} and set(train["arch"]) == {"plrnn", "leaky", "rank1", "lstm"}
+    _check_tsv(tmp_path / "gpu_analysis.tsv", "gpu_analysis", 2)
+    est = _check_tsv(tmp_path / "gpu_estimate.tsv", "gpu_estimate", 3)
+    by_case = dict(zip(est["case"], est["value"].astype(float)))
+    assert by_case["cpu_total"] == pytest.approx(by_case["cpu_training"] + by_case["cpu_analysis"], rel=1e-4)
