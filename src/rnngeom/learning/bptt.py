@@ -149,23 +149,25 @@ def plrnn_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     off_diag = 1.0 - torch.eye(N, dtype=s.dtype, device=s.device)
     Wm = params["W"] * off_diag
     Wt = Wm.transpose(1, 2).contiguous()
-    drive = _linear(s, params["C"], params["h"])  # C s_t + h, all t
-    zs = s.new_empty(T + 1, K, B, N)  # zs[t] = z_t, z_0 = 0
-    zs[0] = 0
-    relu = s.new_zeros(T + 1, K, B, N)
+    # In place (per-operation overhead and memory traffic dominate): zs[t] starts as C s_t + h and becomes
+    # z_{t+1}; g_t then overwrites dL/dr_t.
+    zs = _linear(s, params["C"], params["h"])
+    relu = s.new_empty(T + 1, K, B, N)  # relu[t] = relu(z_t), z_0 = 0
+    relu[0] = 0
     for t in range(T):
-        torch.addcmul(torch.baddbmm(drive[t], relu[t], Wt), a, zs[t], out=zs[t + 1])
-        torch.clamp_min(zs[t + 1], 0.0, out=relu[t + 1])
-    z = zs[1:]
+        z_next = zs[t].baddbmm_(relu[t], Wt)
+        if t > 0:
+            z_next.addcmul_(a, zs[t - 1])
+        torch.clamp_min(z_next, 0.0, out=relu[t + 1])
+    z = zs
     task_loss, tcr, dr, grads = output_and_activity_grads(z, batch, params, lambdas)
 
     active = (z > 0).to(s.dtype)
-    gz = torch.empty_like(z)
-    gz[T - 1] = dr[T - 1]
+    gz = dr.contiguous()
     for t in range(T - 2, -1, -1):
         g_next = gz[t + 1]
-        torch.addcmul(torch.addcmul(dr[t], a, g_next), active[t], torch.bmm(g_next, Wm), out=gz[t])
-    grads["a"] = (gz * zs[:-1]).sum(dim=(0, 2))
+        gz[t].addcmul_(a, g_next).addcmul_(active[t], torch.bmm(g_next, Wm))
+    grads["a"] = (gz[1:] * z[:-1]).sum(dim=(0, 2))  # z_0 = 0
     grads["W"] = _sum_outer(gz, relu[:-1]) * off_diag
     grads["h"] = gz.sum(dim=(0, 2))
     grads["C"] = _sum_outer(gz, s)
