@@ -4,13 +4,13 @@ of the paper config's wall time on one GPU.
     python -m benchmarks.gpu_check [--cpu-only] [--out-dir DIR] [--budget S] [--skip-e2e]
 
 Writes (harness columns, benchmarks/common.py COLUMNS) to --out-dir (default $OUT, else results/benchmarks/):
-  gpu_e2e.tsv        wall time of the tiny config end to end with ``--config device=cuda`` (snakemake --cores 4,
-                     a fresh copy of the workflow); --cpu-only: a dry run (-n) of the same command (it plans)
+  gpu_e2e.tsv        wall time of the tiny config end to end with ``--config device=cuda`` (snakemake
+                     --cores 4, a fresh copy of the workflow); --cpu-only: a dry run (-n) of the same command
   gpu_training.tsv   network-iterations/s of rnngeom.train.Trainer (K = 1 and ensembles of one condition) on
                      cpu (1 thread, what one job gets) and cuda, quick and paper sizes, each arch
   gpu_analysis.tsv   seconds per checkpoint of find_fixed_points_batched (C checkpoints per call), cpu vs cuda
-  gpu_estimate.tsv   the paper config (config/paper.yaml) on one device: training (every condition's runs as one
-                     ensemble, at the measured per-network rate of the nearest measured K) + analysis
+  gpu_estimate.tsv   the paper config (config/paper.yaml) on one device: training (every condition's runs as
+                     one ensemble, at the measured per-network rate of the nearest measured K) + analysis
                      (checkpoints x s/checkpoint), in hours
 --cpu-only: smoke-test sizes on the CPU alone (for tests/test_benchmarks.py; its numbers mean nothing).
 """
@@ -29,7 +29,14 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import ROOT, Context, ensure_importable, machine_description, median, rate  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ROOT,
+    Context,
+    ensure_importable,
+    machine_description,
+    median,
+    rate,
+)
 
 ensure_importable()
 
@@ -39,7 +46,7 @@ import torch  # noqa: E402
 from benchmarks import training  # noqa: E402
 
 TINY_CMD = ["--cores", "4", "--configfile", "tests/configs/tiny.yaml", "--replace-workflow-config",
-            "--config", "device=cuda"]  # fmt: skip
+            "--config", "device=cuda"]
 
 
 def sync(device: str) -> None:
@@ -56,10 +63,11 @@ def bench_e2e(ctx: Context, dry: bool) -> list[dict]:
         print(f"  e2e: snakemake {' '.join(args)}", flush=True)
         seconds, proc = _run(wd, args, timeout=240)
         jobs = _job_count(proc.stdout + proc.stderr)
-        devices = sorted({json.loads(p.read_text())["device"] for p in (wd / "results").rglob("provenance.json")})
+        provenance = (wd / "results").rglob("provenance.json")
+        devices = sorted({json.loads(p.read_text())["device"] for p in provenance})
     return [ctx.row(benchmark="gpu_e2e", case="tiny_dry_run" if dry else "tiny_e2e", value=seconds, unit="s",
                     better="lower", repeats=1, threads="4",
-                    notes=f"snakemake {' '.join(args)}; {jobs} jobs; devices in provenance.json files: {devices}")]
+                    notes=f"snakemake {' '.join(args)}; {jobs} jobs; devices in provenance.json: {devices}")]
 
 
 def trainer_rate(cfg: dict, arch: str, k: int, device: str, budget: float) -> tuple[float, float]:
@@ -101,16 +109,16 @@ def bench_training(ctx: Context, devices: list[str], configs: dict, members: lis
                     rows.append(ctx.row(benchmark="gpu_training", case=f"{device}_K{k}", arch=arch, members=k,
                                         threads="1" if device == "cpu" else "", value=value,
                                         unit="network-iterations/s", better="higher",
-                                        reference=("cpu_K1" if device == "cpu" else f"cpu_K{k}") if cpu else "",
+                                        reference=(f"cpu_K{1 if device == 'cpu' else k}" if cpu else ""),
                                         reference_value=cpu or "", repeats=ctx.repeats,
-                                        notes=f"{size} sizes, Trainer.train_step, first iteration {first:.2f} s",
-                                        **shape))  # fmt: skip
+                                        notes=f"{size} sizes, Trainer.train_step, first step {first:.2f} s",
+                                        **shape))
                     print(f"  training {size} {arch} {device} K={k}: {value:.1f} network-it/s", flush=True)
     return rows
 
 
 def analysis_seconds(arch: str, n_hidden: int, n_checkpoints: int, n_starts: int, device: str, settings: dict,
-                     T: int) -> float:  # fmt: skip
+                     T: int) -> float:
     from benchmarks.fixed_points import SyntheticCheckpoints, _starts
     from rnngeom.analysis.fixed_points import find_fixed_points_batched
     from rnngeom.tasks import get_task
@@ -152,12 +160,13 @@ def bench_analysis(ctx: Context, devices: list[str], configs: dict) -> list[dict
                                     reference="cpu_C%d" % C if device != "cpu" else "",
                                     reference_value=cpu if device != "cpu" else "",
                                     notes=f"{size} sizes; find_fixed_points_batched, {n_starts} starts per "
-                                          f"checkpoint, {C} synthetic checkpoints per call"))  # fmt: skip
+                                          f"checkpoint, {C} synthetic checkpoints per call"))
                 print(f"  analysis {size} {arch} {device}: {s:.3f} s/checkpoint", flush=True)
     return rows
 
 
-def estimate_paper(ctx: Context, training_rows: list[dict], analysis_rows: list[dict], device: str) -> list[dict]:
+def estimate_paper(ctx: Context, training_rows: list[dict], analysis_rows: list[dict],
+                   device: str) -> list[dict]:
     """Hours of the paper config on one ``device``: every condition (task, arch, rule) as one ensemble."""
     from rnngeom.config import all_runs, effective_training
     from rnngeom.tasks import get_task
@@ -165,7 +174,8 @@ def estimate_paper(ctx: Context, training_rows: list[dict], analysis_rows: list[
 
     cfg = training._load(ROOT / "config/paper.yaml")
     size = "paper" if any("paper" in r["notes"] for r in training_rows) else None
-    trows = [r for r in training_rows if r["case"].startswith(device) and (size is None or "paper" in r["notes"])]
+    trows = [r for r in training_rows
+             if r["case"].startswith(device) and (size is None or "paper" in r["notes"])]
     arows = [r for r in analysis_rows if r["case"].startswith(device)]
     T_ref = training.shape_of(cfg, "leaky")["T"]
     conditions: dict[tuple, list] = {}
@@ -184,15 +194,16 @@ def estimate_paper(ctx: Context, training_rows: list[dict], analysis_rows: list[
         train_s += K * tr["n_iterations"] / measured[k_used] * T / T_ref  # time steps scale the work
         ck = tr["checkpoints"]
         n_ck = K * len(checkpoint_schedule(tr["n_iterations"], ck["dense_until"], ck["dense_every"],
-                                           ck["sparse_every"]))  # fmt: skip
+                                           ck["sparse_every"]))
         n_checkpoints += n_ck
         per_ck = [r["value"] for r in arows if r["arch"] == ("lstm" if arch == "lstm" else "leaky")]
         analysis_s += n_ck * (per_ck[0] if per_ck else 0.0)
     runs = sum(len(v) for v in conditions.values())
-    note = (f"config/paper.yaml: {runs} runs in {len(conditions)} conditions (one ensemble each), {n_checkpoints} "
-            f"checkpoints; training at the measured per-network rate of the nearest measured K (flip-flop rates, "
-            f"scaled by each task's time steps; RFLO/freeze-in at the BPTT rate), analysis at the fixed-point "
-            f"s/checkpoint (PLRNN: the leaky figure); jobs one after another on one {device}")  # fmt: skip
+    note = (f"config/paper.yaml: {runs} runs in {len(conditions)} conditions (one ensemble each), "
+            f"{n_checkpoints} checkpoints; training at the measured per-network rate of the nearest "
+            f"measured K (flip-flop rates, scaled by each task's time steps; RFLO/freeze-in at the BPTT "
+            f"rate), analysis at the fixed-point s/checkpoint (PLRNN: the leaky figure); jobs one after "
+            f"another on one {device}")
     base = dict(benchmark="gpu_estimate", unit="h", better="lower", repeats=1, notes=note)
     return [ctx.row(**base, case=f"{device}_training", value=train_s / 3600),
             ctx.row(**base, case=f"{device}_analysis", value=analysis_s / 3600),
@@ -203,7 +214,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpu-only", action="store_true", help="smoke-test sizes on the CPU (no GPU needed)")
     ap.add_argument("--out-dir", default=os.environ.get("OUT") or str(ROOT / "results/benchmarks"))
-    ap.add_argument("--budget", type=float, help="seconds per throughput measurement (default 0.5; --cpu-only 0.02)")
+    ap.add_argument("--budget", type=float,
+                    help="seconds per throughput measurement (default 0.5; --cpu-only 0.02)")
     ap.add_argument("--skip-e2e", action="store_true", help="do not run the tiny config end to end")
     a = ap.parse_args(argv)
     from benchmarks.run import write_tsv
@@ -212,9 +224,11 @@ def main(argv=None) -> int:
         print("error: torch sees no CUDA device; use --cpu-only for the dry mode", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
-    ctx = Context(quick=a.cpu_only, tiny=a.cpu_only, repeats=1, budget_s=a.budget or (0.02 if a.cpu_only else 0.5),
-                  machine=machine_description() + ("" if a.cpu_only else f"; {torch.cuda.get_device_name(0)}"),
-                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))  # fmt: skip
+    gpu_name = "" if a.cpu_only else f"; {torch.cuda.get_device_name(0)}"
+    budget = a.budget or (0.02 if a.cpu_only else 0.5)
+    ctx = Context(quick=a.cpu_only, tiny=a.cpu_only, repeats=1, budget_s=budget,
+                  machine=machine_description() + gpu_name,
+                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     devices = ["cpu"] if a.cpu_only else ["cpu", "cuda"]
     configs = training.sizes(ctx)  # tiny, or quick (config.yaml) and paper (config/paper.yaml)
     members = [1, 3] if a.cpu_only else [1, 16, 128]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU check (<= 8 minutes on one GPU): the tiny config end to end on CUDA, training (K = 1 and ensembles) and
-# analysis throughput CPU vs GPU at quick and paper sizes, and the paper config's estimated wall time on one GPU.
+# GPU check (<= 8 minutes on one GPU): the tiny config end to end on CUDA, training (K = 1 and ensembles)
+# and analysis throughput CPU vs GPU at quick and paper sizes, and the paper config's estimated wall time on
+# one GPU.
 #
 #   benchmarks/gpu_check.sh              on a machine with a CUDA GPU
 #   benchmarks/gpu_check.sh --cpu-only   dry mode without a GPU: smoke-test sizes on the CPU, the tiny config

@@ -12,10 +12,15 @@ OURS: ``rnngeom.train.Trainer(members, train_data, test_data, out_dirs)`` and ``
 call = one iteration of all K members. Where that API is missing (or fails) the ours cases are skipped with
 the reason, and the naive figures are still reported.
 
+ANCHOR (``TorchTrainer``): what an ML user would write: torch.nn.RNN (tanh; the leaky RNN at alpha = 1) for
+plrnn, leaky and rank1, torch.nn.LSTM for the LSTM, autograd, the same loss, minibatches, clipping and Adam.
+
 Cases (per architecture and size):
-  naive_1thread            naive loop, torch 1 thread                                  (the per-core reference)
-  ours_K1_1thread          one run through our Trainer, 1 thread                       ratio vs naive_1thread
-  ours_K<K>_1thread        K members together (seeds x lambda), 1 thread               ratio vs naive_1thread
+  torch_nnRNN_1thread      nn.RNN anchor (plrnn, leaky, rank1), torch 1 thread        (the per-core reference)
+  torch_nnLSTM_1thread     nn.LSTM anchor (lstm), torch 1 thread                      (the per-core reference)
+  naive_1thread            naive loop, torch 1 thread                                  ratio vs the anchor
+  ours_K1_1thread          one run through our Trainer, 1 thread                       ratio vs the anchor
+  ours_K<K>_1thread        K members together (seeds x lambda), 1 thread               ratio vs the anchor
   naive_2threads           naive loop, torch 2 threads                                 ratio vs naive_1thread
   naive_2x1procs           two naive loops in two processes, 1 thread each (how two Snakemake jobs share
                            2 cores), summed                                            ratio vs naive_1thread
@@ -24,6 +29,7 @@ Cases (per architecture and size):
   ours_K<K>_2x1procs       ours, K members, in each of two processes, 1 thread each,
                            summed                                                      ratio vs best naive 2-core
 The 2-process cases start both processes' timed loops together (a barrier) and add their rates.
+The 1-thread cases (anchor, naive, ours) are measured interleaved in one process (A, B, C, A, B, C, ...).
 Each figure is the median of --repeats measurements of at least --budget seconds and one iteration, after a
 warm-up iteration; a case whose warm-up iteration took over 2 budgets is measured once.
 
@@ -97,7 +103,8 @@ def member_settings(cfg: dict, arch: str, seed: int, lambda_tcr: float) -> dict:
     """The run settings the pipeline gives this run (rnngeom.config.run_settings), on CPU and 1 thread."""
     from rnngeom.config import Run, fmt_num, run_settings
 
-    run = Run(TASK, arch, "bptt", fmt_num(lambda_tcr), fmt_num(cfg["models"][arch].get("gain", 1.0)), int(seed))
+    gain = fmt_num(cfg["models"][arch].get("gain", 1.0))
+    run = Run(TASK, arch, "bptt", fmt_num(lambda_tcr), gain, int(seed))
     return {**run_settings(cfg, run), "device": "cpu", "threads": 1}
 
 
@@ -120,7 +127,7 @@ def task_data(cfg: dict, seed_offset: int = 0):
 
     params, seed = cfg["tasks"].get(TASK) or {}, int(cfg["data"]["seed"]) + seed_offset
     return tuple(generate_split(TASK, split, int(cfg["data"][f"n_{split}"]), seed, params)
-                 for split in ("train", "test"))  # fmt: skip
+                 for split in ("train", "test"))
 
 
 def shape_of(cfg: dict, arch: str) -> dict:
@@ -273,7 +280,10 @@ def make_runner(kind: str, cfg: dict, arch: str, k: int, seed0: int = 0):
     train, test = task_data(cfg, seed_offset=seed0)
     if kind in ("naive", "torch"):
         settings = member_settings(cfg, arch, seed0, LAMBDAS[1])
-        runner = NaiveTrainer(settings, train) if kind == "naive" else TorchTrainer(settings, train, anchor_layer(arch))
+        if kind == "naive":
+            runner = NaiveTrainer(settings, train)
+        else:
+            runner = TorchTrainer(settings, train, anchor_layer(arch))
         runner.close = lambda: None
         t0 = time.perf_counter()
         runner.step()
@@ -407,7 +417,7 @@ def bench_training(ctx: Context) -> list[dict]:
                 ours_k = f"ours_K{K}"
 
                 # -- 1 thread, in this process: naive, ours K=1, ours K ----------------------------------
-                runners = {"naive": make_runner("naive", cfg, arch, 1), "torch": make_runner("torch", cfg, arch, 1)}
+                runners = {kind: make_runner(kind, cfg, arch, 1) for kind in ("naive", "torch")}
                 for k in (1, K):
                     try:
                         runners[f"ours_K{k}"] = make_runner("ours", cfg, arch, k)
@@ -416,7 +426,8 @@ def bench_training(ctx: Context) -> list[dict]:
                 reps = {name: n_reps(r) for name, r in runners.items()}
                 res = _measure_in_process(runners, 1, reps, budget, warm_up=False)
                 naive1, torch1, anchor = median(res["naive"]), median(res["torch"]), anchor_case(arch)
-                rows.append(ctx.row(**base, case=anchor, members=1, threads="1", value=torch1, repeats=reps["torch"],
+                rows.append(ctx.row(**base, case=anchor, members=1, threads="1", value=torch1,
+                                    repeats=reps["torch"],
                                     notes=note + f"; torch.nn.{anchor_layer(arch)} + autograd, one network"))
                 rows.append(ctx.row(**base, case="naive_1thread", members=1, threads="1", value=naive1,
                                     reference=anchor, reference_value=torch1, repeats=reps["naive"],
@@ -425,10 +436,11 @@ def bench_training(ctx: Context) -> list[dict]:
                     name = f"ours_K{k}"
                     if name in res:
                         ours = k * median(res[name])
-                        rows.append(ctx.row(**base, case=f"{name}_1thread", members=k, threads="1", value=ours,
-                                            reference=anchor, reference_value=torch1, repeats=reps[name],
-                                            notes=note + f"; K={k} members together, value = K x iterations/s; "
-                                            f"{ours / naive1:.3g} x naive_1thread"))  # fmt: skip
+                        rows.append(ctx.row(**base, case=f"{name}_1thread", members=k, threads="1",
+                                            value=ours, reference=anchor, reference_value=torch1,
+                                            repeats=reps[name],
+                                            notes=note + f"; K={k} members together, value = K x "
+                                            f"iterations/s; {ours / naive1:.3g} x naive_1thread"))
 
                 # -- 2 threads, in this process (same objects, warmed up again at 2 threads) ---------------
                 two = {"naive": runners["naive"]}
@@ -494,4 +506,23 @@ def bench_training_flops(ctx: Context) -> list[dict]:
             notes=f"{flops / 1e6:.2f} MFLOP per network-iteration (3 x forward matmul FLOPs) x "
                   f"{r['value']:.2f} network-iterations/s; ratio = fraction of the measured peak",
         ))  # fmt: skip
+    print_summary(training, rows)
     return rows
+
+
+def print_summary(training: list[dict], flops: list[dict]) -> None:
+    """One line per size and arch, 1 thread: the anchor, naive and ours (K = 1, K members) in
+    network-iterations/s, x the anchor, and each as a fraction of the 1-thread matmul peak (TSV numbers)."""
+    frac = {(r["arch"], r["n_hidden"], r["T"], r["case"]): r["ratio"] for r in flops}
+    groups: dict[tuple, dict] = {}
+    for r in training:
+        if r["threads"] == "1":
+            groups.setdefault((r["arch"], r["n_hidden"], r["T"], r["batch"]), {})[r["case"]] = r
+    print("\n  summary, 1 thread (network-iterations/s; x anchor; % of the 1-thread matmul peak):")
+    for (arch, N, T, B), cases in groups.items():
+        parts = []
+        for case, r in cases.items():
+            ratio = f" = {r['ratio']:.2f}x" if r["reference"] == anchor_case(arch) else ""
+            parts.append(f"{case.replace('_1thread', '')} {r['value']:.0f}{ratio} "
+                         f"({100 * frac[(arch, N, T, case)]:.1f}%)")
+        print(f"  {arch:5s} N={N} T={T} B={B}: " + "; ".join(parts))

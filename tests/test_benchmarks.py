@@ -92,7 +92,8 @@ def test_training_benchmark_uses_the_pipelines_settings_and_data():
         cfg, Run("flipflop", "leaky", "bptt", "0.3", "1.5", 2))
     train, test = task_data(cfg)
     for split, data in (("train", train), ("test", test)):
-        ref = generate_split("flipflop", split, cfg["data"][f"n_{split}"], cfg["data"]["seed"], cfg["tasks"]["flipflop"])
+        n, seed = cfg["data"][f"n_{split}"], cfg["data"]["seed"]
+        ref = generate_split("flipflop", split, n, seed, cfg["tasks"]["flipflop"])
         assert (data.inputs == ref.inputs).all() and (data.targets == ref.targets).all()
 
 
@@ -122,11 +123,13 @@ def test_torch_anchor_computes_the_same_loss_as_the_model_files():
 def test_gpu_check_runs_in_cpu_only_mode(tmp_path):
     """benchmarks/gpu_check.sh parses, and its measurements run in the dry (--cpu-only) mode."""
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks/gpu_check.sh")]).returncode == 0
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--cpu-only", "--skip-e2e", "--out-dir",
-                           str(tmp_path)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--cpu-only", "--skip-e2e", "--out-dir",
+           str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     train = _check_tsv(tmp_path / "gpu_training.tsv", "gpu_training", 8)
-    assert set(train["case"]) == {"cpu_K1", "cpu_K3"} and set(train["arch"]) == {"plrnn", "leaky", "rank1", "lstm"}
+    assert set(train["case"]) == {"cpu_K1", "cpu_K3"}
+    assert set(train["arch"]) == {"plrnn", "leaky", "rank1", "lstm"}
     _check_tsv(tmp_path / "gpu_analysis.tsv", "gpu_analysis", 2)
     est = _check_tsv(tmp_path / "gpu_estimate.tsv", "gpu_estimate", 3)
     by_case = dict(zip(est["case"], est["value"].astype(float)))

@@ -116,7 +116,7 @@ def leaky_bptt(params: dict, batch: Batch, lambdas: torch.Tensor, alpha: float, 
     r = rs[1:]
     task_loss, tcr, dr, grads = output_and_activity_grads(r, batch, params, lambdas)
 
-    # g^x_t = φ'(x_t) ⊙ (dL/dr_t + α g^x_{t+1} W) + (1-α) g^x_{t+1} overwrites dL/dr_t in place (a fresh tensor)
+    # g^x_t = φ'(x_t) ⊙ (dL/dr_t + α g^x_{t+1} W) + (1-α) g^x_{t+1} overwrites dL/dr_t (a fresh tensor)
     dphi = torch.addcmul(r.new_ones(()), r, r, value=-1)  # φ' = 1 − r², one pass
     Wa = alpha * W
     gx = dr.contiguous()
@@ -232,8 +232,8 @@ def lstm_fused_bptt(lstm: torch.nn.LSTM, params: dict, batch: Batch, lambdas: to
     with torch.enable_grad():
         for k in range(params["b"].shape[0]):
             member = {n: params[n][k].detach().requires_grad_(True) for n in names}
-            weights = {"weight_ih_l0": member["W_ih"], "weight_hh_l0": member["W_hh"], "bias_ih_l0": member["b"],
-                       "bias_hh_l0": zero_bias}  # fmt: skip
+            weights = {"weight_ih_l0": member["W_ih"], "weight_hh_l0": member["W_hh"],
+                       "bias_ih_l0": member["b"], "bias_hh_l0": zero_bias}
             h, _ = torch.func.functional_call(lstm, weights, (batch.inputs[k],))  # [B, T, N]
             y = torch.nn.functional.linear(h, member["readout.weight"], member["readout.bias"])
             task_loss = masked_mse_per_member(y[None], batch.targets[k : k + 1], batch.mask[k : k + 1])[0]
@@ -245,7 +245,7 @@ def lstm_fused_bptt(lstm: torch.nn.LSTM, params: dict, batch: Batch, lambdas: to
             tcrs.append(tcr.detach())
             variances.append(activity_variance(h.detach()[None])[0])
     return StepResult(torch.stack(losses), torch.stack(tcrs), {n: torch.stack(v) for n, v in grads.items()},
-                      torch.stack(variances))  # fmt: skip
+                      torch.stack(variances))
 
 
 @register
