@@ -12,10 +12,15 @@ OURS: ``rnngeom.train.Trainer(members, train_data, test_data, out_dirs)`` and ``
 call = one iteration of all K members. Where that API is missing (or fails) the ours cases are skipped with
 the reason, and the naive figures are still reported.
 
+ANCHOR (``TorchTrainer``): what an ML user would write: torch.nn.RNN (tanh; the leaky RNN at alpha = 1) for
+plrnn, leaky and rank1, torch.nn.LSTM for the LSTM, autograd, the same loss, minibatches, clipping and Adam.
+
 Cases (per architecture and size):
-  naive_1thread            naive loop, torch 1 thread                                  (the per-core reference)
-  ours_K1_1thread          one run through our Trainer, 1 thread                       ratio vs naive_1thread
-  ours_K<K>_1thread        K members together (seeds x lambda), 1 thread               ratio vs naive_1thread
+  torch_nnRNN_1thread      nn.RNN anchor (plrnn, leaky, rank1), torch 1 thread        (the per-core reference)
+  torch_nnLSTM_1thread     nn.LSTM anchor (lstm), torch 1 thread                      (the per-core reference)
+  naive_1thread            naive loop, torch 1 thread                                  ratio vs the anchor
+  ours_K1_1thread          one run through our Trainer, 1 thread                       ratio vs the anchor
+  ours_K<K>_1thread        K members together (seeds x lambda), 1 thread               ratio vs the anchor
   naive_2threads           naive loop, torch 2 threads                                 ratio vs naive_1thread
   naive_2x1procs           two naive loops in two processes, 1 thread each (how two Snakemake jobs share
                            2 cores), summed                                            ratio vs naive_1thread
@@ -24,6 +29,7 @@ Cases (per architecture and size):
   ours_K<K>_2x1procs       ours, K members, in each of two processes, 1 thread each,
                            summed                                                      ratio vs best naive 2-core
 The 2-process cases start both processes' timed loops together (a barrier) and add their rates.
+The 1-thread cases (anchor, naive, ours) are measured interleaved in one process (A, B, C, A, B, C, ...).
 Each figure is the median of --repeats measurements of at least --budget seconds and one iteration, after a
 warm-up iteration; a case whose warm-up iteration took over 2 budgets is measured once.
 
@@ -53,6 +59,8 @@ import yaml
 
 from benchmarks.common import ROOT, Context, SkipBenchmark, median, rate
 from benchmarks.peak import case_name, peak
+from rnngeom.tcr import tcr_penalty
+from rnngeom.train import masked_mse
 
 ARCHS = ("plrnn", "leaky", "rank1", "lstm")
 TASK = "flipflop"
@@ -65,7 +73,14 @@ LAMBDAS = (0.0, 0.3, 1.0)
 
 
 def _load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
+    """A config file validated like the pipeline does (schema defaults filled in)."""
+    return validated(yaml.safe_load(path.read_text()))
+
+
+def validated(cfg: dict) -> dict:
+    from rnngeom.config import load_config
+
+    return load_config(cfg, ROOT / "workflow/schemas/config.schema.yaml")
 
 
 def sizes(ctx: Context) -> dict[str, dict]:
@@ -78,21 +93,19 @@ def sizes(ctx: Context) -> dict[str, dict]:
         tiny["tasks"][TASK] = {"n_steps": 10, "p_pulse": 0.1}
         tiny["training"]["batch_size"] = 8
         tiny["data"]["n_train"], tiny["data"]["n_test"] = 64, 16
-        return {"tiny": tiny}
+        return {"tiny": validated(tiny)}
     if ctx.quick:
         return {"quick": quick}
     return {"quick": quick, "paper": _load(ROOT / "config/paper.yaml")}
 
 
 def member_settings(cfg: dict, arch: str, seed: int, lambda_tcr: float) -> dict:
-    """A run-settings dict as the pipeline builds it (rnngeom.config.run_settings), for CPU and 1 thread."""
-    training = {k: v for k, v in cfg["training"].items() if k not in ("accuracy_threshold", "per_task")}
-    model = {k: v for k, v in cfg["models"][arch].items() if k != "gain"}
-    return {
-        "task": TASK, "arch": arch, "learning_rule": "bptt", "lambda_tcr": float(lambda_tcr),
-        "gain": float(cfg["models"][arch]["gain"]), "seed": int(seed), "model": model, "training": training,
-        "device": "cpu", "threads": 1,
-    }  # fmt: skip
+    """The run settings the pipeline gives this run (rnngeom.config.run_settings), on CPU and 1 thread."""
+    from rnngeom.config import Run, fmt_num, run_settings
+
+    gain = fmt_num(cfg["models"][arch].get("gain", 1.0))
+    run = Run(TASK, arch, "bptt", fmt_num(lambda_tcr), gain, int(seed))
+    return {**run_settings(cfg, run), "device": "cpu", "threads": 1}
 
 
 def ensemble(cfg: dict, arch: str, k: int, seed0: int = 0) -> list[dict]:
@@ -108,12 +121,13 @@ def ensemble(cfg: dict, arch: str, k: int, seed0: int = 0) -> list[dict]:
 
 
 def task_data(cfg: dict, seed_offset: int = 0):
-    from rnngeom.tasks import get_task
+    """The pipeline's train and test splits (rnngeom.data.generate_split); seed_offset gives the second
+    worker process other trials."""
+    from rnngeom.data import generate_split
 
-    task, params = get_task(TASK), cfg["tasks"].get(TASK) or {}
-    train = task.generate(int(cfg["data"]["n_train"]), seed=cfg["data"]["seed"] + seed_offset, **params)
-    test = task.generate(int(cfg["data"]["n_test"]), seed=cfg["data"]["seed"] + 10_000 + seed_offset, **params)
-    return train, test
+    params, seed = cfg["tasks"].get(TASK) or {}, int(cfg["data"]["seed"]) + seed_offset
+    return tuple(generate_split(TASK, split, int(cfg["data"][f"n_{split}"]), seed, params)
+                 for split in ("train", "test"))
 
 
 def shape_of(cfg: dict, arch: str) -> dict:
@@ -169,15 +183,50 @@ class NaiveTrainer:
             rs.append(model.activity(h))
         r = torch.stack(rs, dim=1)  # [B, T, N]
         y_hat = model.readout(r)
-        task_loss = (m * (y_hat - y) ** 2).sum() / m.sum().clamp_min(1.0)
-        tcr = ((r[:, 1:] - r[:, :-1]) ** 2).mean()
-        loss = task_loss + self.lambda_tcr * tcr
+        loss = masked_mse(y_hat, y, m) + self.lambda_tcr * tcr_penalty(r)
         self.optimizer.zero_grad()
         loss.backward()
         if self.clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.clip)
         self.optimizer.step()
         return loss.item()
+
+
+class TorchTrainer(NaiveTrainer):
+    """The loop an ML user would write with torch's built-in recurrent layer (the anchor): ``nn.RNN`` (tanh:
+    r_t = tanh(W_ih s_t + W_hh r_{t-1} + b), the leaky RNN at alpha = 1) or ``nn.LSTM``, one layer,
+    batch_first, an ``nn.Linear`` readout, torch's default initialisation; the same minibatches, loss
+    (masked MSE + lambda TCR), clipping and Adam as the naive loop."""
+
+    def __init__(self, settings: dict, train_data, layer: str):
+        super().__init__(settings, train_data)
+        torch.manual_seed(settings["seed"])
+        n_hidden = int(settings["model"]["n_hidden"])
+        self.rnn = getattr(torch.nn, layer)(N_IN, n_hidden, batch_first=True)
+        self.readout = torch.nn.Linear(n_hidden, N_OUT)
+        self.params = [*self.rnn.parameters(), *self.readout.parameters()]
+        self.optimizer = torch.optim.Adam(self.params, lr=float(settings["training"]["lr"]))
+
+    def step(self) -> float:
+        idx = torch.randperm(self.inputs.shape[0], generator=self.gen)[: self.batch_size]
+        x, y, m = self.inputs[idx], self.targets[idx], self.mask[idx]
+        r, _ = self.rnn(x)  # [B, T, N]
+        loss = masked_mse(self.readout(r), y, m) + self.lambda_tcr * tcr_penalty(r)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        self.optimizer.step()
+        return loss.item()
+
+
+def anchor_layer(arch: str) -> str:
+    """The torch built-in a user would pick for ``arch``: nn.LSTM for the LSTM, nn.RNN (tanh) otherwise."""
+    return "LSTM" if arch == "lstm" else "RNN"
+
+
+def anchor_case(arch: str) -> str:
+    return f"torch_nn{anchor_layer(arch)}_1thread"
 
 
 def import_trainer():
@@ -226,10 +275,15 @@ class OursTrainer:
 
 def make_runner(kind: str, cfg: dict, arch: str, k: int, seed0: int = 0):
     """An object with .step() (one iteration), .close() and .first_step_s (the time of the warm-up iteration it
-    has already done, at the current thread count); kind "naive" or "ours"."""
+    has already done, at the current thread count); kind "naive", "torch" (the nn.RNN/nn.LSTM anchor) or
+    "ours"."""
     train, test = task_data(cfg, seed_offset=seed0)
-    if kind == "naive":
-        runner = NaiveTrainer(member_settings(cfg, arch, seed0, LAMBDAS[1]), train)
+    if kind in ("naive", "torch"):
+        settings = member_settings(cfg, arch, seed0, LAMBDAS[1])
+        if kind == "naive":
+            runner = NaiveTrainer(settings, train)
+        else:
+            runner = TorchTrainer(settings, train, anchor_layer(arch))
         runner.close = lambda: None
         t0 = time.perf_counter()
         runner.step()
@@ -363,7 +417,7 @@ def bench_training(ctx: Context) -> list[dict]:
                 ours_k = f"ours_K{K}"
 
                 # -- 1 thread, in this process: naive, ours K=1, ours K ----------------------------------
-                runners = {"naive": make_runner("naive", cfg, arch, 1)}
+                runners = {kind: make_runner(kind, cfg, arch, 1) for kind in ("naive", "torch")}
                 for k in (1, K):
                     try:
                         runners[f"ours_K{k}"] = make_runner("ours", cfg, arch, k)
@@ -371,16 +425,22 @@ def bench_training(ctx: Context) -> list[dict]:
                         ctx.skip("training", f"{size}/{arch}/ours_K{k}", str(err))
                 reps = {name: n_reps(r) for name, r in runners.items()}
                 res = _measure_in_process(runners, 1, reps, budget, warm_up=False)
-                naive1 = median(res["naive"])
+                naive1, torch1, anchor = median(res["naive"]), median(res["torch"]), anchor_case(arch)
+                rows.append(ctx.row(**base, case=anchor, members=1, threads="1", value=torch1,
+                                    repeats=reps["torch"],
+                                    notes=note + f"; torch.nn.{anchor_layer(arch)} + autograd, one network"))
                 rows.append(ctx.row(**base, case="naive_1thread", members=1, threads="1", value=naive1,
-                                    repeats=reps["naive"], notes=note + "; textbook loop, one network"))
+                                    reference=anchor, reference_value=torch1, repeats=reps["naive"],
+                                    notes=note + "; textbook loop over model.step, one network"))
                 for k in (1, K):
                     name = f"ours_K{k}"
                     if name in res:
+                        ours = k * median(res[name])
                         rows.append(ctx.row(**base, case=f"{name}_1thread", members=k, threads="1",
-                                            value=k * median(res[name]), reference="naive_1thread",
-                                            reference_value=naive1, repeats=reps[name],
-                                            notes=note + f"; K={k} members together, value = K x iterations/s"))
+                                            value=ours, reference=anchor, reference_value=torch1,
+                                            repeats=reps[name],
+                                            notes=note + f"; K={k} members together, value = K x "
+                                            f"iterations/s; {ours / naive1:.3g} x naive_1thread"))
 
                 # -- 2 threads, in this process (same objects, warmed up again at 2 threads) ---------------
                 two = {"naive": runners["naive"]}
@@ -433,7 +493,8 @@ def bench_training_flops(ctx: Context) -> list[dict]:
     all_threads = max(pk)
     rows = []
     for r in training:
-        flops = training_flops(r["arch"], r["n_hidden"], r["T"], r["batch"])
+        arch = "leaky" if r["case"].startswith("torch_nnRNN") else r["arch"]  # nn.RNN: the leaky RNN's FLOPs
+        flops = training_flops(arch, r["n_hidden"], r["T"], r["batch"])
         one_thread = r["threads"] == "1"
         ref = pk[1] if one_thread else pk[all_threads]
         rows.append(ctx.row(
@@ -445,4 +506,23 @@ def bench_training_flops(ctx: Context) -> list[dict]:
             notes=f"{flops / 1e6:.2f} MFLOP per network-iteration (3 x forward matmul FLOPs) x "
                   f"{r['value']:.2f} network-iterations/s; ratio = fraction of the measured peak",
         ))  # fmt: skip
+    print_summary(training, rows)
     return rows
+
+
+def print_summary(training: list[dict], flops: list[dict]) -> None:
+    """One line per size and arch, 1 thread: the anchor, naive and ours (K = 1, K members) in
+    network-iterations/s, x the anchor, and each as a fraction of the 1-thread matmul peak (TSV numbers)."""
+    frac = {(r["arch"], r["n_hidden"], r["T"], r["case"]): r["ratio"] for r in flops}
+    groups: dict[tuple, dict] = {}
+    for r in training:
+        if r["threads"] == "1":
+            groups.setdefault((r["arch"], r["n_hidden"], r["T"], r["batch"]), {})[r["case"]] = r
+    print("\n  summary, 1 thread (network-iterations/s; x anchor; % of the 1-thread matmul peak):")
+    for (arch, N, T, B), cases in groups.items():
+        parts = []
+        for case, r in cases.items():
+            ratio = f" = {r['ratio']:.2f}x" if r["reference"] == anchor_case(arch) else ""
+            parts.append(f"{case.replace('_1thread', '')} {r['value']:.0f}{ratio} "
+                         f"({100 * frac[(arch, N, T, case)]:.1f}%)")
+        print(f"  {arch:5s} N={N} T={T} B={B}: " + "; ".join(parts))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -71,3 +72,65 @@ def test_unknown_benchmark_is_an_error(tmp_path):
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2
     assert "unknown benchmark" in proc.stderr
+
+
+def _quick_cfg():
+    from benchmarks.training import sizes
+    from benchmarks.common import Context
+
+    return sizes(Context(quick=True, tiny=True))["tiny"]
+
+
+def test_training_benchmark_uses_the_pipelines_settings_and_data():
+    from benchmarks.training import member_settings, task_data
+    from rnngeom.config import Run, run_settings
+    from rnngeom.data import generate_split
+
+    cfg = _quick_cfg()
+    settings = member_settings(cfg, "leaky", seed=2, lambda_tcr=0.3)
+    assert {k: v for k, v in settings.items() if k not in ("device", "threads")} == run_settings(
+        cfg, Run("flipflop", "leaky", "bptt", "0.3", "1.5", 2))
+    train, test = task_data(cfg)
+    for split, data in (("train", train), ("test", test)):
+        n, seed = cfg["data"][f"n_{split}"], cfg["data"]["seed"]
+        ref = generate_split("flipflop", split, n, seed, cfg["tasks"]["flipflop"])
+        assert (data.inputs == ref.inputs).all() and (data.targets == ref.targets).all()
+
+
+def test_torch_anchor_computes_the_same_loss_as_the_model_files():
+    """nn.RNN is the leaky RNN at alpha = 1 and nn.LSTM our LSTM: with copied weights the anchors' first loss
+    equals the naive loop's through rnngeom.models."""
+    import torch
+
+    from benchmarks.training import NaiveTrainer, TorchTrainer, anchor_layer, member_settings, task_data
+
+    cfg = _quick_cfg()
+    train, _ = task_data(cfg)
+    for arch in ("leaky", "lstm"):
+        settings = member_settings(cfg, arch, seed=1, lambda_tcr=0.3)
+        settings["model"] = {**settings["model"], **({"alpha": 1.0} if arch == "leaky" else {})}
+        naive, anchor = NaiveTrainer(settings, train), TorchTrainer(settings, train, anchor_layer(arch))
+        model, rnn = naive.model, anchor.rnn
+        with torch.no_grad():
+            rnn.weight_ih_l0.copy_(model.W_in if arch == "leaky" else model.W_ih)
+            rnn.weight_hh_l0.copy_(model.W if arch == "leaky" else model.W_hh)
+            rnn.bias_ih_l0.copy_(model.b)
+            rnn.bias_hh_l0.zero_()
+            anchor.readout.load_state_dict(model.readout.state_dict())
+        assert abs(naive.step() - anchor.step()) < 1e-5, arch
+
+
+def test_gpu_check_runs_in_cpu_only_mode(tmp_path):
+    """benchmarks/gpu_check.sh parses, and its measurements run in the dry (--cpu-only) mode."""
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks/gpu_check.sh")]).returncode == 0
+    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--cpu-only", "--skip-e2e", "--out-dir",
+           str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    train = _check_tsv(tmp_path / "gpu_training.tsv", "gpu_training", 8)
+    assert set(train["case"]) == {"cpu_K1", "cpu_K3"}
+    assert set(train["arch"]) == {"plrnn", "leaky", "rank1", "lstm"}
+    _check_tsv(tmp_path / "gpu_analysis.tsv", "gpu_analysis", 2)
+    est = _check_tsv(tmp_path / "gpu_estimate.tsv", "gpu_estimate", 3)
+    by_case = dict(zip(est["case"], est["value"].astype(float)))
+    assert by_case["cpu_total"] == pytest.approx(by_case["cpu_training"] + by_case["cpu_analysis"], rel=1e-4)

@@ -68,3 +68,18 @@ def test_members_do_not_depend_on_the_ensemble(name):
         torch.testing.assert_close(res.task_loss[0], full.task_loss[k], rtol=1e-6, atol=0)
         for n in params:
             torch.testing.assert_close(res.grads[n][0], full.grads[n][k], rtol=1e-5, atol=1e-7, msg=n)
+
+
+def test_fused_lstm_path_equals_autograd_through_the_model_file():
+    """hand_written: auto runs the LSTM through torch's fused nn.LSTM kernel on a CPU; same gradients."""
+    spec = SPECS["lstm"]
+    params, batch = _ensemble(spec, K=3)
+    fused, slow = _rule(spec, 3, "auto"), _rule(spec, 3, False)
+    assert fused._fused_lstm is not None and slow._fused_lstm is None
+    lam = fused.lambdas(0).double()
+    a, b = fused.gradients(params, batch, lam, 0), slow.gradients(params, batch, lam, 0)
+    torch.testing.assert_close(a.task_loss, b.task_loss)
+    torch.testing.assert_close(a.tcr, b.tcr)
+    torch.testing.assert_close(a.activity_var, b.activity_var)
+    for n in params:
+        torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-9, atol=1e-12, msg=n)
