@@ -61,4 +61,13 @@ def entry_correct(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.sign(outputs) == targets
 
 
-TASK = Task(name=NAME, n_in=2, n_out=1, generate=generate, entry_correct=entry_correct, defaults=DEFAULTS)
+def rest_steps(data: TaskData) -> np.ndarray:
+    """The delay: after a trial's last evidence sample and before its go cue (input all zeros there)."""
+    T = data.inputs.shape[1]
+    t = np.arange(T)[None, :]
+    last_sample = np.where(data.inputs[:, :, 0] != 0, t, -1).max(axis=1)
+    return (t > last_sample[:, None]) & (data.inputs[:, :, 1] == 0)
+
+
+TASK = Task(name=NAME, n_in=2, n_out=1, generate=generate, entry_correct=entry_correct, defaults=DEFAULTS,
+            rest_steps=rest_steps)

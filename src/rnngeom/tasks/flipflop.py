@@ -1,7 +1,7 @@
 """3-bit flip-flop (Sussillo & Barak 2013): remember the sign of the last pulse on each of 3 channels.
 
-Reconstruction (the paper's exact values are unknown, see NOTES.md): each step, each channel independently
-receives a pulse with probability ``p_pulse``, of sign +1 or -1 with equal odds. The target of a channel is
+Reconstruction (the paper's generator and its values are not available to us; this is the standard task of
+Sussillo & Barak, with our own pulse rate and length): each step, each channel independently receives a pulse with probability ``p_pulse``, of sign +1 or -1 with equal odds. The target of a channel is
 the sign of its most recent pulse, held until the next one. Before a channel's first pulse the target is
 undefined, so it is 0 there with mask 0. The mask turns on *at* the pulse step, because the models read s_t
 into r_t before emitting y_t. The trained solution has 2^3 = 8 stable fixed points.
@@ -59,5 +59,10 @@ def entry_correct(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.abs(outputs - targets) < TOLERANCE
 
 
+def rest_steps(data: TaskData) -> np.ndarray:
+    """The hold steps: no pulse on any channel (the resting input is then all zeros)."""
+    return ~(data.inputs != 0).any(axis=2)
+
+
 TASK = Task(name=NAME, n_in=N_BITS, n_out=N_BITS, generate=generate, entry_correct=entry_correct,
-            defaults=DEFAULTS)
+            defaults=DEFAULTS, rest_steps=rest_steps)
