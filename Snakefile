@@ -25,6 +25,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/baselines.smk"
 
 
 rule all:
@@ -32,4 +33,5 @@ rule all:
     input:
         "results/tables/runs.tsv",
         "results/claims.tsv",
+        "results/tables/baselines.tsv",
         expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),

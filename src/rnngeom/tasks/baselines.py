@@ -62,7 +62,7 @@ def decaying_hold(data: TaskData, half_life: float) -> np.ndarray:
 
 def flipflop_baselines(train: TaskData, params: dict) -> list[tuple[str, Callable, dict]]:
     max_half_life = MAX_SPAN_FRACTION * params["n_steps"]
-    grid = list(np.linspace(1.0, max_half_life, 50))
+    grid = list(np.arange(1.0, max_half_life + 1e-9))  # only whole steps of age matter
     half_life = _fit("flipflop", train, decaying_hold, grid)
     best_sign = _fit("flipflop", train, _constant, [-1.0, 1.0])
     return [
