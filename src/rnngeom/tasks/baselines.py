@@ -9,7 +9,8 @@ only the last <= stim_len / 2 samples, or a leaky integrator with time constant 
 a longer memory is closer to the task's solution; the cap is what makes them shortcuts).
 
 ``python -m rnngeom.tasks.baselines --tasks JSON --data-dir results/data --thresholds JSON --out FILE.tsv``
-writes one row per (task, baseline): task, baseline, accuracy, threshold, reaches_threshold, params (JSON).
+writes one row per (task, baseline): task, baseline, accuracy, threshold, reaches_threshold, params (the fitted
+and capped parameters as ``name=value`` pairs separated by ``;``, empty if none).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from rnngeom.data import load_dataset
+from rnngeom.io import write_tsv_atomic
 from rnngeom.tasks import get_task
 from rnngeom.tasks._params import resolve
 from rnngeom.tasks.base import TaskData
@@ -63,7 +66,8 @@ def decaying_hold(data: TaskData, half_life: float) -> np.ndarray:
 def flipflop_baselines(train: TaskData, params: dict) -> list[tuple[str, Callable, dict]]:
     max_half_life = MAX_SPAN_FRACTION * params["n_steps"]
     grid = list(np.arange(1.0, max_half_life + 1e-9))  # only whole steps of age matter
-    half_life = _fit("flipflop", train, decaying_hold, grid)
+    age, sign = pulse_age(train.inputs)  # once for the whole grid
+    half_life = _fit("flipflop", train, lambda d, h: sign * np.exp2(-age / h), grid)
     best_sign = _fit("flipflop", train, _constant, [-1.0, 1.0])
     return [
         ("zero_output", lambda d: _constant(d, 0.0), {}),
@@ -147,13 +151,12 @@ def task_baselines(task_name: str, train: TaskData, test: TaskData, params: dict
     for name, outputs, fitted in BASELINES[task_name](train, full):
         acc = task.accuracy(outputs(test), test)
         rows.append({"task": task_name, "baseline": name, "accuracy": acc, "threshold": float(threshold),
-                     "reaches_threshold": bool(acc >= threshold), "params": json.dumps(fitted, sort_keys=True)})
+                     "reaches_threshold": bool(acc >= threshold),
+                     "params": ";".join(f"{k}={v:g}" for k, v in sorted(fitted.items()))})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rnngeom.data import load_dataset
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", required=True, help="JSON {task: generator params} (the config's tasks block)")
     ap.add_argument("--data-dir", required=True, help="folder with {task}/train.npz and {task}/test.npz")
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += task_baselines(name, train, test, params or {}, thresholds[name])
     table = pd.DataFrame(rows, columns=COLUMNS)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(a.out, sep="\t", index=False)
+    write_tsv_atomic(a.out, table)
     print(table.to_string(index=False), file=sys.stderr)
     return 0
 
