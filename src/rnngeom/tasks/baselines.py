@@ -29,6 +29,7 @@ from rnngeom.io import write_tsv_atomic
 from rnngeom.tasks import get_task
 from rnngeom.tasks._params import resolve
 from rnngeom.tasks.base import TaskData
+from rnngeom.tasks.flipflop import last_pulse_step
 
 # A forgetting memory may span at most this fraction of the task's memory span (trial or stimulus length).
 MAX_SPAN_FRACTION = 0.5
@@ -50,11 +51,9 @@ def _constant(data: TaskData, c: float) -> np.ndarray:
 # --- flip-flop ---------------------------------------------------------------------------------------------
 def pulse_age(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per (trial, step, channel): steps since the channel's last pulse and that pulse's sign (0 before any)."""
-    T = inputs.shape[1]
-    t = np.arange(T)[None, :, None]
-    last = np.maximum.accumulate(np.where(inputs != 0, t, -1), axis=1)
+    last = last_pulse_step(inputs)
     sign = np.where(last >= 0, np.take_along_axis(inputs, np.maximum(last, 0), axis=1), 0.0)
-    return t - last, sign
+    return np.arange(inputs.shape[1])[None, :, None] - last, sign
 
 
 def decaying_hold(data: TaskData, half_life: float) -> np.ndarray:

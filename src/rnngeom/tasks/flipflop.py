@@ -24,6 +24,12 @@ N_BITS = 3
 DEFAULTS = {"n_steps": 50, "p_pulse": 0.03}
 
 
+def last_pulse_step(inputs: np.ndarray) -> np.ndarray:
+    """[n_trials, T, channels] index of each channel's latest pulse step at or before t (-1 before any)."""
+    t_idx = np.arange(inputs.shape[1])[None, :, None]
+    return np.maximum.accumulate(np.where(inputs != 0, t_idx, -1), axis=1)
+
+
 def generate(n_trials: int, *, seed, **params) -> TaskData:
     p = resolve(NAME, DEFAULTS, params)
     n_trials = check_int(NAME, "n_trials", n_trials, 1)
@@ -36,9 +42,7 @@ def generate(n_trials: int, *, seed, **params) -> TaskData:
     signs = rng.choice(np.array([-1.0, 1.0]), size=shape)
     inputs = np.where(has_pulse, signs, 0.0)
 
-    # Forward-fill the last pulse along time: index of the latest pulse step at or before t (-1 if none).
-    t_idx = np.arange(T)[None, :, None]
-    last = np.maximum.accumulate(np.where(has_pulse, t_idx, -1), axis=1)
+    last = last_pulse_step(inputs)
     seen = last >= 0
     targets = np.where(seen, np.take_along_axis(inputs, np.maximum(last, 0), axis=1), 0.0)
 
