@@ -13,15 +13,22 @@ from conftest import ROOT, make_datasets
 from rnngeom.config import effective_training, load_config
 from rnngeom.data import generate_split
 from rnngeom.tasks import get_task
-from rnngeom.tasks.baselines import (COLUMNS, decaying_hold, first_mark_plus, last_k_sign, leaky_integrator_sign,
-                                     main, task_baselines)  # fmt: skip
+from rnngeom.tasks.baselines import (
+    COLUMNS,
+    decaying_hold,
+    first_mark_plus,
+    last_k_sign,
+    leaky_integrator_sign,
+    main,
+    task_baselines,
+)
 
 
 def test_decaying_hold_is_the_task_when_it_never_fades_and_fails_when_short():
     task = get_task("flipflop")
     d = task.generate(64, seed=0, n_steps=60, p_pulse=0.05)
     assert task.accuracy(decaying_hold(d, 1e9), d) == 1.0  # an endless hold is the perfect memory
-    age_lt_5 = np.mean(np.array([[[a < 5 for a in ch] for ch in trial] for trial in _ages(d.inputs)])[d.mask > 0])
+    age_lt_5 = np.mean(_ages(d.inputs)[d.mask > 0] < 5)
     assert task.accuracy(decaying_hold(d, 5.0), d) == pytest.approx(age_lt_5)  # correct only for age < h
 
 
@@ -67,8 +74,10 @@ def test_no_shortcut_reaches_the_threshold_on_the_default_tasks(default_config, 
     cfg = default_config
     assert task_name in cfg["tasks"]
     params, data = cfg["tasks"][task_name], cfg["data"]
-    train, test = (generate_split(task_name, split, data[f"n_{split}"], data["seed"], params)
-                   for split in ("train", "test"))  # fmt: skip
+    train, test = (
+        generate_split(task_name, split, data[f"n_{split}"], data["seed"], params)
+        for split in ("train", "test")
+    )
     threshold = effective_training(cfg, task_name)["accuracy_threshold"]
     rows = task_baselines(task_name, train, test, params, threshold)
     assert len(rows) >= 4 and {r["baseline"] for r in rows} >= {"zero_output"}
@@ -84,9 +93,8 @@ def test_cli_writes_the_table(tmp_path):
             path.rename(path.with_name(f"{split}.npz"))
             path.with_suffix(".json").rename(path.with_name(f"{split}.json"))
     out = tmp_path / "baselines.tsv"
-    assert main(["--tasks", json.dumps(tasks), "--data-dir", str(tmp_path / "data"),
-                 "--thresholds", json.dumps({"flipflop": 0.9, "evidence_accumulation": 0.8}),
-                 "--out", str(out)]) == 0  # fmt: skip
+    args = ["--tasks", json.dumps(tasks), "--data-dir", str(tmp_path / "data"), "--out", str(out)]
+    assert main([*args, "--thresholds", json.dumps({"flipflop": 0.9, "evidence_accumulation": 0.8})]) == 0
     table = pd.read_csv(out, sep="\t")
     assert list(table.columns) == COLUMNS and set(table["task"]) == set(tasks)
     assert (table.loc[table.task == "flipflop", "threshold"] == 0.9).all()
@@ -95,5 +103,4 @@ def test_cli_writes_the_table(tmp_path):
     assert table.loc[table.baseline == "zero_output", "params"].isna().all()  # nothing fitted
     assert (table["reaches_threshold"] == (table["accuracy"] >= table["threshold"])).all()
     with pytest.raises(SystemExit):
-        main(["--tasks", json.dumps(tasks), "--data-dir", str(tmp_path / "data"), "--thresholds", "{}",
-              "--out", str(out)])  # fmt: skip
+        main([*args, "--thresholds", "{}"])  # no threshold for the tasks

@@ -186,7 +186,7 @@ def test_delayed_addition_resting_input_is_mean_distractor_with_cues_off():
         np.testing.assert_array_equal(rest[i], expected)
     value, marker, go = task.resting_input(d)
     assert abs(value - 0.5) < 0.01 and marker == 0 and go == 0  # U(0, 1) distractors, mean 1/2
-    silent = task.generate(50, seed=1, mark_window=2, distractors=False)  # marks at steps 0 and 1, then silence
+    silent = task.generate(50, seed=1, mark_window=2, distractors=False)  # marks at steps 0, 1; then silence
     np.testing.assert_array_equal(task.resting_input(silent), np.zeros(3))
 
 

@@ -9,8 +9,8 @@ only the last <= stim_len / 2 samples, or a leaky integrator with time constant 
 a longer memory is closer to the task's solution; the cap is what makes them shortcuts).
 
 ``python -m rnngeom.tasks.baselines --tasks JSON --data-dir results/data --thresholds JSON --out FILE.tsv``
-writes one row per (task, baseline): task, baseline, accuracy, threshold, reaches_threshold, params (the fitted
-and capped parameters as ``name=value`` pairs separated by ``;``, empty if none).
+writes one row per (task, baseline): task, baseline, accuracy, threshold, reaches_threshold, params (the
+fitted and capped parameters as ``name=value`` pairs separated by ``;``, empty if none).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def _constant(data: TaskData, c: float) -> np.ndarray:
 
 # --- flip-flop ---------------------------------------------------------------------------------------------
 def pulse_age(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per (trial, step, channel): steps since the channel's last pulse and that pulse's sign (0 before any)."""
+    """Per (trial, step, channel): steps since the channel's last pulse, and that pulse's sign (0 before
+    any pulse)."""
     last = last_pulse_step(inputs)
     sign = np.where(last >= 0, np.take_along_axis(inputs, np.maximum(last, 0), axis=1), 0.0)
     return np.arange(inputs.shape[1])[None, :, None] - last, sign
@@ -74,7 +75,7 @@ def flipflop_baselines(train: TaskData, params: dict) -> list[tuple[str, Callabl
         ("echo_input", lambda d: d.inputs.astype(np.float64), {}),  # the pulse at its own step, then 0
         ("decaying_hold", lambda d: decaying_hold(d, half_life),
          {"half_life": round(half_life, 2), "max_half_life": max_half_life}),
-    ]  # fmt: skip
+    ]
 
 
 # --- evidence accumulation ---------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def evidence_baselines(train: TaskData, params: dict) -> list[tuple[str, Callabl
         ("last_k_sign", lambda d: last_k_sign(d, k, S), {"k": int(k), "max_k": int(max_window)}),
         ("leaky_integrator", lambda d: leaky_integrator_sign(d, gamma, S),
          {"gamma": round(float(gamma), 4), "max_gamma": round(max_gamma, 4)}),
-    ]  # fmt: skip
+    ]
 
 
 # --- delayed addition --------------------------------------------------------------------------------------
@@ -132,19 +133,25 @@ def delayed_addition_baselines(train: TaskData, params: dict) -> list[tuple[str,
         ("best_constant", lambda d: _constant(d, best_constant), {"value": float(best_constant)}),
         ("echo_value", lambda d: d.inputs[:, :, :1].astype(np.float64), {}),  # the current (distractor) value
         ("first_mark_plus_constant", lambda d: first_mark_plus(d, offset), {"constant": float(offset)}),
-    ]  # fmt: skip
+    ]
 
 
-BASELINES = {"flipflop": flipflop_baselines, "evidence_accumulation": evidence_baselines,
-             "delayed_addition": delayed_addition_baselines}  # fmt: skip
+BASELINES = {
+    "flipflop": flipflop_baselines,
+    "evidence_accumulation": evidence_baselines,
+    "delayed_addition": delayed_addition_baselines,
+}
 
 
-def task_baselines(task_name: str, train: TaskData, test: TaskData, params: dict, threshold: float) -> list[dict]:
+def task_baselines(
+    task_name: str, train: TaskData, test: TaskData, params: dict, threshold: float
+) -> list[dict]:
     """Rows (task, baseline, accuracy, threshold, reaches_threshold, params) of one task: parameters fitted on
     ``train``, accuracy on ``test``. ``params`` are the task's generator parameters (defaults filled in)."""
     task = get_task(task_name)
     if task_name not in BASELINES:
-        raise ValueError(f"no shortcut baselines defined for task {task_name!r}; defined: {sorted(BASELINES)}")
+        raise ValueError(f"no shortcut baselines defined for task {task_name!r}; "
+                         f"defined: {sorted(BASELINES)}")
     full = resolve(task_name, task.defaults, params)
     rows = []
     for name, outputs, fitted in BASELINES[task_name](train, full):

@@ -1,10 +1,11 @@
 """3-bit flip-flop (Sussillo & Barak 2013): remember the sign of the last pulse on each of 3 channels.
 
 Reconstruction (the paper's generator and its values are not available to us; this is the standard task of
-Sussillo & Barak, with our own pulse rate and length): each step, each channel independently receives a pulse with probability ``p_pulse``, of sign +1 or -1 with equal odds. The target of a channel is
-the sign of its most recent pulse, held until the next one. Before a channel's first pulse the target is
-undefined, so it is 0 there with mask 0. The mask turns on *at* the pulse step, because the models read s_t
-into r_t before emitting y_t. The trained solution has 2^3 = 8 stable fixed points.
+Sussillo & Barak, with our own pulse rate and length): each step, each channel independently receives a pulse
+with probability ``p_pulse``, of sign +1 or -1 with equal odds. The target of a channel is the sign
+of its most recent pulse, held until the next one. Before a channel's first pulse the target is undefined, so
+it is 0 there with mask 0. The mask turns on *at* the pulse step, because the models read s_t into r_t before
+emitting y_t. The trained solution has 2^3 = 8 stable fixed points.
 """
 
 from __future__ import annotations
