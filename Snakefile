@@ -26,6 +26,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/baselines.smk"
 
 
 rule all:
@@ -33,4 +34,5 @@ rule all:
     input:
         "results/tables/runs.tsv",
         "results/claims.tsv",
+        "results/tables/baselines.tsv",
         expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"]),

@@ -160,3 +160,49 @@ def test_evidence_accumulation_validation():
         gen(4, seed=0, mu="big")
     with pytest.raises(ValueError, match="stim_len \\+ response_len"):
         gen(4, seed=0, n_steps=10, stim_len=8, response_len=5)
+
+
+# --- resting input (the constant input of the delay/hold period) --------------------------------------
+
+
+def test_flipflop_resting_input_is_no_pulse():
+    task = get_task("flipflop")
+    d = task.generate(40, seed=2)
+    rest = task.rest_steps(d)
+    assert rest.shape == d.inputs.shape[:2] and 0 < rest.mean() < 1
+    assert np.all(d.inputs[rest] == 0) and np.all((d.inputs[~rest] != 0).any(axis=1))
+    np.testing.assert_array_equal(task.resting_input(d), np.zeros(3))
+
+
+def test_delayed_addition_resting_input_is_mean_distractor_with_cues_off():
+    task = get_task("delayed_addition")
+    T, W, R = 40, 6, 5
+    d = task.generate(400, seed=1, n_steps=T, mark_window=W, response_len=R)
+    rest = task.rest_steps(d)
+    last_mark = np.array([np.flatnonzero(m)[-1] for m in d.inputs[:, :, 1]])
+    for i in (0, 1, 2):  # independent per-trial check of the delay window
+        expected = np.zeros(T, bool)
+        expected[last_mark[i] + 1:T - R] = True
+        np.testing.assert_array_equal(rest[i], expected)
+    value, marker, go = task.resting_input(d)
+    assert abs(value - 0.5) < 0.01 and marker == 0 and go == 0  # U(0, 1) distractors, mean 1/2
+    silent = task.generate(50, seed=1, mark_window=2, distractors=False)  # marks at steps 0, 1; then silence
+    np.testing.assert_array_equal(task.resting_input(silent), np.zeros(3))
+
+
+def test_evidence_accumulation_resting_input_is_the_silent_delay():
+    task = get_task("evidence_accumulation")
+    T, S, R = 50, 15, 6
+    d = task.generate(30, seed=3, n_steps=T, stim_len=S, response_len=R)
+    rest = task.rest_steps(d)
+    expected = np.zeros(T, bool)
+    expected[S:T - R] = True
+    np.testing.assert_array_equal(rest, np.broadcast_to(expected, rest.shape))
+    np.testing.assert_array_equal(task.resting_input(d), np.zeros(2))
+
+
+def test_resting_input_without_rest_steps_is_an_error():
+    task = get_task("evidence_accumulation")
+    d = task.generate(4, seed=0, n_steps=30, stim_len=20, response_len=10)  # no delay at all
+    with pytest.raises(ValueError, match="no delay/hold steps"):
+        task.resting_input(d)

@@ -19,10 +19,11 @@ from .base import Task, TaskData
 
 NAME = "evidence_accumulation"
 
-# 50 steps: 20 of evidence, a 20-step delay, a 10-step response. mu/noise_std = 0.2/0.5 makes single samples
-# unreliable (SNR 0.4) so the network must integrate, while the 20-step sum still follows d most of the time.
-# (A 64-unit tanh RNN, Adam 1e-3, grad-clip 1: plateau at chance, then an abrupt drop at ~2.7k steps.)
-DEFAULTS = {"n_steps": 50, "stim_len": 20, "response_len": 10, "mu": 0.2, "noise_std": 0.5}
+# 50 steps: 20 of evidence, a 20-step delay, a 10-step response. mu/noise_std = 0.05/0.5 (SNR 0.1 per
+# sample) makes the label depend on the whole stream, so integrating only part of it fails: the sign of the
+# last 10 samples scores ~0.79 and a leaky integrator with time constant <= 10 steps ~0.88 (at mu = 0.2 they
+# scored 0.90 and 0.95, above the 0.9 threshold; see rnngeom.tasks.baselines).
+DEFAULTS = {"n_steps": 50, "stim_len": 20, "response_len": 10, "mu": 0.05, "noise_std": 0.5}
 
 
 def generate(n_trials: int, *, seed, **params) -> TaskData:
@@ -61,4 +62,13 @@ def entry_correct(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.sign(outputs) == targets
 
 
-TASK = Task(name=NAME, n_in=2, n_out=1, generate=generate, entry_correct=entry_correct, defaults=DEFAULTS)
+def rest_steps(data: TaskData) -> np.ndarray:
+    """The delay: after a trial's last evidence sample and before its go cue (input all zeros there)."""
+    T = data.inputs.shape[1]
+    t = np.arange(T)[None, :]
+    last_sample = np.where(data.inputs[:, :, 0] != 0, t, -1).max(axis=1)
+    return (t > last_sample[:, None]) & (data.inputs[:, :, 1] == 0)
+
+
+TASK = Task(name=NAME, n_in=2, n_out=1, generate=generate, entry_correct=entry_correct, defaults=DEFAULTS,
+            rest_steps=rest_steps)
