@@ -63,15 +63,15 @@ def test_first_mark_plus_the_second_value_is_exact():
     assert task.accuracy(out, d) == 1.0
 
 
-@pytest.fixture(scope="module")
-def default_config():
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+@pytest.fixture(scope="module", params=["config.yaml", "config/paper.yaml"])
+def shipped_config(request):
+    cfg = yaml.safe_load((ROOT / request.param).read_text())
     return load_config(cfg, ROOT / "workflow/schemas/config.schema.yaml")
 
 
 @pytest.mark.parametrize("task_name", ["flipflop", "delayed_addition", "evidence_accumulation"])
-def test_no_shortcut_reaches_the_threshold_on_the_default_tasks(default_config, task_name):
-    cfg = default_config
+def test_no_shortcut_reaches_the_threshold_on_the_shipped_tasks(shipped_config, task_name):
+    cfg = shipped_config
     assert task_name in cfg["tasks"]
     params, data = cfg["tasks"][task_name], cfg["data"]
     train, test = (

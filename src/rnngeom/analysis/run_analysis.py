@@ -165,9 +165,6 @@ def constant_input(setting, task_name: str | None, data, n_in: int) -> tuple[np.
             raise ValueError("analysis input 'task' needs the held-out TaskData (inputs, targets, mask), "
                              "not only the inputs")
         task = get_task(task_name)
-        # FALLBACK until the tasks helper's Task.resting_input lands (the integrator removes this branch).
-        if not hasattr(task, "resting_input"):
-            return np.zeros(n_in), "zeros (task has no resting_input yet)"
         s = np.asarray(task.resting_input(data), dtype=np.float64).reshape(-1)
         source = "task"
     else:
