@@ -59,8 +59,8 @@ import yaml
 
 from benchmarks.common import ROOT, Context, SkipBenchmark, median, rate
 from benchmarks.peak import case_name, peak
+from rnngeom.losses import masked_mse
 from rnngeom.tcr import tcr_penalty
-from rnngeom.train import masked_mse
 
 ARCHS = ("plrnn", "leaky", "rank1", "lstm")
 TASK = "flipflop"

@@ -68,7 +68,7 @@ from rnngeom.learning import (
     activity_variance,
     register,
 )
-from rnngeom.losses import masked_mse
+from rnngeom.losses import masked_mse, masked_mse_grad
 from rnngeom.tcr import tcr_grad, tcr_penalty
 
 LOCAL_ARCHS = ("leaky", "rank1")
@@ -149,11 +149,7 @@ def local_gradients(
     with torch.no_grad():
         _, r, y = run_dynamics(params, batch.inputs, arch, alpha)
         task_loss = masked_mse(y, batch.targets, batch.mask, member_dim=0)
-        # e_t = ∂L_task/∂y_t: rnngeom.losses.masked_mse_grad, but rounded as 2m(y − y*) / Σm instead
-        # of (2 / Σm) · m(y − y*): that keeps this rule's results bitwise as before (Adam amplifies the
-        # last bit).
-        count = batch.mask.sum(dim=(1, 2, 3)).clamp_min(1.0)[:, None, None, None]
-        err_out = 2 * batch.mask * (y - batch.targets) / count
+        err_out = masked_mse_grad(y, batch.targets, batch.mask, member_dim=0)  # e_t = ∂L_task/∂y_t
 
         # ε_i(t) = λ_k ∂TCR/∂r_i(t), local to neuron i
         err_r = lambdas.to(r)[:, None, None, None] * tcr_grad(r, member_dim=0)
