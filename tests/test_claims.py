@@ -195,8 +195,9 @@ def test_gr_before_drop_detects_a_planted_lead_and_not_independent_timing():
     for null in ("stationary", "trending"):
         supported = 0
         for seed in range(1, 21):  # GR timing independent of the drop: the mean rank stays near 0.5
+            # (sd of the mean u over null experiments of 20 runs: 0.065; the band is ± 3.8 sd)
             c2 = evaluate(c2_tables(seed, planted=False, null=null), ["C2"], n_boot=300).loc["C2"]
-            assert 0.3 < c2["effect"] < 0.7 and c2["verdict"] != "not run", (null, seed, c2["statistic"])
+            assert 0.25 < c2["effect"] < 0.75 and c2["verdict"] != "not run", (null, seed, c2["statistic"])
             supported += c2["verdict"] == "supported"
         assert supported <= 3, null  # 20 null experiments at alpha = 0.05: P(≥ 4 false positives) = 1.6 %
     # A run whose drop comes before its third scored transition has no pre-drop window: left out.

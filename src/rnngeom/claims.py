@@ -83,9 +83,10 @@ C2  GR precedes the drop. The first calibrated event t_GR is the first of many c
     ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop, and another fitting drop time of
     their condition; conditions of n_g such runs give Π n_g! orderings of the drop times, and the test needs
     ≥ ``C2_MIN_ORDERINGS`` (120 = 5!, e.g. 5 runs of one condition, so that p can go well below alpha), else
-    "not run". A caveat: if fast learners also restructure early because they are fast, not because GR leads
-    the drop, the test counts that run-level covariation as GR before the drop. False-positive rates on a
-    stationary and a trending null and the power: ``python -m rnngeom.claims_sim``.
+    "not run". Seeds of a condition that differ in learning speed (fast runs drop early and their GR falls
+    early) break exchangeability only mildly: a GR trend that scales with the run's own time is compared
+    with the same run at earlier and at later drops alike. False-positive rates on a stationary and a
+    trending null and the power: ``python -m rnngeom.claims_sim``.
 C3  TCR accelerates training. Seed-paired censored time-to-learn speed-up, λ>0 pooled vs λ=0, every
     learning rule except the freeze-in family (whose only learning signal is TCR, so λ=0 learns nothing).
 C4  TCR facilitates attractor formation. As C3 on runs.tsv ``time_to_attractors`` = first checkpoint iteration

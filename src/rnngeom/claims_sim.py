@@ -1,16 +1,20 @@
-"""Simulated GR score series for claim C2: null runs (GR timing independent of the drop) of two kinds and
-planted runs (a GR event just before the drop). The tests and the README's false-positive rates and power come
-from this code.
+"""Simulated GR score series for claim C2: null runs (GR timing independent of the drop) of three kinds and
+planted runs (a GR event just before the drop). The tests and the README's false-positive rates and power
+come from this code.
 
-A run has 20-30 scored checkpoint transitions, one every ``EVAL_EVERY`` iterations. Its calibrated GR ratio
-gr_score / gr_null_q is log-normal below the event threshold 1, with AR(1) noise on the log scale
-(autocorrelation ``PHI``), plus sporadic calibrated events (ratio pushed above 1) at random transitions,
-independent of the drop. Two nulls:
+A run has 20-30 scored checkpoint transitions (``N_TRANSITIONS``), one every ``EVAL_EVERY`` iterations. Its
+calibrated GR ratio gr_score / gr_null_q is log-normal below the event threshold 1, with AR(1) noise on the
+log scale (autocorrelation ``PHI``), plus sporadic calibrated events (ratio pushed above 1) at random
+transitions, independent of the drop. The nulls:
 
 * ``stationary``: a constant GR level and event rate; the drop at a uniformly random transition.
 * ``trending`` (what training looks like): the log GR level falls by ``TREND_LOG_FALL`` over the run and
   events are ``EVENT_RATE_EARLY`` likely at the start, ``EVENT_RATE_LATE`` at the end (the search phase
   restructures most); the drop at a Beta(4, 4) fraction of the run (mid-run), drawn independently of the GR.
+  All runs share one schedule of ``TREND_N_TRANSITIONS`` transitions, as the runs of one condition do.
+* ``trending_mixed_lengths``: as ``trending``, but each run has its own length (20-30 transitions), its GR
+  trend and its drop both scaled to it: drop times are then not exchangeable across runs (a stress test of
+  the between-run test beyond the condition it is exact under).
 
 Planted runs add one more event at a random transition of the pre-drop window. Two C2 tests are compared:
 the within-run shift test (the drop's window ranked among all window positions of the run's own series;
@@ -40,17 +44,20 @@ DROP_BETA = (4.0, 4.0)  # trending null: t_drop / run length ~ Beta(4, 4) (mid-r
 EVENT_LOG_SIZE = 1.5  # an event multiplies the ratio by e^1.5 ≈ 4.5 (ratio ≈ 2.2: above the threshold 1)
 N_TRANSITIONS = (20, 30)  # inclusive range of scored transitions per run
 EVAL_EVERY = 100  # checkpoint interval (iterations) of the simulated tables
-NULLS = ("stationary", "trending")
+TREND_N_TRANSITIONS = 25  # trending null: the shared schedule
+NULLS = ("stationary", "trending", "trending_mixed_lengths")
 
 
 def simulate_run(rng: np.random.Generator, planted: bool, null: str = "stationary") -> tuple[np.ndarray, int]:
     """One run: (calibrated ratios per transition, index of the last transition at or before t_drop).
 
-    Transition k ends at checkpoint iteration EVAL_EVERY·(k + 1); under the trending null a drop whose
+    Transition k ends at checkpoint iteration EVAL_EVERY·(k + 1); under the trending nulls a drop whose
     pre-drop window does not fit (t_drop before the third transition) gives index < C2_WINDOW − 1."""
     if null not in NULLS:
         raise ValueError(f"null must be one of {NULLS}, got {null!r}")
     n = int(rng.integers(N_TRANSITIONS[0], N_TRANSITIONS[1] + 1))
+    if null == "trending":
+        n = TREND_N_TRANSITIONS
     innovations = rng.standard_normal(n) * NOISE_SD * np.sqrt(1 - PHI**2)
     innovations[0] = rng.standard_normal() * NOISE_SD  # start in the stationary distribution
     log_ratio = lfilter([1.0], [1.0, -PHI], innovations)  # AR(1): x_k = PHI x_{k-1} + e_k
