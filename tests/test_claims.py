@@ -251,7 +251,7 @@ def test_gr_drop_test_permutes_drop_times_only_within_strata():
 def test_gr_before_drop_false_positive_rate_and_power():
     # The between-run permutation test is exact when the drop times are exchangeable across runs, whatever
     # the trend of GR over training, so a finite simulation scatters around at most alpha: allow the one-sided
-    # 99% sampling margin (the point estimates over 3000 experiments, `python -m rnngeom.claims_sim`, are
+    # 99% sampling margin (the point estimates over 10,000 experiments, `python -m rnngeom.claims_sim`, are
     # below alpha). On the trending null the within-run shift test it replaces is anti-conservative (the
     # pre-drop window lies earlier than the drop, where GR is higher), and a sign test on t_GR rejects in
     # nearly every null experiment (t_GR is the first of many chances).
