@@ -68,25 +68,25 @@ C2  GR precedes the drop. The first calibrated event t_GR is the first of many c
     within-run null (the pre-drop window ranked among all window positions of the run's own series): it
     assumes a stationary GR series and a drop at a uniformly random position, but GR is largest early in
     training (the search phase) and drops come mid-run, and then that test is anti-conservative (its pre-drop
-    window lies before the drop, where GR is higher: 23 % false positives at alpha 0.05 on the trending
-    simulated null). Instead a **between-run permutation**: per run with a t_drop, S(t) = mean calibrated GR
-    ratio r_k = gr_score / gr_null_q over the ``C2_WINDOW`` (3) checkpoint transitions ending at or before
-    iteration t; S at the run's own t_drop is ranked among S at the t_drop of every other run of its condition
-    (``C2_CONDITION``: stratum, λ and n_iterations; mapped by iteration; drop times at which the window does
-    not fit the run's series are skipped): u = (mid-rank − 1)/(m − 1) in [0, 1], 1 = more restructuring just
-    before its own drop than just before any other run's. This compares each run with itself at the same
-    iterations, so it keeps each run's own GR trend, and the reference times are the drops' real timing
-    distribution. Effect = mean u over runs (null 0.5); CI: percentile bootstrap over runs; p: one-sided
-    permutation test of the mean u, reassigning the drop times across the runs of each condition at random,
-    p = (1 + #{T_b ≥ T}) / (1 + B). Exact when the drop times are exchangeable within a condition (GR
-    independent of the drop, the runs of a condition differing only in seed), whatever the trend. Runs need
-    ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop, and another fitting drop time of
-    their condition; conditions of n_g such runs give Π n_g! orderings of the drop times, and the test needs
-    ≥ ``C2_MIN_ORDERINGS`` (120 = 5!, e.g. 5 runs of one condition, so that p can go well below alpha), else
-    "not run". Seeds of a condition that differ in learning speed (fast runs drop early and their GR falls
-    early) break exchangeability only mildly: a GR trend that scales with the run's own time is compared
-    with the same run at earlier and at later drops alike. False-positive rates on a stationary and a
-    trending null and the power: ``python -m rnngeom.claims_sim``.
+    window lies before the drop, where GR is higher: 22 % false positives at alpha 0.05 on the trending
+    simulated null, 10,000 experiments of 20 runs). Instead a **between-run permutation**: per run with a
+    t_drop, S(t) = mean calibrated GR ratio r_k = gr_score / gr_null_q over the ``C2_WINDOW`` (3) checkpoint
+    transitions ending at or before iteration t; S at the run's own t_drop is ranked among S at the t_drop of
+    every other run of its condition (``C2_CONDITION``: stratum, λ and n_iterations; mapped by iteration; drop
+    times at which the window does not fit the run's series are skipped): u = (mid-rank − 1)/(m − 1) in
+    [0, 1], 1 = more restructuring just before its own drop than just before any other run's. This compares
+    each run with itself at the same iterations, so it keeps each run's own GR trend, and the reference times are
+    the drops' real timing distribution. Effect = mean u over runs (null 0.5); CI: percentile bootstrap over
+    runs; p: one-sided permutation test of the mean u, reassigning the drop times across the runs of each
+    condition at random, p = (1 + #{T_b ≥ T}) / (1 + B). Exact when the drop times are exchangeable within a
+    condition (GR independent of the drop, the runs of a condition differing only in seed), whatever the
+    trend. Runs need ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop, and another
+    fitting drop time of their condition; conditions of n_g such runs give Π n_g! orderings of the drop times,
+    and the test needs ≥ ``C2_MIN_ORDERINGS`` (120 = 5!, e.g. 5 runs of one condition, so that p can go well
+    below alpha), else "not run". False-positive rate at alpha 0.05: 4.4 % on a stationary, 4.6 % on a
+    trending simulated null (10,000 experiments of 20 runs each); 5.3 % when each run has its own length with
+    its GR trend and drop time scaled to it (drop times then not exchangeable); power with a GR event planted
+    before every drop: 99.6 % (trending); ``python -m rnngeom.claims_sim``.
 C3  TCR accelerates training. Seed-paired censored time-to-learn speed-up, λ>0 pooled vs λ=0, every
     learning rule except the freeze-in family (whose only learning signal is TCR, so λ=0 learns nothing).
 C4  TCR facilitates attractor formation. As C3 on runs.tsv ``time_to_attractors`` = first checkpoint iteration
