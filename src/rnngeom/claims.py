@@ -75,9 +75,9 @@ C2  GR precedes the drop. The first calibrated event t_GR is the first of many c
     every other run of its condition (``C2_CONDITION``: stratum, λ and n_iterations; mapped by iteration; drop
     times at which the window does not fit the run's series are skipped): u = (mid-rank − 1)/(m − 1) in
     [0, 1], 1 = more restructuring just before its own drop than just before any other run's. This compares
-    each run with itself at the same iterations, so it keeps each run's own GR trend, and the reference times are
-    the drops' real timing distribution. Effect = mean u over runs (null 0.5); CI: percentile bootstrap over
-    runs; p: one-sided permutation test of the mean u, reassigning the drop times across the runs of each
+    each run with itself at the same iterations, so it keeps each run's own GR trend, and the reference times
+    are the drops' real timing distribution. Effect = mean u over runs (null 0.5); CI: percentile bootstrap
+    over runs; p: one-sided permutation test of the mean u, reassigning the drop times across the runs of each
     condition at random, p = (1 + #{T_b ≥ T}) / (1 + B). Exact when the drop times are exchangeable within a
     condition (GR independent of the drop, the runs of a condition differing only in seed), whatever the
     trend. Runs need ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop, and another
