@@ -64,17 +64,29 @@ C1  abrupt learning. Learned (not censored) runs with an analysed loss curve; ef
     typical course of training). Pooled over tasks, archs and λ. Median plateau_fraction and drop_width_rel
     of the abrupt runs are reported in the text.
 C2  GR precedes the drop. The first calibrated event t_GR is the first of many chances to fire, so
-    P(t_GR < t_drop) is far above 0.5 when GR is independent of the drop: no test on t_GR is used. Instead,
-    per run with a t_drop, the series of calibrated GR ratios r_k = gr_score / gr_null_q (one per checkpoint
-    transition) is aligned on the drop: S = mean r over the ``C2_WINDOW`` (3) transitions ending at or before
-    t_drop, ranked among the same window mean at every other position of the run's own series (the window
-    slid along it, not wrapping round): u = (mid-rank − 1)/(m − 1) in [0, 1], 0.5 on average when the window
-    is an arbitrary place. This null keeps each run's autocorrelation and its number and size of events.
-    Effect = mean u over runs (null 0.5); CI: percentile bootstrap over runs; p: one-sided permutation test
-    of the mean u, drawing an independent random window position per run. Runs need ≥
-    ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop. Under that null the test is exact
-    (its false-positive rate is at most alpha); false-positive rate and power on simulated runs with
-    autocorrelated scores and drop-independent events: ``python -m rnngeom.claims_sim``.
+    P(t_GR < t_drop) is far above 0.5 when GR is independent of the drop: no test on t_GR is used. Nor is a
+    within-run null (the pre-drop window ranked among all window positions of the run's own series): it
+    assumes a stationary GR series and a drop at a uniformly random position, but GR is largest early in
+    training (the search phase) and drops come mid-run, and then that test is anti-conservative (its pre-drop
+    window lies before the drop, where GR is higher: 22 % false positives at alpha 0.05 on the trending
+    simulated null, 10,000 experiments of 20 runs). Instead a **between-run permutation**: per run with a
+    t_drop, S(t) = mean calibrated GR ratio r_k = gr_score / gr_null_q over the ``C2_WINDOW`` (3) checkpoint
+    transitions ending at or before iteration t; S at the run's own t_drop is ranked among S at the t_drop of
+    every other run of its condition (``C2_CONDITION``: stratum, λ and n_iterations; mapped by iteration; drop
+    times at which the window does not fit the run's series are skipped): u = (mid-rank − 1)/(m − 1) in
+    [0, 1], 1 = more restructuring just before its own drop than just before any other run's. This compares
+    each run with itself at the same iterations, so it keeps each run's own GR trend, and the reference times
+    are the drops' real timing distribution. Effect = mean u over runs (null 0.5); CI: percentile bootstrap
+    over runs; p: one-sided permutation test of the mean u, reassigning the drop times across the runs of each
+    condition at random, p = (1 + #{T_b ≥ T}) / (1 + B). Exact when the drop times are exchangeable within a
+    condition (GR independent of the drop, the runs of a condition differing only in seed), whatever the
+    trend. Runs need ≥ ``C2_MIN_TRANSITIONS`` (8) scored transitions, 3 of them before t_drop, and another
+    fitting drop time of their condition; conditions of n_g such runs give Π n_g! orderings of the drop times,
+    and the test needs ≥ ``C2_MIN_ORDERINGS`` (120 = 5!, e.g. 5 runs of one condition, so that p can go well
+    below alpha), else "not run". False-positive rate at alpha 0.05: 4.4 % on a stationary, 4.6 % on a
+    trending simulated null (10,000 experiments of 20 runs each); 5.3 % when each run has its own length with
+    its GR trend and drop time scaled to it (drop times then not exchangeable); power with a GR event planted
+    before every drop: 99.6 % (trending); ``python -m rnngeom.claims_sim``.
 C3  TCR accelerates training. Seed-paired censored time-to-learn speed-up, λ>0 pooled vs λ=0, every
     learning rule except the freeze-in family (whose only learning signal is TCR, so λ=0 learns nothing).
 C4  TCR facilitates attractor formation. As C3 on runs.tsv ``time_to_attractors`` = first checkpoint iteration
@@ -162,7 +174,9 @@ FREEZE_IN_CONTROLLED = ("freeze_in_noise", "freeze_in_control")
 LOCAL_RULES = ("rflo", "eprop")
 LOG_FLOOR = 1e-12
 C2_WINDOW = 3  # C2: the GR transitions into the last 3 checkpoints at or before t_drop are "before the drop"
-C2_MIN_TRANSITIONS = 8  # C2: scored transitions a run needs for a null from shifts of its own series
+C2_MIN_TRANSITIONS = 8  # C2: scored transitions a run needs (a window at its own and at other drop times)
+C2_MIN_ORDERINGS = math.factorial(5)  # C2: orderings of drop times within conditions a permutation needs
+C2_CONDITION = STRATUM + ["lambda_tcr", "n_iterations"]  # C2: runs whose drop times are exchangeable
 RATIO_FLOOR = 1e-12  # C2: floor of gr_null_q in the calibrated ratio gr_score / gr_null_q
 
 
@@ -450,41 +464,91 @@ def claim_c1(d: ClaimData) -> Outcome:
     return Outcome(verdict, text, n, frac, lo, hi, p)
 
 
-def gr_shift_ranks(ratios: np.ndarray, window_end: int, window: int = C2_WINDOW) -> np.ndarray:
-    """C2, one run: u for the observed window first, then for every other window position of the series.
+def gr_window_at(its: np.ndarray, ratios: np.ndarray, times: np.ndarray,
+                 window: int = C2_WINDOW) -> np.ndarray:
+    """C2, one run: S(t) = mean calibrated GR ratio over the ``window`` scored transitions ending at or before
+    t, for each t of ``times`` (iterations); NaN where that window does not fit the series: t before the end
+    of its ``window``-th transition, or more than one checkpoint interval after its last."""
+    its, ratios, times = (np.asarray(a, dtype=float) for a in (its, ratios, times))
+    if len(its) != len(ratios) or len(its) < window + 1:
+        raise ValueError(f"a GR series needs ≥ {window + 1} transitions with iterations, got {len(ratios)}")
+    means = np.convolve(ratios, np.ones(window) / window, mode="valid")  # [k]: window ending at k+window-1
+    window_end = np.searchsorted(its, times, side="right") - 1  # last transition ending ≤ t
+    fits = (window_end >= window - 1) & (times <= its[-1] + (its[-1] - its[-2]))
+    return np.where(fits, means[np.clip(window_end - (window - 1), 0, len(means) - 1)], np.nan)
 
-    S(e) = mean of the calibrated GR series ``ratios`` over the ``window`` transitions ending at index e, for
-    every e = window−1..n−1 (the window shifted along the run's own series, never wrapping round its
-    ends); u(e) = mid-rank of S(e) among them, scaled to [0, 1] (mean 0.5 over the positions). Element 0 of
-    the result is u at ``window_end`` (the last transition at or before t_drop): 1 = the pre-drop window
-    holds the most restructuring of any window position of this run.
+
+def gr_drop_ranks(series: list[tuple[np.ndarray, np.ndarray]], t_drop: np.ndarray,
+                  groups: np.ndarray) -> np.ndarray:
+    """C2, all runs: U[i, j] = u of run i's GR window at run j's drop time, j in i's group (else NaN).
+
+    Row i holds S_i(t_drop_j) (``gr_window_at``) for every run j of its group whose drop time fits run i's
+    series, mid-ranked among themselves and scaled to [0, 1]: U[i, i] = 1 means run i restructures more
+    just before its own drop than just before any other run's drop. Rows with fewer than two fitting drop
+    times are all NaN (nothing to rank against).
     """
-    n = len(ratios)
-    if not window - 1 <= window_end < n or n - window < 1:
-        raise ValueError(f"window end {window_end} outside a series of {n} transitions (window {window})")
-    means = np.convolve(np.asarray(ratios, dtype=float), np.ones(window) / window, mode="valid")
-    below = (means[:, None] > means[None, :]).sum(axis=1)
-    tied = (means[:, None] == means[None, :]).sum(axis=1) - 1
-    u = (below + 0.5 * tied) / (len(means) - 1)  # (mid-rank − 1) / (m − 1)
-    observed = window_end - (window - 1)
-    return np.r_[u[observed], np.delete(u, observed)]
+    t_drop, groups = np.asarray(t_drop, dtype=float), np.asarray(groups)
+    if not len(series) == len(t_drop) == len(groups):
+        raise ValueError(f"{len(series)} series, {len(t_drop)} drop times and {len(groups)} groups differ")
+    same_group = groups[:, None] == groups[None, :]
+    values = np.array([gr_window_at(its, ratio, t_drop) for its, ratio in series]).reshape(len(t_drop), -1)
+    values[~same_group] = np.nan
+    ranks = np.full_like(values, np.nan)
+    for row, u in zip(values, ranks):
+        ok = np.isfinite(row)
+        if ok.sum() >= 2:
+            u[ok] = (stats.rankdata(row[ok]) - 1) / (ok.sum() - 1)  # (mid-rank − 1) / (m − 1)
+    return ranks
 
 
-def gr_lead_test(rank_rows: list[np.ndarray], rng: np.random.Generator, n_perm: int) -> tuple[float, float]:
-    """C2, all runs: (mean observed u over runs, one-sided permutation p).
+def gr_drop_permutation_test(ranks: np.ndarray, groups: np.ndarray, rng: np.random.Generator,
+                             n_perm: int) -> tuple[float, float]:
+    """C2, all runs: (T = mean over runs of U[i, i], one-sided permutation p).
 
-    Null (GR timing independent of the drop): each run's observed window is any of its window positions,
-    at random and independently across runs; p = (1 + #{T_b ≥ T}) / (1 + n_perm), T = the mean observed u.
+    Null (GR independent of the drop): the drop times are exchangeable across the runs of a group, so every
+    reassignment of them within groups is as likely as the observed one. T_b = mean of U[i, π_b(i)] over
+    the runs whose reassigned drop time fits their series; p = (1 + #{T_b ≥ T}) / (1 + n_perm). Exact for
+    any trend of GR over training and any distribution of the drop times.
     """
-    observed = np.array([u[0] for u in rank_rows])
-    lengths = np.array([len(u) for u in rank_rows])
-    table = np.full((len(rank_rows), lengths.max()), np.nan)
-    for i, u in enumerate(rank_rows):
-        table[i, : len(u)] = u
-    picks = (rng.random((n_perm, len(rank_rows))) * lengths).astype(int)
-    null = table[np.arange(len(rank_rows)), picks].mean(axis=1)
-    t_obs = float(observed.mean())
+    ranks, groups = np.asarray(ranks, dtype=float), np.asarray(groups)
+    n = len(ranks)
+    if not np.isfinite(np.diag(ranks)).all():
+        raise ValueError("every run needs a rank at its own drop time (drop runs without one first)")
+    _, codes = np.unique(groups, return_inverse=True)
+    by_group = np.argsort(codes, kind="stable")
+    shuffled = np.argsort(codes[by_group] + rng.random((n_perm, n)), axis=1)  # a permutation within groups
+    assigned = np.empty_like(shuffled)
+    assigned[:, by_group] = by_group[shuffled]  # assigned[b, i]: the run whose drop time run i gets
+    null = np.nanmean(ranks[np.arange(n), assigned], axis=1)
+    t_obs = float(np.diag(ranks).mean())
     return t_obs, float((1 + np.sum(null >= t_obs - 1e-12)) / (1 + n_perm))
+
+
+def gr_drop_test(series: list[tuple[np.ndarray, np.ndarray]], t_drop: np.ndarray, groups: np.ndarray,
+                 rng: np.random.Generator, n_perm: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """C2: (u at the own drop time per used run, permutation p, mask of the runs used) on runs with a drop.
+
+    A run is used when its own pre-drop window fits its series and at least one other drop time of its group
+    fits it too (ranks are recomputed without the runs left out, until none is). Groups of n_g used runs
+    give Π n_g! orderings of the drop times; fewer than ``C2_MIN_ORDERINGS`` (5! = 120: p could not go much
+    below alpha): p = NaN.
+    """
+    used = np.isfinite([gr_window_at(its, ratio, [t])[0] for (its, ratio), t in zip(series, t_drop)])
+    t_drop, groups = np.asarray(t_drop, dtype=float), np.asarray(groups)
+    while True:
+        idx = np.flatnonzero(used)
+        if len(idx) < 2:
+            return np.full(len(idx), np.nan), math.nan, used
+        ranks = gr_drop_ranks([series[i] for i in idx], t_drop[idx], groups[idx])
+        ranked = np.isfinite(np.diag(ranks))
+        if ranked.all():
+            break
+        used[idx[~ranked]] = False
+    _, group_sizes = np.unique(groups[idx], return_counts=True)
+    if sum(math.lgamma(k + 1) for k in group_sizes) < math.log(C2_MIN_ORDERINGS) - 1e-9:
+        return np.diag(ranks), math.nan, used
+    _, p = gr_drop_permutation_test(ranks, groups[idx], rng, n_perm)
+    return np.diag(ranks), p, used
 
 
 def gr_series(checkpoints: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -506,35 +570,38 @@ def claim_c2(d: ClaimData) -> Outcome:
         raise NotRun("runs.tsv has no t_drop column (no loss-drop analysis)")
     if ck.empty or not {"gr_score", "gr_null_q"} <= set(ck.columns):
         raise NotRun("no calibrated GR scores (checkpoints.tsv gr_score, gr_null_q) for these runs")
-    t_drop = pd.to_numeric(runs.set_index("run_id")["t_drop"], errors="coerce").dropna()
+    with_drop = runs.assign(t_drop=pd.to_numeric(runs["t_drop"], errors="coerce")).dropna(subset=["t_drop"])
     series = gr_series(ck)
-    rank_rows, events_before, too_short = [], 0, 0
-    for run_id, t in t_drop.items():
-        if run_id not in series:
-            continue
-        its, ratio = series[run_id]
-        window_end = int(np.searchsorted(its, t, side="right")) - 1  # last transition ending ≤ t_drop
-        if len(ratio) < C2_MIN_TRANSITIONS or window_end < C2_WINDOW - 1:
-            too_short += 1
-            continue
-        rank_rows.append(gr_shift_ranks(ratio, window_end))
-        events_before += bool((ratio[window_end - C2_WINDOW + 1 : window_end + 1] > 1).any())
-    n = len(rank_rows)
-    if n == 0:
-        raise NotRun(f"no run with a loss drop and ≥ {C2_MIN_TRANSITIONS} scored checkpoint transitions, "
-                     f"{C2_WINDOW} of them before t_drop ({len(t_drop)} runs with t_drop, "
-                     f"{too_short} too short)")
-    effect, p = gr_lead_test(rank_rows, d.rng, d.n_boot)
-    observed = np.array([u[0] for u in rank_rows])
+    long_enough = [r in series and len(series[r][1]) >= C2_MIN_TRANSITIONS for r in with_drop["run_id"]]
+    scored = with_drop[long_enough]
+    strata = [c for c in C2_CONDITION if c in scored.columns]
+    groups = scored[strata].astype(str).agg("/".join, axis=1).to_numpy() if strata else np.zeros(len(scored))
+    observed, p, used = gr_drop_test([series[r] for r in scored["run_id"]], scored["t_drop"].to_numpy(float),
+                                     groups, d.rng, d.n_boot)
+    n, left_out = int(used.sum()), len(with_drop) - int(used.sum())
+    if not np.isfinite(p):
+        raise NotRun(f"the between-run permutation needs ≥ {C2_MIN_ORDERINGS} orderings of the drop times "
+                     f"within conditions (e.g. 5 runs of one condition: {'/'.join(strata)}) of runs whose "
+                     f"{C2_WINDOW}-transition pre-drop window fits their GR series (≥ {C2_MIN_TRANSITIONS} "
+                     f"scored transitions) and another run's drop time of their condition; {n} of "
+                     f"{len(with_drop)} runs with t_drop qualify")
     lo, hi = percentile_ci(observed[d.rng.integers(0, n, size=(d.n_boot, n))].mean(axis=1), d.alpha)
+    effect = float(observed.mean())
     verdict, why = decide(effect, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
-    text = (f"GR aligned on the drop: per run, the mean calibrated GR ratio gr_score/gr_null_q over the "
-            f"{C2_WINDOW} checkpoint transitions ending at or before t_drop, ranked among the same window at "
-            f"every position of the run's own series (u = 0..1, 0.5 = chance); effect = mean u, {n} runs; "
-            f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (a random window "
-            f"position per run, {d.n_boot} draws); {events_before}/{n} runs have a calibrated event "
-            f"(ratio > 1) in the window; {len(runs) - len(t_drop)} runs without a drop, {too_short} with too "
-            f"few checkpoints before it or in all; verdict: {why}")
+    events_before = 0
+    for run_id, t in zip(scored["run_id"][used], scored["t_drop"][used]):
+        its, ratio = series[run_id]
+        window_end = int(np.searchsorted(its, t, side="right"))  # one past the last transition ending ≤ t
+        events_before += bool((ratio[window_end - C2_WINDOW : window_end] > 1).any())
+    text = (f"GR aligned on the drop, between runs: per run, S(t) = mean calibrated GR ratio "
+            f"gr_score/gr_null_q over the {C2_WINDOW} checkpoint transitions ending at or before t; S at the "
+            f"run's own t_drop ranked among S at the t_drop of the other runs of its condition "
+            f"({'/'.join(strata)}; u = 0..1, 0.5 = chance); effect = mean u, {n} runs; "
+            f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (t_drop reassigned "
+            f"across runs within conditions, {d.n_boot} permutations: each run keeps its own GR trend, the "
+            f"drops their timing); {events_before}/{n} runs have a calibrated event (ratio > 1) in the "
+            f"pre-drop window; {len(runs) - len(with_drop)} runs without a drop, {left_out} with too few "
+            f"checkpoints or no other drop time to compare; verdict: {why}")
     return Outcome(verdict, text, n, effect, lo, hi, p)
 
 
