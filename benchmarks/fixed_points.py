@@ -91,7 +91,9 @@ def finder_settings(overrides: dict | None = None) -> dict:
     from rnngeom.analysis.fixed_points import find_fixed_points_batched
 
     params = inspect.signature(find_fixed_points_batched).parameters
-    settings = {n: p.default for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in ("input", "device")}
+    settings = {
+        n: p.default for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in ("input", "device")
+    }
     settings.update(overrides or {})
     return settings
 
@@ -124,7 +126,11 @@ def reference_fixed_points(model, starts: np.ndarray, cfg: dict) -> dict:
                 group["lr"] *= decay
             if (it + 1) % check_every == 0:
                 qv = q.item()
-                if not np.isfinite(qv) or qv < cfg["tol_q"] or (q_last is not None and qv > (1 - cfg["stall_rtol"]) * q_last):
+                if (
+                    not np.isfinite(qv)
+                    or qv < cfg["tol_q"]
+                    or (q_last is not None and qv > (1 - cfg["stall_rtol"]) * q_last)
+                ):
                     break
                 q_last = qv
         finals.append(x.detach()[0].double())
@@ -181,11 +187,19 @@ def reference_fixed_points(model, starts: np.ndarray, cfg: dict) -> dict:
     good = np.isfinite(qs) & ((qs < cfg["tol_q"]) | ((qs < cfg["slow_q"]) & (rel <= cfg["slow_grad_tol"])))
     keep = np.flatnonzero(good)
     keep = keep[deduplicate(pos[keep], qs[keep], cfg["dedup_tol"])]
-    eig = [torch.linalg.eigvals(torch.autograd.functional.jacobian(F, torch.as_tensor(pos[i]))).numpy() for i in keep]
+    eig = [
+        torch.linalg.eigvals(torch.autograd.functional.jacobian(F, torch.as_tensor(pos[i]))).numpy()
+        for i in keep
+    ]
     eig = np.array(eig).reshape(len(keep), S)
     kinds = classify(qs[keep], eig, cfg["tol_q"]) if len(keep) else np.array([], object)
     counts = {k: int((kinds == k).sum()) for k in ("stable", "saddle", "unstable", "slow")}
-    return {"counts": counts, "adam_s": adam_s, "polish_s": time.perf_counter() - t0, "n_candidates": len(cand)}
+    return {
+        "counts": counts,
+        "adam_s": adam_s,
+        "polish_s": time.perf_counter() - t0,
+        "n_candidates": len(cand),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -219,7 +233,11 @@ def bench_fixed_points(ctx: Context) -> list[dict]:
         settings.update(n_iters=100, check_every=20)
     else:
         archs = ("leaky",) if ctx.quick else ("leaky", "rank1", "lstm")
-        n_hidden, n_starts, n_trials = None, int(analysis.get("n_starts", 128)), int(analysis.get("n_trials", 64))
+        n_hidden, n_starts, n_trials = (
+            None,
+            int(analysis.get("n_starts", 128)),
+            int(analysis.get("n_trials", 64)),
+        )
         n_ref, C, T = 16, 16, int(cfg_all["tasks"]["flipflop"]["n_steps"])
     repeats = ctx.repeats
     task = get_task("flipflop")
@@ -238,10 +256,19 @@ def bench_fixed_points(ctx: Context) -> list[dict]:
         sub = starts[:1, :n_ref]  # the reference's starts (sample_starts draws them in random order)
         N = models[0].n_hidden
         print(f"  fixed_points {arch} N={N} starts={n_starts} (reference: {n_ref}) C={C}", flush=True)
-        base = dict(benchmark="fixed_points", arch=arch, n_hidden=N, T="", threads="1", unit="s/checkpoint",
-                    better="lower")  # fmt: skip
-        note = (f"synthetic drifting checkpoints, config.yaml hparams, zero input, n_iters {settings['n_iters']}, "
-                f"lr {settings['lr']}, lm_steps {settings['lm_steps']}, max_candidates {settings['max_candidates']}")
+        base = dict(
+            benchmark="fixed_points",
+            arch=arch,
+            n_hidden=N,
+            T="",
+            threads="1",
+            unit="s/checkpoint",
+            better="lower",
+        )
+        note = (
+            f"synthetic drifting checkpoints, config.yaml hparams, zero input, n_iters {settings['n_iters']}, "
+            f"lr {settings['lr']}, lm_steps {settings['lm_steps']}, max_candidates {settings['max_candidates']}"
+        )
 
         find_fixed_points_batched(models[:1], sub, **settings)  # warm-up (vmap/functorch tracing)
         t_sub, t_c1, t_cc = [], [], []
@@ -258,23 +285,66 @@ def bench_fixed_points(ctx: Context) -> list[dict]:
         per_cand = ref["polish_s"] / ref["n_candidates"] if ref["n_candidates"] else 0.0
         t_ref_full = ref["adam_s"] * n_starts / n_ref + per_cand * n_cand_full
 
-        counts = (f"counts stable/saddle/unstable/slow on checkpoint 0 from the {n_ref} reference starts: batched "
-                  f"{_fmt_counts(counts_sub)}, reference {_fmt_counts(ref['counts'])}")  # fmt: skip
-        rows.append(ctx.row(**base, case="reference_per_start", batch=n_ref, members=1, value=t_ref, repeats=1,
-                            notes=f"{note}; one start at a time; Adam {ref['adam_s']:.2f} s, polish "
-                                  f"{ref['polish_s']:.2f} s for {ref['n_candidates']} candidates; {counts}"))
-        rows.append(ctx.row(**base, case="batched_C1_same_starts", batch=n_ref, members=1, value=median(t_sub),
-                            reference="reference_per_start", reference_value=t_ref, repeats=repeats,
-                            notes=f"{note}; exactly the reference's model and starts; {counts}"))  # fmt: skip
-        ext = (f"reference_per_start extrapolated to {n_starts} starts (Adam x {n_starts}/{n_ref}, polish per "
-               f"candidate x {n_cand_full:.0f} candidates)")  # fmt: skip
-        rows.append(ctx.row(**base, case="batched_C1", batch=n_starts, members=1, value=median(t_c1),
-                            reference="reference_per_start_extrapolated", reference_value=t_ref_full,
-                            repeats=repeats, notes=f"{note}; all {n_starts} starts of checkpoint 0; reference = {ext}"))
-        rows.append(ctx.row(**base, case=f"batched_C{C}", batch=n_starts, members=C, value=median(t_cc),
-                            reference="reference_per_start_extrapolated", reference_value=t_ref_full, repeats=1,
-                            notes=f"{note}; {C} checkpoints x {n_starts} starts in one call, time / {C}; "
-                                  f"reference = {ext}"))  # fmt: skip
+        counts = (
+            f"counts stable/saddle/unstable/slow on checkpoint 0 from the {n_ref} reference starts: batched "
+            f"{_fmt_counts(counts_sub)}, reference {_fmt_counts(ref['counts'])}"
+        )
+        rows.append(
+            ctx.row(
+                **base,
+                case="reference_per_start",
+                batch=n_ref,
+                members=1,
+                value=t_ref,
+                repeats=1,
+                notes=f"{note}; one start at a time; Adam {ref['adam_s']:.2f} s, polish "
+                f"{ref['polish_s']:.2f} s for {ref['n_candidates']} candidates; {counts}",
+            )
+        )
+        rows.append(
+            ctx.row(
+                **base,
+                case="batched_C1_same_starts",
+                batch=n_ref,
+                members=1,
+                value=median(t_sub),
+                reference="reference_per_start",
+                reference_value=t_ref,
+                repeats=repeats,
+                notes=f"{note}; exactly the reference's model and starts; {counts}",
+            )
+        )
+        ext = (
+            f"reference_per_start extrapolated to {n_starts} starts (Adam x {n_starts}/{n_ref}, polish per "
+            f"candidate x {n_cand_full:.0f} candidates)"
+        )
+        rows.append(
+            ctx.row(
+                **base,
+                case="batched_C1",
+                batch=n_starts,
+                members=1,
+                value=median(t_c1),
+                reference="reference_per_start_extrapolated",
+                reference_value=t_ref_full,
+                repeats=repeats,
+                notes=f"{note}; all {n_starts} starts of checkpoint 0; reference = {ext}",
+            )
+        )
+        rows.append(
+            ctx.row(
+                **base,
+                case=f"batched_C{C}",
+                batch=n_starts,
+                members=C,
+                value=median(t_cc),
+                reference="reference_per_start_extrapolated",
+                reference_value=t_ref_full,
+                repeats=1,
+                notes=f"{note}; {C} checkpoints x {n_starts} starts in one call, time / {C}; "
+                f"reference = {ext}",
+            )
+        )
     return rows
 
 
@@ -285,7 +355,9 @@ def bench_fixed_points(ctx: Context) -> list[dict]:
 def main(argv=None) -> None:
     from rnngeom.analysis.run_analysis import analyse_run
 
-    ap = argparse.ArgumentParser(description="Time the per-checkpoint analysis on synthetic checkpoint sequences.")
+    ap = argparse.ArgumentParser(
+        description="Time the per-checkpoint analysis on synthetic checkpoint sequences."
+    )
     ap.add_argument("--arch", nargs="+", default=["leaky", "lstm", "plrnn", "rank1"])
     ap.add_argument("--n-hidden", type=int, default=64)
     ap.add_argument("--n-checkpoints", type=int, default=16)

@@ -46,8 +46,15 @@ import torch  # noqa: E402
 
 from benchmarks import training  # noqa: E402
 
-TINY_CMD = ["--cores", "4", "--configfile", "tests/configs/tiny.yaml", "--replace-workflow-config",
-            "--config", "device=cuda"]
+TINY_CMD = [
+    "--cores",
+    "4",
+    "--configfile",
+    "tests/configs/tiny.yaml",
+    "--replace-workflow-config",
+    "--config",
+    "device=cuda",
+]
 
 
 def sync(device: str) -> None:
@@ -66,9 +73,18 @@ def bench_e2e(ctx: Context, dry: bool, timeout: float) -> list[dict]:
         jobs = _job_count(proc.stdout + proc.stderr)
         provenance = (wd / "results").rglob("provenance.json")
         devices = sorted({json.loads(p.read_text())["device"] for p in provenance})
-    return [ctx.row(benchmark="gpu_e2e", case="tiny_dry_run" if dry else "tiny_e2e", value=seconds, unit="s",
-                    better="lower", repeats=1, threads="4",
-                    notes=f"snakemake {' '.join(args)}; {jobs} jobs; devices in provenance.json: {devices}")]
+    return [
+        ctx.row(
+            benchmark="gpu_e2e",
+            case="tiny_dry_run" if dry else "tiny_e2e",
+            value=seconds,
+            unit="s",
+            better="lower",
+            repeats=1,
+            threads="4",
+            notes=f"snakemake {' '.join(args)}; {jobs} jobs; devices in provenance.json: {devices}",
+        )
+    ]
 
 
 def trainer_rate(cfg: dict, arch: str, k: int, device: str, budget: float) -> tuple[float, float]:
@@ -107,19 +123,30 @@ def bench_training(ctx: Context, devices: list[str], configs: dict, members: lis
                     value = median(rates)
                     ref.setdefault(k, {})[device] = value
                     cpu = ref[k].get("cpu") if device != "cpu" else (ref[1]["cpu"] if k > 1 else None)
-                    rows.append(ctx.row(benchmark="gpu_training", case=f"{device}_K{k}", arch=arch, members=k,
-                                        threads="1" if device == "cpu" else "", value=value,
-                                        unit="network-iterations/s", better="higher",
-                                        reference=(f"cpu_K{1 if device == 'cpu' else k}" if cpu else ""),
-                                        reference_value=cpu or "", repeats=ctx.repeats,
-                                        notes=f"{size} sizes, Trainer.train_step, first step {first:.2f} s",
-                                        **shape))
+                    rows.append(
+                        ctx.row(
+                            benchmark="gpu_training",
+                            case=f"{device}_K{k}",
+                            arch=arch,
+                            members=k,
+                            threads="1" if device == "cpu" else "",
+                            value=value,
+                            unit="network-iterations/s",
+                            better="higher",
+                            reference=(f"cpu_K{1 if device == 'cpu' else k}" if cpu else ""),
+                            reference_value=cpu or "",
+                            repeats=ctx.repeats,
+                            notes=f"{size} sizes, Trainer.train_step, first step {first:.2f} s",
+                            **shape,
+                        )
+                    )
                     print(f"  training {size} {arch} {device} K={k}: {value:.1f} network-it/s", flush=True)
     return rows
 
 
-def analysis_seconds(arch: str, n_hidden: int, n_checkpoints: int, n_starts: int, device: str, settings: dict,
-                     T: int) -> float:
+def analysis_seconds(
+    arch: str, n_hidden: int, n_checkpoints: int, n_starts: int, device: str, settings: dict, T: int
+) -> float:
     from benchmarks.fixed_points import SyntheticCheckpoints, _starts
     from rnngeom.analysis.fixed_points import find_fixed_points_batched
     from rnngeom.tasks import get_task
@@ -155,19 +182,31 @@ def bench_analysis(ctx: Context, devices: list[str], configs: dict) -> list[dict
             for device in devices:
                 s = analysis_seconds(arch, shape["n_hidden"], C, n_starts, device, settings, shape["T"])
                 cpu = s if device == "cpu" else cpu
-                rows.append(ctx.row(benchmark="gpu_analysis", case=f"{device}_C{C}", arch=arch,
-                                    n_hidden=shape["n_hidden"], batch=n_starts, members=C, value=s,
-                                    unit="s/checkpoint", better="lower", repeats=1,
-                                    reference="cpu_C%d" % C if device != "cpu" else "",
-                                    reference_value=cpu if device != "cpu" else "",
-                                    notes=f"{size} sizes; find_fixed_points_batched, {n_starts} starts per "
-                                          f"checkpoint, {C} synthetic checkpoints per call"))
+                rows.append(
+                    ctx.row(
+                        benchmark="gpu_analysis",
+                        case=f"{device}_C{C}",
+                        arch=arch,
+                        n_hidden=shape["n_hidden"],
+                        batch=n_starts,
+                        members=C,
+                        value=s,
+                        unit="s/checkpoint",
+                        better="lower",
+                        repeats=1,
+                        reference="cpu_C%d" % C if device != "cpu" else "",
+                        reference_value=cpu if device != "cpu" else "",
+                        notes=f"{size} sizes; find_fixed_points_batched, {n_starts} starts per "
+                        f"checkpoint, {C} synthetic checkpoints per call",
+                    )
+                )
                 print(f"  analysis {size} {arch} {device}: {s:.3f} s/checkpoint", flush=True)
     return rows
 
 
-def estimate_paper(ctx: Context, training_rows: list[dict], analysis_rows: list[dict],
-                   device: str) -> list[dict]:
+def estimate_paper(
+    ctx: Context, training_rows: list[dict], analysis_rows: list[dict], device: str
+) -> list[dict]:
     """Hours of the paper config on one ``device``: every condition (task, arch, rule) as one ensemble."""
     from rnngeom.config import all_runs, effective_training
     from rnngeom.tasks import get_task
@@ -175,8 +214,9 @@ def estimate_paper(ctx: Context, training_rows: list[dict], analysis_rows: list[
 
     cfg = training._load(ROOT / "config/paper.yaml")
     size = "paper" if any("paper" in r["notes"] for r in training_rows) else None
-    trows = [r for r in training_rows
-             if r["case"].startswith(device) and (size is None or "paper" in r["notes"])]
+    trows = [
+        r for r in training_rows if r["case"].startswith(device) and (size is None or "paper" in r["notes"])
+    ]
     arows = [r for r in analysis_rows if r["case"].startswith(device)]
     T_ref = training.shape_of(cfg, "leaky")["T"]
     conditions: dict[tuple, list] = {}
@@ -194,29 +234,35 @@ def estimate_paper(ctx: Context, training_rows: list[dict], analysis_rows: list[
         T = get_task(task).generate(1, seed=0, **(cfg["tasks"].get(task) or {})).inputs.shape[1]
         train_s += K * tr["n_iterations"] / measured[k_used] * T / T_ref  # time steps scale the work
         ck = tr["checkpoints"]
-        n_ck = K * len(checkpoint_schedule(tr["n_iterations"], ck["dense_until"], ck["dense_every"],
-                                           ck["sparse_every"]))
+        n_ck = K * len(
+            checkpoint_schedule(tr["n_iterations"], ck["dense_until"], ck["dense_every"], ck["sparse_every"])
+        )
         n_checkpoints += n_ck
         per_ck = [r["value"] for r in arows if r["arch"] == ("lstm" if arch == "lstm" else "leaky")]
         analysis_s += n_ck * (per_ck[0] if per_ck else 0.0)
     runs = sum(len(v) for v in conditions.values())
-    note = (f"config/paper.yaml: {runs} runs in {len(conditions)} conditions (one ensemble each), "
-            f"{n_checkpoints} checkpoints; training at the measured per-network rate of the nearest "
-            f"measured K (flip-flop rates, scaled by each task's time steps; RFLO/freeze-in at the BPTT "
-            f"rate), analysis at the fixed-point s/checkpoint (PLRNN: the leaky figure); jobs one after "
-            f"another on one {device}")
+    note = (
+        f"config/paper.yaml: {runs} runs in {len(conditions)} conditions (one ensemble each), "
+        f"{n_checkpoints} checkpoints; training at the measured per-network rate of the nearest "
+        f"measured K (flip-flop rates, scaled by each task's time steps; RFLO/freeze-in at the BPTT "
+        f"rate), analysis at the fixed-point s/checkpoint (PLRNN: the leaky figure); jobs one after "
+        f"another on one {device}"
+    )
     base = dict(benchmark="gpu_estimate", unit="h", better="lower", repeats=1, notes=note)
-    return [ctx.row(**base, case=f"{device}_training", value=train_s / 3600),
-            ctx.row(**base, case=f"{device}_analysis", value=analysis_s / 3600),
-            ctx.row(**base, case=f"{device}_total", value=(train_s + analysis_s) / 3600)]
+    return [
+        ctx.row(**base, case=f"{device}_training", value=train_s / 3600),
+        ctx.row(**base, case=f"{device}_analysis", value=analysis_s / 3600),
+        ctx.row(**base, case=f"{device}_total", value=(train_s + analysis_s) / 3600),
+    ]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpu-only", action="store_true", help="smoke-test sizes on the CPU (no GPU needed)")
     ap.add_argument("--out-dir", default=os.environ.get("OUT") or str(ROOT / "results/benchmarks"))
-    ap.add_argument("--budget", type=float,
-                    help="seconds per throughput measurement (default 0.5; --cpu-only 0.02)")
+    ap.add_argument(
+        "--budget", type=float, help="seconds per throughput measurement (default 0.5; --cpu-only 0.02)"
+    )
     ap.add_argument("--skip-e2e", action="store_true", help="do not run the tiny config end to end")
     a = ap.parse_args(argv)
     from benchmarks.run import write_tsv
@@ -227,9 +273,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     gpu_name = "" if a.cpu_only else f"; {torch.cuda.get_device_name(0)}"
     budget = a.budget or (0.02 if a.cpu_only else 0.5)
-    ctx = Context(quick=a.cpu_only, tiny=a.cpu_only, repeats=1, budget_s=budget,
-                  machine=machine_description() + gpu_name,
-                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    ctx = Context(
+        quick=a.cpu_only,
+        tiny=a.cpu_only,
+        repeats=1,
+        budget_s=budget,
+        machine=machine_description() + gpu_name,
+        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     devices = ["cpu"] if a.cpu_only else ["cpu", "cuda"]
     configs = training.sizes(ctx)  # tiny, or quick (config.yaml) and paper (config/paper.yaml)
     members = [1, 3] if a.cpu_only else [1, 16, 128]
@@ -241,14 +292,23 @@ def main(argv=None) -> int:
         write_tsv(out / f"{name}.tsv", rows)
         for r in rows:
             ratio = f"  ({r['ratio']:.3g} x {r['reference']})" if r["ratio"] != "" else ""
-            print(f"  {name:13s} {r['case']:16s} {r['arch']:6s} {r['n_hidden']!s:>4} {r['members']!s:>4} "
-                  f"{r['value']:.4g} {r['unit']}{ratio}", flush=True)
+            print(
+                f"  {name:13s} {r['case']:16s} {r['arch']:6s} {r['n_hidden']!s:>4} {r['members']!s:>4} "
+                f"{r['value']:.4g} {r['unit']}{ratio}",
+                flush=True,
+            )
 
     t_start = time.perf_counter()
     done("gpu_training", bench_training(ctx, devices, configs, members))
     done("gpu_analysis", bench_analysis(ctx, devices, configs))
-    done("gpu_estimate", [row for d in devices
-                          for row in estimate_paper(ctx, tables["gpu_training"], tables["gpu_analysis"], d)])
+    done(
+        "gpu_estimate",
+        [
+            row
+            for d in devices
+            for row in estimate_paper(ctx, tables["gpu_training"], tables["gpu_analysis"], d)
+        ],
+    )
     failed = False
     if not a.skip_e2e:  # last, with what is left of the 8 minutes (gpu_check.sh stops everything at 470 s)
         try:

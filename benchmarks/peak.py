@@ -55,12 +55,20 @@ def bench_matmul_peak(ctx: Context) -> list[dict]:
     one = res[1]["best"]
     rows = []
     for threads, r in sorted(res.items()):
-        rows.append(ctx.row(
-            benchmark="matmul_peak", case=case_name(threads),
-            n_hidden=r["n"], threads=str(threads), value=r["best"], unit="GFLOP/s", better="higher",
-            reference="matmul_f32_1thread" if threads > 1 else "", reference_value=one if threads > 1 else "",
-            repeats=r["repeats"],
-            notes=f"torch.matmul float32 {r['n']}x{r['n']}, 2n^3 FLOPs, best of {r['repeats']} "
-                  f"(all: {', '.join(f'{g:.1f}' for g in r['all'])})",
-        ))  # fmt: skip
+        rows.append(
+            ctx.row(
+                benchmark="matmul_peak",
+                case=case_name(threads),
+                n_hidden=r["n"],
+                threads=str(threads),
+                value=r["best"],
+                unit="GFLOP/s",
+                better="higher",
+                reference="matmul_f32_1thread" if threads > 1 else "",
+                reference_value=one if threads > 1 else "",
+                repeats=r["repeats"],
+                notes=f"torch.matmul float32 {r['n']}x{r['n']}, 2n^3 FLOPs, best of {r['repeats']} "
+                f"(all: {', '.join(f'{g:.1f}' for g in r['all'])})",
+            )
+        )
     return rows

@@ -44,8 +44,10 @@ def _run(workdir: Path, args: list[str], timeout: float) -> tuple[float, subproc
     proc = subprocess.run([*SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"snakemake {' '.join(args)} failed (exit {proc.returncode}):\n"
-                           f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")  # fmt: skip
+        raise RuntimeError(
+            f"snakemake {' '.join(args)} failed (exit {proc.returncode}):\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        )
     return seconds, proc
 
 
@@ -63,12 +65,19 @@ def bench_dag_build(ctx: Context) -> list[dict]:
         wd = copy_workflow(Path(tmp))
         print(f"  dag_build: snakemake {' '.join(args)} x {repeats}", flush=True)
         times = [_run(wd, args, timeout=600)[0] for _ in range(repeats)]
-    return [ctx.row(
-        benchmark="dag_build", case=f"dry_run_{Path(config).stem}", threads="1", value=median(times), unit="s",
-        better="lower", repeats=repeats,
-        notes=f"snakemake {' '.join(args)} in a fresh copy of the workflow (nothing built, so every job is "
-              f"planned); runs: {', '.join(f'{t:.2f}' for t in times)} s",
-    )]  # fmt: skip
+    return [
+        ctx.row(
+            benchmark="dag_build",
+            case=f"dry_run_{Path(config).stem}",
+            threads="1",
+            value=median(times),
+            unit="s",
+            better="lower",
+            repeats=repeats,
+            notes=f"snakemake {' '.join(args)} in a fresh copy of the workflow (nothing built, so every job is "
+            f"planned); runs: {', '.join(f'{t:.2f}' for t in times)} s",
+        )
+    ]
 
 
 def _e2e(ctx: Context, name: str, args: list[str], timeout: float) -> list[dict]:
@@ -77,16 +86,30 @@ def _e2e(ctx: Context, name: str, args: list[str], timeout: float) -> list[dict]
         print(f"  {name}: snakemake {' '.join(args)} (this takes a while)", flush=True)
         seconds, proc = _run(wd, args, timeout=timeout)
         jobs = _job_count(proc.stdout + proc.stderr)
-        n_runs = len(list((wd / "results/runs").rglob("metrics.tsv"))) if (wd / "results/runs").exists() else 0
-    return [ctx.row(
-        benchmark=name, case=name, threads="2", value=seconds, unit="s", better="lower", repeats=1,
-        notes=f"snakemake {' '.join(args)} in a fresh copy, from nothing to figures; {jobs} jobs, {n_runs} runs",
-    )]  # fmt: skip
+        n_runs = (
+            len(list((wd / "results/runs").rglob("metrics.tsv"))) if (wd / "results/runs").exists() else 0
+        )
+    return [
+        ctx.row(
+            benchmark=name,
+            case=name,
+            threads="2",
+            value=seconds,
+            unit="s",
+            better="lower",
+            repeats=1,
+            notes=f"snakemake {' '.join(args)} in a fresh copy, from nothing to figures; {jobs} jobs, {n_runs} runs",
+        )
+    ]
 
 
 def bench_e2e_tiny(ctx: Context) -> list[dict]:
-    return _e2e(ctx, "e2e_tiny", ["--cores", "2", "--configfile", "tests/configs/tiny.yaml",
-                                  "--replace-workflow-config"], timeout=1800)  # fmt: skip
+    return _e2e(
+        ctx,
+        "e2e_tiny",
+        ["--cores", "2", "--configfile", "tests/configs/tiny.yaml", "--replace-workflow-config"],
+        timeout=1800,
+    )
 
 
 def bench_e2e_default(ctx: Context) -> list[dict]:

@@ -126,16 +126,23 @@ def task_data(cfg: dict, seed_offset: int = 0):
     from rnngeom.data import generate_split
 
     params, seed = cfg["tasks"].get(TASK) or {}, int(cfg["data"]["seed"]) + seed_offset
-    return tuple(generate_split(TASK, split, int(cfg["data"][f"n_{split}"]), seed, params)
-                 for split in ("train", "test"))
+    return tuple(
+        generate_split(TASK, split, int(cfg["data"][f"n_{split}"]), seed, params)
+        for split in ("train", "test")
+    )
 
 
 def shape_of(cfg: dict, arch: str) -> dict:
-    return {"n_hidden": int(cfg["models"][arch]["n_hidden"]), "T": int(cfg["tasks"][TASK]["n_steps"]),
-            "batch": int(cfg["training"]["batch_size"])}  # fmt: skip
+    return {
+        "n_hidden": int(cfg["models"][arch]["n_hidden"]),
+        "T": int(cfg["tasks"][TASK]["n_steps"]),
+        "batch": int(cfg["training"]["batch_size"]),
+    }
 
 
-def forward_matmul_flops(arch: str, n_hidden: int, T: int, batch: int, n_in: int = N_IN, n_out: int = N_OUT) -> float:
+def forward_matmul_flops(
+    arch: str, n_hidden: int, T: int, batch: int, n_in: int = N_IN, n_out: int = N_OUT
+) -> float:
     """Matmul FLOPs of one forward pass over a minibatch (see the module docstring)."""
     G = 4 if arch == "lstm" else 1
     N = n_hidden
@@ -159,8 +166,13 @@ class NaiveTrainer:
         from rnngeom.models import build_model
 
         torch.manual_seed(settings["seed"])
-        spec = {"arch": settings["arch"], "n_in": N_IN, "n_out": N_OUT, **settings["model"],
-                "gain": settings["gain"]}  # fmt: skip
+        spec = {
+            "arch": settings["arch"],
+            "n_in": N_IN,
+            "n_out": N_OUT,
+            **settings["model"],
+            "gain": settings["gain"],
+        }
         self.model = build_model(spec)
         tr = settings["training"]
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(tr["lr"]))
@@ -307,8 +319,13 @@ def _worker(jobs, results, barrier) -> None:
             runner = make_runner(job["kind"], job["cfg"], job["arch"], job["k"], job["seed0"])
         except Exception as err:  # noqa: BLE001
             barrier.abort()
-            results.put(("error", f"{type(err).__name__}: {err}", "skip" if isinstance(err, SkipBenchmark) else
-                         traceback.format_exc()))  # fmt: skip
+            results.put(
+                (
+                    "error",
+                    f"{type(err).__name__}: {err}",
+                    "skip" if isinstance(err, SkipBenchmark) else traceback.format_exc(),
+                )
+            )
             continue
         try:
             rates = []
@@ -333,7 +350,9 @@ class WorkerPair:
         self.barrier = ctx.Barrier(2)
         self.results = ctx.Queue()
         self.jobs = [ctx.Queue() for _ in range(2)]
-        self.procs = [ctx.Process(target=_worker, args=(q, self.results, self.barrier), daemon=True) for q in self.jobs]
+        self.procs = [
+            ctx.Process(target=_worker, args=(q, self.results, self.barrier), daemon=True) for q in self.jobs
+        ]
         for p in self.procs:
             p.start()
 
@@ -341,8 +360,18 @@ class WorkerPair:
         """Summed rate (calls of step per second, both processes) per repeat."""
         self.barrier.reset()
         for w, q in enumerate(self.jobs):
-            q.put({"kind": kind, "cfg": cfg, "arch": arch, "k": k, "seed0": 100 * w, "repeats": repeats,
-                   "budget_s": budget_s, "min_iters": min_iters})  # fmt: skip
+            q.put(
+                {
+                    "kind": kind,
+                    "cfg": cfg,
+                    "arch": arch,
+                    "k": k,
+                    "seed0": 100 * w,
+                    "repeats": repeats,
+                    "budget_s": budget_s,
+                    "min_iters": min_iters,
+                }
+            )
         out, t0 = [], time.perf_counter()
         while len(out) < 2:
             try:
@@ -411,9 +440,14 @@ def bench_training(ctx: Context) -> list[dict]:
         for size, cfg in sizes(ctx).items():
             for arch in ARCHS:
                 shape = shape_of(cfg, arch)
-                base = dict(benchmark="training", arch=arch, unit="network-iterations/s", better="higher", **shape)
+                base = dict(
+                    benchmark="training", arch=arch, unit="network-iterations/s", better="higher", **shape
+                )
                 note = f"{size} config sizes, task {TASK}, Adam, grad_clip {cfg['training']['grad_clip']}"
-                print(f"  training {size} {arch} N={shape['n_hidden']} T={shape['T']} B={shape['batch']}", flush=True)
+                print(
+                    f"  training {size} {arch} N={shape['n_hidden']} T={shape['T']} B={shape['batch']}",
+                    flush=True,
+                )
                 ours_k = f"ours_K{K}"
 
                 # -- 1 thread, in this process: naive, ours K=1, ours K ----------------------------------
@@ -426,21 +460,48 @@ def bench_training(ctx: Context) -> list[dict]:
                 reps = {name: n_reps(r) for name, r in runners.items()}
                 res = _measure_in_process(runners, 1, reps, budget, warm_up=False)
                 naive1, torch1, anchor = median(res["naive"]), median(res["torch"]), anchor_case(arch)
-                rows.append(ctx.row(**base, case=anchor, members=1, threads="1", value=torch1,
-                                    repeats=reps["torch"],
-                                    notes=note + f"; torch.nn.{anchor_layer(arch)} + autograd, one network"))
-                rows.append(ctx.row(**base, case="naive_1thread", members=1, threads="1", value=naive1,
-                                    reference=anchor, reference_value=torch1, repeats=reps["naive"],
-                                    notes=note + "; textbook loop over model.step, one network"))
+                rows.append(
+                    ctx.row(
+                        **base,
+                        case=anchor,
+                        members=1,
+                        threads="1",
+                        value=torch1,
+                        repeats=reps["torch"],
+                        notes=note + f"; torch.nn.{anchor_layer(arch)} + autograd, one network",
+                    )
+                )
+                rows.append(
+                    ctx.row(
+                        **base,
+                        case="naive_1thread",
+                        members=1,
+                        threads="1",
+                        value=naive1,
+                        reference=anchor,
+                        reference_value=torch1,
+                        repeats=reps["naive"],
+                        notes=note + "; textbook loop over model.step, one network",
+                    )
+                )
                 for k in (1, K):
                     name = f"ours_K{k}"
                     if name in res:
                         ours = k * median(res[name])
-                        rows.append(ctx.row(**base, case=f"{name}_1thread", members=k, threads="1",
-                                            value=ours, reference=anchor, reference_value=torch1,
-                                            repeats=reps[name],
-                                            notes=note + f"; K={k} members together, value = K x "
-                                            f"iterations/s; {ours / naive1:.3g} x naive_1thread"))
+                        rows.append(
+                            ctx.row(
+                                **base,
+                                case=f"{name}_1thread",
+                                members=k,
+                                threads="1",
+                                value=ours,
+                                reference=anchor,
+                                reference_value=torch1,
+                                repeats=reps[name],
+                                notes=note + f"; K={k} members together, value = K x "
+                                f"iterations/s; {ours / naive1:.3g} x naive_1thread",
+                            )
+                        )
 
                 # -- 2 threads, in this process (same objects, warmed up again at 2 threads) ---------------
                 two = {"naive": runners["naive"]}
@@ -457,29 +518,70 @@ def bench_training(ctx: Context) -> list[dict]:
                 ours2p = None
                 if ours_k in runners:
                     try:
-                        ours2p = K * median(pair.measure("ours", cfg, arch, K, reps[ours_k], budget, MIN_ITERS))
+                        ours2p = K * median(
+                            pair.measure("ours", cfg, arch, K, reps[ours_k], budget, MIN_ITERS)
+                        )
                     except SkipBenchmark as err:
                         ctx.skip("training", f"{size}/{arch}/{ours_k}_2x1procs", str(err))
 
                 naive2t = median(res2["naive"])
                 best_naive2 = max(naive2t, naive2p)
                 best_name = "naive_2threads" if naive2t >= naive2p else "naive_2x1procs"
-                rows.append(ctx.row(**base, case="naive_2threads", members=1, threads="2", value=naive2t,
-                                    reference="naive_1thread", reference_value=naive1, repeats=reps["naive"],
-                                    notes=note + "; one process, torch 2 threads"))  # fmt: skip
-                rows.append(ctx.row(**base, case="naive_2x1procs", members=1, threads="2x1", value=naive2p,
-                                    reference="naive_1thread", reference_value=naive1, repeats=reps["naive"],
-                                    notes=note + "; two processes x 1 thread, rates summed"))  # fmt: skip
+                rows.append(
+                    ctx.row(
+                        **base,
+                        case="naive_2threads",
+                        members=1,
+                        threads="2",
+                        value=naive2t,
+                        reference="naive_1thread",
+                        reference_value=naive1,
+                        repeats=reps["naive"],
+                        notes=note + "; one process, torch 2 threads",
+                    )
+                )
+                rows.append(
+                    ctx.row(
+                        **base,
+                        case="naive_2x1procs",
+                        members=1,
+                        threads="2x1",
+                        value=naive2p,
+                        reference="naive_1thread",
+                        reference_value=naive1,
+                        repeats=reps["naive"],
+                        notes=note + "; two processes x 1 thread, rates summed",
+                    )
+                )
                 if ours_k in res2:
-                    rows.append(ctx.row(**base, case=f"{ours_k}_2threads", members=K, threads="2",
-                                        value=K * median(res2[ours_k]), reference=best_name,
-                                        reference_value=best_naive2, repeats=reps[ours_k],
-                                        notes=note + "; one process, torch 2 threads; reference = best naive 2-core"))
+                    rows.append(
+                        ctx.row(
+                            **base,
+                            case=f"{ours_k}_2threads",
+                            members=K,
+                            threads="2",
+                            value=K * median(res2[ours_k]),
+                            reference=best_name,
+                            reference_value=best_naive2,
+                            repeats=reps[ours_k],
+                            notes=note + "; one process, torch 2 threads; reference = best naive 2-core",
+                        )
+                    )
                 if ours2p is not None:
-                    rows.append(ctx.row(**base, case=f"{ours_k}_2x1procs", members=K, threads="2x1", value=ours2p,
-                                        reference=best_name, reference_value=best_naive2, repeats=reps[ours_k],
-                                        notes=note + f"; two processes x 1 thread, K={K} members each, rates summed; "
-                                        "reference = best naive 2-core"))  # fmt: skip
+                    rows.append(
+                        ctx.row(
+                            **base,
+                            case=f"{ours_k}_2x1procs",
+                            members=K,
+                            threads="2x1",
+                            value=ours2p,
+                            reference=best_name,
+                            reference_value=best_naive2,
+                            repeats=reps[ours_k],
+                            notes=note + f"; two processes x 1 thread, K={K} members each, rates summed; "
+                            "reference = best naive 2-core",
+                        )
+                    )
     finally:
         if pair is not None:
             pair.close()
@@ -497,15 +599,26 @@ def bench_training_flops(ctx: Context) -> list[dict]:
         flops = training_flops(arch, r["n_hidden"], r["T"], r["batch"])
         one_thread = r["threads"] == "1"
         ref = pk[1] if one_thread else pk[all_threads]
-        rows.append(ctx.row(
-            benchmark="training_flops", case=r["case"], arch=r["arch"], n_hidden=r["n_hidden"], T=r["T"],
-            batch=r["batch"], members=r["members"], threads=r["threads"],
-            value=flops * r["value"] / 1e9, unit="GFLOP/s", better="higher",
-            reference=case_name(1 if one_thread else all_threads),
-            reference_value=ref["best"], repeats=r["repeats"],
-            notes=f"{flops / 1e6:.2f} MFLOP per network-iteration (3 x forward matmul FLOPs) x "
-                  f"{r['value']:.2f} network-iterations/s; ratio = fraction of the measured peak",
-        ))  # fmt: skip
+        rows.append(
+            ctx.row(
+                benchmark="training_flops",
+                case=r["case"],
+                arch=r["arch"],
+                n_hidden=r["n_hidden"],
+                T=r["T"],
+                batch=r["batch"],
+                members=r["members"],
+                threads=r["threads"],
+                value=flops * r["value"] / 1e9,
+                unit="GFLOP/s",
+                better="higher",
+                reference=case_name(1 if one_thread else all_threads),
+                reference_value=ref["best"],
+                repeats=r["repeats"],
+                notes=f"{flops / 1e6:.2f} MFLOP per network-iteration (3 x forward matmul FLOPs) x "
+                f"{r['value']:.2f} network-iterations/s; ratio = fraction of the measured peak",
+            )
+        )
     print_summary(training, rows)
     return rows
 
@@ -523,6 +636,8 @@ def print_summary(training: list[dict], flops: list[dict]) -> None:
         parts = []
         for case, r in cases.items():
             ratio = f" = {r['ratio']:.2f}x" if r["reference"] == anchor_case(arch) else ""
-            parts.append(f"{case.replace('_1thread', '')} {r['value']:.0f}{ratio} "
-                         f"({100 * frac[(arch, N, T, case)]:.1f}%)")
+            parts.append(
+                f"{case.replace('_1thread', '')} {r['value']:.0f}{ratio} "
+                f"({100 * frac[(arch, N, T, case)]:.1f}%)"
+            )
         print(f"  {arch:5s} N={N} T={T} B={B}: " + "; ".join(parts))

@@ -16,11 +16,23 @@ ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
 
 SMALL_SETTINGS = {
-    "task": "flipflop", "arch": "leaky", "learning_rule": "bptt", "lambda_tcr": 0.1, "gain": 1.5, "seed": 3,
+    "task": "flipflop",
+    "arch": "leaky",
+    "learning_rule": "bptt",
+    "lambda_tcr": 0.1,
+    "gain": 1.5,
+    "seed": 3,
     "model": {"n_hidden": 12, "alpha": 0.2},
-    "training": {"optimizer": "adam", "lr": 0.01, "batch_size": 16, "n_iterations": 30, "eval_every": 5,
-                 "grad_clip": 1.0, "checkpoints": {"dense_until": 10, "dense_every": 5, "sparse_every": 10}},
-}  # fmt: skip
+    "training": {
+        "optimizer": "adam",
+        "lr": 0.01,
+        "batch_size": 16,
+        "n_iterations": 30,
+        "eval_every": 5,
+        "grad_clip": 1.0,
+        "checkpoints": {"dense_until": 10, "dense_every": 5, "sparse_every": 10},
+    },
+}
 
 
 @pytest.fixture
@@ -33,7 +45,9 @@ def make_datasets(folder: Path, task: str = "flipflop", n_train: int = 64, n_tes
     paths = {}
     for split, n in (("train", n_train), ("test", n_test)):
         paths[split] = folder / f"{task}_{split}.npz"
-        write_dataset(paths[split], generate_split(task, split, n, 11, params), {"task": task, "split": split})
+        write_dataset(
+            paths[split], generate_split(task, split, n, 11, params), {"task": task, "split": split}
+        )
     return paths
 
 

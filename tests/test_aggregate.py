@@ -16,29 +16,60 @@ def fake_run(root, run_id, accuracy, diverged=False, analysis=None, kappa_flow=N
     d = root / "runs" / run_id
     d.mkdir(parents=True)
     task, arch, rule, lam, gain, seed = run_id.split("/")
-    settings = {"task": task, "arch": arch, "learning_rule": rule, "lambda_tcr": float(lam[3:]),
-                "gain": float(gain[1:]), "seed": int(seed[4:]), "model": {"n_hidden": 8},
-                "training": {"n_iterations": 100}}  # fmt: skip
-    (d / "provenance.json").write_text(json.dumps({"settings": settings, "diverged": diverged, "wall_seconds": 1.0}))
+    settings = {
+        "task": task,
+        "arch": arch,
+        "learning_rule": rule,
+        "lambda_tcr": float(lam[3:]),
+        "gain": float(gain[1:]),
+        "seed": int(seed[4:]),
+        "model": {"n_hidden": 8},
+        "training": {"n_iterations": 100},
+    }
+    (d / "provenance.json").write_text(
+        json.dumps({"settings": settings, "diverged": diverged, "wall_seconds": 1.0})
+    )
     its = [0, 50, 100][: len(accuracy)]
-    pd.DataFrame({"iteration": its, "task_loss": 1.0, "tcr_loss": 0.1, "test_loss": [1.0, 0.5, 0.1][: len(its)],
-                  "test_accuracy": accuracy, "grad_norm": 1.0, "diverged": [False] * (len(its) - 1) + [diverged]}
-                 ).to_csv(d / "metrics.tsv", sep="\t", index=False)  # fmt: skip
+    pd.DataFrame(
+        {
+            "iteration": its,
+            "task_loss": 1.0,
+            "tcr_loss": 0.1,
+            "test_loss": [1.0, 0.5, 0.1][: len(its)],
+            "test_accuracy": accuracy,
+            "grad_norm": 1.0,
+            "diverged": [False] * (len(its) - 1) + [diverged],
+        }
+    ).to_csv(d / "metrics.tsv", sep="\t", index=False)
     if analysis is not None:
         (d / "analysis").mkdir()
         (d / "analysis/analysis.json").write_text(json.dumps(analysis))
-        pd.DataFrame({"iteration": its, "n_stable": [1, 2, 8][: len(its)],
-                      "ramping_index": [0.1, 0.5, 0.9][: len(its)]}).to_csv(
-            d / "analysis/checkpoint_summary.tsv", sep="\t", index=False)  # fmt: skip
+        pd.DataFrame(
+            {
+                "iteration": its,
+                "n_stable": [1, 2, 8][: len(its)],
+                "ramping_index": [0.1, 0.5, 0.9][: len(its)],
+            }
+        ).to_csv(d / "analysis/checkpoint_summary.tsv", sep="\t", index=False)
         if kappa_flow is not None:
             kappa_flow.to_csv(d / "analysis/kappa_flow.tsv", sep="\t", index=False)
     return d
 
 
 def test_runs_table(tmp_path):
-    a = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97],
-                 analysis={"t_drop": 40.0, "abrupt": True, "plateau_fraction": 0.3, "drop_width_rel": 0.1,
-                           "t_GR": 30.0, "final_counts": {"n_stable": 8}})  # fmt: skip
+    a = fake_run(
+        tmp_path,
+        "flipflop/leaky/bptt/lam0/g2/seed0",
+        [0.1, 0.95, 0.97],
+        analysis={
+            "t_drop": 40.0,
+            "abrupt": True,
+            "plateau_fraction": 0.3,
+            "drop_width_rel": 0.1,
+            "t_GR": 30.0,
+            "final_counts": {"n_stable": 8},
+        },
+    )
     b = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
     c = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3])
     tables = aggregate([a, b, c], {"flipflop": 0.9})
@@ -51,7 +82,14 @@ def test_runs_table(tmp_path):
     assert not never["learned"] and not never["diverged"] and math.isnan(never["t_drop"])
     assert runs.loc["flipflop/leaky/bptt/lam1/g2/seed1", "lambda_tcr"] == 1.0
     assert len(tables["metrics"]) == 9 and list(tables["metrics"].columns[:7]) == [
-        "run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"]  # fmt: skip
+        "run_id",
+        "task",
+        "arch",
+        "learning_rule",
+        "lambda_tcr",
+        "gain",
+        "seed",
+    ]
     assert list(tables["checkpoints"]["n_stable"]) == [1, 2, 8]
     assert ID_COLUMNS == ["run_id", *RUN_KEYS]
     learned = runs.loc["flipflop/leaky/bptt/lam0/g2/seed0"]
@@ -65,8 +103,9 @@ def test_censored_times_are_computed_once_into_the_runs_table(tmp_path):
     learned = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97], analysis=analysis)
     early = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed1", [0.95, 0.96, 0.97])  # learned at 0
     diverged = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
-    never = fake_run(tmp_path, "delayed_addition/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3],
-                     analysis=analysis)
+    never = fake_run(
+        tmp_path, "delayed_addition/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3], analysis=analysis
+    )
     runs = aggregate([learned, early, diverged, never], {"flipflop": 0.9})["runs"].set_index("run_id")
     assert runs["eval_every"].tolist() == [50.0] * 4 and runs["n_iterations"].tolist() == [100] * 4
     by_id = runs["time_to_learn_censored"].to_dict()
@@ -103,18 +142,37 @@ def test_cli_writes_every_table_and_rejects_missing_runs(tmp_path, capsys):
 
 def test_kappa_flow_table_from_rank1_runs_only(tmp_path):
     cols = ["iteration", "kappa", "dkappa", "slope", "kind"]
-    flow = pd.DataFrame({"iteration": [50, 0, 0], "kappa": [0.0, -1.0, 0.0], "dkappa": [0.0, 0.5, 0.0],
-                         "slope": [2.0, 0.3, 0.4], "kind": ["saddle", "grid", "stable"]})[cols]  # fmt: skip
+    flow = pd.DataFrame(
+        {
+            "iteration": [50, 0, 0],
+            "kappa": [0.0, -1.0, 0.0],
+            "dkappa": [0.0, 0.5, 0.0],
+            "slope": [2.0, 0.3, 0.4],
+            "kind": ["saddle", "grid", "stable"],
+        }
+    )[cols]
     analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}}
-    r = fake_run(tmp_path, "flipflop/rank1/bptt/lam0/g1/seed0", [0.1, 0.95, 0.97], analysis=analysis,
-                 kappa_flow=flow)  # fmt: skip
-    leaky = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g1/seed0", [0.1, 0.2, 0.3], analysis=analysis,
-                     kappa_flow=pd.DataFrame(columns=cols))  # header only, as run_analysis writes for leaky
+    r = fake_run(
+        tmp_path, "flipflop/rank1/bptt/lam0/g1/seed0", [0.1, 0.95, 0.97], analysis=analysis, kappa_flow=flow
+    )
+    leaky = fake_run(
+        tmp_path,
+        "flipflop/leaky/bptt/lam0/g1/seed0",
+        [0.1, 0.2, 0.3],
+        analysis=analysis,
+        kappa_flow=pd.DataFrame(columns=cols),
+    )  # header only, as run_analysis writes for leaky
     tables = aggregate([leaky, r], {})
     kf = tables["kappa_flow"]
-    assert list(kf.columns) == ["run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"] + cols
+    assert (
+        list(kf.columns) == ["run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"] + cols
+    )
     assert set(kf["arch"]) == {"rank1"} and len(kf) == 3
-    assert kf["iteration"].tolist() == [0, 0, 50] and kf["kind"].tolist() == ["grid", "stable", "saddle"]  # by κ
+    assert kf["iteration"].tolist() == [0, 0, 50] and kf["kind"].tolist() == [
+        "grid",
+        "stable",
+        "saddle",
+    ]  # by κ
     assert tables["checkpoints"]["ramping_index"].tolist() == [0.1, 0.5, 0.9] * 2
     only_leaky = aggregate([leaky], {})["kappa_flow"]
     assert only_leaky.empty and list(only_leaky.columns)[-5:] == cols  # header-only tables keep their columns

@@ -65,10 +65,14 @@ def test_linear_map_has_one_known_fixed_point():
     model = LinearMap(A, b)
     fps = find_fixed_points(model, uniform_starts(64, 2, 3.0), **FAST)
     np.testing.assert_allclose(jacobian_at(model, fps.positions)[0], A, atol=1e-7)
-    assert speed_at(model, fps.positions)[0] < 1e-20 and speed_at(model, [[0.0, 0.0]])[0] == pytest.approx(1.0)
+    assert speed_at(model, fps.positions)[0] < 1e-20 and speed_at(model, [[0.0, 0.0]])[0] == pytest.approx(
+        1.0
+    )
     assert len(fps) == 1
     np.testing.assert_allclose(fps.positions[0], np.linalg.solve(np.eye(2) - A, b), atol=1e-5)
-    np.testing.assert_allclose(np.sort(np.abs(fps.eigvals[0])), np.sort(np.abs(np.linalg.eigvals(A))), atol=1e-6)
+    np.testing.assert_allclose(
+        np.sort(np.abs(fps.eigvals[0])), np.sort(np.abs(np.linalg.eigvals(A))), atol=1e-6
+    )
     assert fps.kind.tolist() == ["stable"] and fps.q[0] < 1e-10
 
 
@@ -87,7 +91,9 @@ def test_flipflop_style_network_has_eight_stable_points():
     assert len({tuple(np.sign(p)) for p in stable}) == 8  # all eight corners
     # Every other point found is one of the 19 others of the 3^3 grid (saddles and the unstable origin).
     others = fps.positions[fps.kind != "stable"]
-    assert np.allclose(np.min(np.abs(np.abs(others[..., None]) - np.array([0.0, A_STAR])), axis=-1), 0, atol=1e-6)
+    assert np.allclose(
+        np.min(np.abs(np.abs(others[..., None]) - np.array([0.0, A_STAR])), axis=-1), 0, atol=1e-6
+    )
     assert set(fps.kind[fps.kind != "stable"]) <= {"saddle", "unstable"}
     counts = fps.counts()
     assert counts["unstable"] <= 1 and counts["saddle"] <= 18 and counts["slow"] == 0
@@ -119,8 +125,10 @@ def test_constant_input_moves_the_fixed_point():
 
 def test_batched_over_models_equals_one_at_a_time_and_is_deterministic():
     torch.manual_seed(0)
-    models = [build_model({"arch": "leaky", "n_in": 2, "n_out": 1, "n_hidden": 10, "gain": g}).eval()
-              for g in (0.5, 1.8)]
+    models = [
+        build_model({"arch": "leaky", "n_in": 2, "n_out": 1, "n_hidden": 10, "gain": g}).eval()
+        for g in (0.5, 1.8)
+    ]
     starts = np.stack([uniform_starts(32, 10, 1.0, seed=k) for k in range(2)])
     batched = find_fixed_points_batched(models, starts, **FAST)
     for model, st, fb in zip(models, starts, batched):
@@ -156,14 +164,27 @@ def test_slow_point_is_reported_as_slow():
 
 
 def test_helpers():
-    assert stability_kind(np.array([[0.5, -0.9], [1.5, 0.2], [2.0, -3.0]])).tolist() == ["stable", "saddle", "unstable"]
+    assert stability_kind(np.array([[0.5, -0.9], [1.5, 0.2], [2.0, -3.0]])).tolist() == [
+        "stable",
+        "saddle",
+        "unstable",
+    ]
     pos = np.array([[0.0, 0.0], [0.001, 0.0], [1.0, 0.0]])
     assert sorted(deduplicate(pos, np.array([3.0, 1.0, 2.0]), 0.01).tolist()) == [1, 2]  # lower q wins
     states = np.arange(40.0).reshape(2, 10, 2)
     s1, s2 = sample_starts(states, 8, 0.1, seed=5), sample_starts(states, 8, 0.1, seed=5)
     assert s1.shape == (8, 2) and np.array_equal(s1, s2)
-    assert sample_starts(states, 100, 0.0, seed=0).shape == (100, 2)  # more starts than states: with replacement
+    assert sample_starts(states, 100, 0.0, seed=0).shape == (
+        100,
+        2,
+    )  # more starts than states: with replacement
     empty = FixedPointSet.empty(3)
-    assert len(empty) == 0 and list(empty.to_frame().columns) == ["point_id", "q", "max_abs_eig", "n_unstable_modes", "kind"]
+    assert len(empty) == 0 and list(empty.to_frame().columns) == [
+        "point_id",
+        "q",
+        "max_abs_eig",
+        "n_unstable_modes",
+        "kind",
+    ]
     with pytest.raises(ValueError):
         FixedPointSet(np.zeros((2, 3)), np.zeros(1), np.zeros((2, 3)), ["stable", "stable"])

@@ -19,8 +19,13 @@ from rnngeom.analysis.run_analysis import (
 )
 from rnngeom.models import build_model
 
-SETTINGS = {"n_trials": 16, "n_starts": 48, "num_threads": 1, "input": "zeros",
-            "fixed_points": {"lm_steps": 12}}
+SETTINGS = {
+    "n_trials": 16,
+    "n_starts": 48,
+    "num_threads": 1,
+    "input": "zeros",
+    "fixed_points": {"lm_steps": 12},
+}
 
 
 def pulses(n_in, n_trials=16, T=50, seed=0):
@@ -33,8 +38,9 @@ def leaky(n_hidden, self_weights, seed=0, gain=0.3, n_in=2):
     """Leaky RNN (α = 0.5) whose first len(self_weights) units have the given self-coupling w (bistable for
     w > 1: x = w tanh(x) has three roots), driven by input channel k -> unit k; the others are weak noise."""
     torch.manual_seed(seed)
-    model = build_model({"arch": "leaky", "n_in": n_in, "n_out": 2, "n_hidden": n_hidden, "gain": gain,
-                         "alpha": 0.5})
+    model = build_model(
+        {"arch": "leaky", "n_in": n_in, "n_out": 2, "n_hidden": n_hidden, "gain": gain, "alpha": 0.5}
+    )
     k = len(self_weights)
     with torch.no_grad():
         model.W[:k, :] = 0.0
@@ -71,24 +77,40 @@ def test_covering_starts_find_the_fixed_points_trajectories_never_visit():
     kicks[:, 0] = np.random.default_rng(0).choice([-1.0, 1.0], (16, 2))
     states, _ = trajectories(model, torch.as_tensor(kicks))
     cfg = resolve_settings({**SETTINGS, "n_starts": 64, "covering_frac": 0.0})
-    on_path = fixed_points_of([model], [run_starts(states.reshape(-1, 2), cfg, seed=0)], np.zeros(2), cfg,
-                              seed=0, device=None, exact=False)[0]
+    on_path = fixed_points_of(
+        [model],
+        [run_starts(states.reshape(-1, 2), cfg, seed=0)],
+        np.zeros(2),
+        cfg,
+        seed=0,
+        device=None,
+        exact=False,
+    )[0]
     assert on_path.counts() == {"stable": 4, "saddle": 0, "unstable": 0, "slow": 0}
     covering = []
     for seed in range(3):
         cfg = resolve_settings({**SETTINGS, "n_starts": 64, "covering_frac": 0.5, "seed": seed})
         starts = run_starts(states.reshape(-1, 2), cfg, seed=seed)
-        covering.append(fixed_points_of([model], [starts], np.zeros(2), cfg, seed=seed, device=None,
-                                        exact=False)[0].counts())
+        covering.append(
+            fixed_points_of([model], [starts], np.zeros(2), cfg, seed=seed, device=None, exact=False)[
+                0
+            ].counts()
+        )
     assert all(c["stable"] == 4 and c["saddle"] >= 3 and c["slow"] == 0 for c in covering), covering
     assert sum(c == {"stable": 4, "saddle": 4, "unstable": 1, "slow": 0} for c in covering) >= 2, covering
 
 
-@pytest.mark.parametrize("model", [
-    leaky(6, [2.0, 2.0, 2.0], n_in=3),  # the 3-bit flip-flop structure: 27 fixed points, saddles are hard to find
-    leaky(8, [], seed=1, gain=1.6),  # a random chaotic-gain network
-    leaky(8, [1.8, 1.8], seed=2, gain=0.8),
-], ids=["flipflop3", "random_g1.6", "two_bits_in_noise"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        leaky(
+            6, [2.0, 2.0, 2.0], n_in=3
+        ),  # the 3-bit flip-flop structure: 27 fixed points, saddles are hard to find
+        leaky(8, [], seed=1, gain=1.6),  # a random chaotic-gain network
+        leaky(8, [1.8, 1.8], seed=2, gain=0.8),
+    ],
+    ids=["flipflop3", "random_g1.6", "two_bits_in_noise"],
+)
 def test_reanalysis_with_other_start_seeds_is_never_an_event(model):
     """Calibrate on 4 re-analyses (as the pipeline does per null checkpoint), then re-analyse the same network
     with 8 further start seeds: none of their scores against the main analysis reaches the threshold."""
@@ -96,8 +118,15 @@ def test_reanalysis_with_other_start_seeds_is_never_an_event(model):
     cfg = resolve_settings(SETTINGS)
     visited = visited_states(model, n_in)
     pca = PCA.fit(visited, 3)
-    main = fixed_points_of([model], [run_starts(visited, cfg, cfg["seed"])], np.zeros(n_in), cfg, seed=0,
-                           device=None, exact=False)[0]
+    main = fixed_points_of(
+        [model],
+        [run_starts(visited, cfg, cfg["seed"])],
+        np.zeros(n_in),
+        cfg,
+        seed=0,
+        device=None,
+        exact=False,
+    )[0]
     null = reanalysis_scores(model, main, visited, np.zeros(n_in), pca, cfg, range(1, 5))
     threshold = gr_threshold(null, **{k: cfg["gr_null"][k] for k in ("margin", "min_threshold")})
     held_out = reanalysis_scores(model, main, visited, np.zeros(n_in), pca, cfg, range(5, 13))
@@ -139,8 +168,9 @@ def test_task_resting_input_is_the_default_and_recorded(tmp_path, monkeypatch):
     data = TaskData(inputs=inputs, targets=np.zeros_like(inputs), mask=np.ones_like(inputs))
     metrics = pd.DataFrame({"iteration": [0, 10], "task_loss": [1.0, 0.5]})
     settings = {k: v for k, v in SETTINGS.items() if k != "input"}
-    result = analyse_run(Sequence([model, model], [0, 10], task="delayed_addition"), data, metrics, tmp_path,
-                         settings)
+    result = analyse_run(
+        Sequence([model, model], [0, 10], task="delayed_addition"), data, metrics, tmp_path, settings
+    )
     assert seen == {"name": "delayed_addition", "n_trials": 16}
     assert result["fixed_point_input"] == [0.0, 0.5] and result["fixed_point_input_source"] == "task"
     # the fixed point of unit 1 (no self-coupling, driven by 4 x 0.5) moved off the origin: x = tanh(x)·0 + 2

@@ -31,7 +31,9 @@ def synthetic_points(seed=0, jitter=0.02):
             pts += [((0, 1, 0), "stable"), ((0, 0.5, 0), "saddle")]
         for pid, (pos, kind) in enumerate(pts):
             p = np.array(pos, float) + jitter * rng.normal(size=3)
-            rows.append({"iteration": it, "point_id": pid, "pc1": p[0], "pc2": p[1], "pc3": p[2], "kind": kind})
+            rows.append(
+                {"iteration": it, "point_id": pid, "pc1": p[0], "pc2": p[1], "pc3": p[2], "kind": kind}
+            )
     return pd.DataFrame(rows)
 
 
@@ -62,13 +64,19 @@ def test_no_change_gives_empty_events_with_fixed_columns(tmp_path):
 def test_relocation_and_stability_change_count():
     # one point moving far (beyond match_radius) = one disappears + one appears; a small move = relocation
     same = gr_transition([[0, 0, 0]], ["stable"], [[0.1, 0, 0]], ["stable"], scale=1.0, match_radius=0.5)
-    assert same["n_appear"] == 0 and same["relocation"] == pytest.approx(0.1) and same["score"] == pytest.approx(0.1)
+    assert (
+        same["n_appear"] == 0
+        and same["relocation"] == pytest.approx(0.1)
+        and same["score"] == pytest.approx(0.1)
+    )
     jump = gr_transition([[0, 0, 0]], ["stable"], [[2, 0, 0]], ["stable"], scale=1.0, match_radius=0.5)
     assert jump["n_appear"] == 1 and jump["n_disappear"] == 1 and jump["relocation"] == 0
     flip = gr_transition([[0, 0, 0]], ["stable"], [[0, 0, 0]], ["saddle"])
     assert flip["n_kind_change"] == 1 and flip["d_class"] == 2 and flip["score"] == 2
     # scale makes relocation unitless
-    assert gr_transition([[0, 0]], ["stable"], [[1, 0]], ["stable"], scale=10.0)["relocation"] == pytest.approx(0.1)
+    assert gr_transition([[0, 0]], ["stable"], [[1, 0]], ["stable"], scale=10.0)[
+        "relocation"
+    ] == pytest.approx(0.1)
 
 
 def test_checkpoints_without_points_and_kind_filter():
@@ -101,7 +109,11 @@ def test_every_transition_is_judged_and_the_threshold_comes_from_the_null():
     threshold = gr_threshold([2.0, 5.0, 4.0], margin=0.5, min_threshold=1.0)
     assert threshold == pytest.approx(7.5)  # 1.5 x the largest null score
     gr = detect_gr_events(scores, threshold)
-    assert gr.events["iteration"].tolist() == [10, 40, 80]  # the first transition counts too: no baseline window
+    assert gr.events["iteration"].tolist() == [
+        10,
+        40,
+        80,
+    ]  # the first transition counts too: no baseline window
     assert gr.t_gr == 10 and gr.t_gr_max == 80
     assert gr.scores["event"].tolist() == [True, False, False, True, False, False, False, True, False]
     assert gr_threshold([], min_threshold=2.0) == 2.0 and gr_threshold([0.0, np.nan]) == 3.5

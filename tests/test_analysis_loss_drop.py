@@ -21,7 +21,9 @@ def test_sigmoid_drop_found_at_known_step(seed):
     assert abs(d.t_drop - 3000) <= 10
     assert d.drop_decades == pytest.approx(1.5, abs=0.1)
     assert d.drop_start < d.t_drop < d.drop_end
-    assert d.drop_width == pytest.approx(WIDTH_PER_SCALE * 50, rel=0.2)  # true 10-90% width: 2 ln 9 · 50 ≈ 220
+    assert d.drop_width == pytest.approx(
+        WIDTH_PER_SCALE * 50, rel=0.2
+    )  # true 10-90% width: 2 ln 9 · 50 ≈ 220
     assert d.drop_width_rel == pytest.approx(d.drop_width / 5000)
     assert d.plateau_length > 2000 and d.plateau_loss == pytest.approx(10**-0.5, rel=0.2)
     assert d.plateau_fraction == pytest.approx(d.plateau_length / 5000)
@@ -37,7 +39,9 @@ def test_same_sigmoid_same_answer_whatever_run_length_and_eval_interval(n_iterat
     width = max(0.05 * n_iterations, 3 * eval_every)
     t_mid = 0.6 * n_iterations + 0.37 * eval_every
     for seed in (0, 1):
-        d = detect_loss_drop(its, noisy(-0.3 - 1.5 * expit((its - t_mid) * WIDTH_PER_SCALE / width), 0.03, seed))
+        d = detect_loss_drop(
+            its, noisy(-0.3 - 1.5 * expit((its - t_mid) * WIDTH_PER_SCALE / width), 0.03, seed)
+        )
         assert abs(d.t_drop - t_mid) <= eval_every
         assert d.drop_width == pytest.approx(width, rel=0.2)
         assert abs(d.plateau_length - (t_mid - width / 2)) <= eval_every + 0.1 * width  # from iteration 0
@@ -91,7 +95,9 @@ def test_gradual_decline_is_not_abrupt():
     d = detect_loss_drop(ITS, noisy(-2.0 * ITS / ITS[-1], sd=0.03))  # 2 decades, steadily
     assert not d.abrupt and ("gradual" in d.reason or "min_drop_decades" in d.reason)
     slow_sigmoid = detect_loss_drop(ITS, noisy(-0.3 - 1.5 * expit((ITS - 2500) / 400), sd=0.03))
-    assert not slow_sigmoid.abrupt and "gradual" in slow_sigmoid.reason  # 10-90 % over 1760 of 5000 iterations
+    assert (
+        not slow_sigmoid.abrupt and "gradual" in slow_sigmoid.reason
+    )  # 10-90 % over 1760 of 5000 iterations
 
 
 @pytest.mark.parametrize("decline", [0.0, 1.0, 2.0])
@@ -101,7 +107,9 @@ def test_drop_followed_by_a_steady_decline_is_still_abrupt(decline):
     log_loss = -0.3 - expit((its - 1000) / 20) - decline * np.clip(its - 1000, 0, None) / 1000
     d = detect_loss_drop(its, noisy(log_loss, sd=0.02))
     assert d.abrupt and abs(d.t_drop - 1000) <= 50
-    assert d.drop_width == pytest.approx(WIDTH_PER_SCALE * 20, rel=0.2) and d.drop_decades == pytest.approx(1, abs=0.1)
+    assert d.drop_width == pytest.approx(WIDTH_PER_SCALE * 20, rel=0.2) and d.drop_decades == pytest.approx(
+        1, abs=0.1
+    )
 
 
 def test_robust_to_nan_spikes_and_unsorted_input():

@@ -67,7 +67,9 @@ def test_exact_and_generic_agree_on_coupled_motif():
             getattr(m, name).copy_(torch.as_tensor(v))
     exact = plrnn_fixed_points_of(m)
     assert exact.counts()["stable"] == 4 and len(exact) == 9
-    generic = find_fixed_points(m, np.random.default_rng(0).uniform(-2, 2, (256, 4)), n_iters=400, lm_steps=15)
+    generic = find_fixed_points(
+        m, np.random.default_rng(0).uniform(-2, 2, (256, 4)), n_iters=400, lm_steps=15
+    )
     assert as_dict(generic) == as_dict(exact)
 
 

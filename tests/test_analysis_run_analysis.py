@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from rnngeom.analysis.gr_events import EVENT_COLUMNS
 from rnngeom.analysis.fixed_points import find_fixed_points
+from rnngeom.analysis.gr_events import EVENT_COLUMNS
 from rnngeom.analysis.run_analysis import (
     FIXED_POINT_COLUMNS,
     KAPPA_FLOW_COLUMNS,
@@ -31,10 +31,14 @@ from rnngeom.models import build_model
 ROOT = Path(__file__).resolve().parents[1]
 ITERATIONS = [0, 10, 20, 30, 40, 50, 60]
 FAST = {
-    "n_trials": 16, "n_starts": 64, "checkpoints_per_batch": 4, "num_threads": 1,
-    "fixed_points": {"lm_steps": 12}, "input": "zeros",
+    "n_trials": 16,
+    "n_starts": 64,
+    "checkpoints_per_batch": 4,
+    "num_threads": 1,
+    "fixed_points": {"lm_steps": 12},
+    "input": "zeros",
     "gr_null": {"n_checkpoints": 1, "n_reanalyses": 2},
-}  # fmt: skip
+}
 
 
 def leaky_checkpoints(path: Path):
@@ -60,12 +64,17 @@ def write_data_and_metrics(folder: Path, n_in=3):
     shape = (16, 50, n_in)  # flip-flop-like pulses: ±1 with probability 0.1 per step and channel
     inputs = (rng.random(shape) < 0.1) * rng.choice([-1.0, 1.0], shape)
     with open(folder / "test.npz", "wb") as f:
-        np.savez(f, inputs=inputs.astype(np.float32), targets=np.zeros(shape, np.float32),
-                 mask=np.ones(shape, np.float32))
+        np.savez(
+            f,
+            inputs=inputs.astype(np.float32),
+            targets=np.zeros(shape, np.float32),
+            mask=np.ones(shape, np.float32),
+        )
     its = np.arange(0, 61)
     loss = 10 ** (-0.5 - 1.5 / (1 + np.exp(-(its - 40) / 1.0)))
-    pd.DataFrame({"iteration": its, "task_loss": loss, "test_loss": loss,
-                  "test_accuracy": np.clip(1 - loss, 0, 1)}).to_csv(folder / "metrics.tsv", sep="\t", index=False)
+    pd.DataFrame(
+        {"iteration": its, "task_loss": loss, "test_loss": loss, "test_accuracy": np.clip(1 - loss, 0, 1)}
+    ).to_csv(folder / "metrics.tsv", sep="\t", index=False)
 
 
 @pytest.fixture
@@ -78,9 +87,21 @@ def run_files(tmp_path):
 def test_cli_end_to_end(run_files):
     out = run_files / "analysis"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "rnngeom.analysis.run_analysis", "--checkpoints", str(run_files / "checkpoints.pt"),
-           "--data", str(run_files / "test.npz"), "--metrics", str(run_files / "metrics.tsv"),
-           "--out-dir", str(out), "--settings", json.dumps(FAST)]  # inline JSON, as the Snakemake rule passes it
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnngeom.analysis.run_analysis",
+        "--checkpoints",
+        str(run_files / "checkpoints.pt"),
+        "--data",
+        str(run_files / "test.npz"),
+        "--metrics",
+        str(run_files / "metrics.tsv"),
+        "--out-dir",
+        str(out),
+        "--settings",
+        json.dumps(FAST),
+    ]  # inline JSON, as the Snakemake rule passes it
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "t_GR=" in proc.stdout
@@ -94,14 +115,27 @@ def test_cli_end_to_end(run_files):
     assert list(events.columns) == EVENT_COLUMNS
     assert set(points["kind"]) <= {"stable", "saddle", "unstable", "slow"}
     assert summary["ramping_index"].between(0, 1).all()
-    assert pd.read_csv(out / "kappa_flow.tsv", sep="\t").columns.tolist() == KAPPA_FLOW_COLUMNS  # leaky: header only
+    assert (
+        pd.read_csv(out / "kappa_flow.tsv", sep="\t").columns.tolist() == KAPPA_FLOW_COLUMNS
+    )  # leaky: header only
 
     # the planted restructuring: one stable point at the start, eight (3 bistable units) at the end
     assert summary["n_stable"].iloc[0] == 1 and summary["n_stable"].iloc[-1] == 8
     assert result["t_GR"] is not None and 0 < result["t_GR"] <= 60
     assert result["abrupt"] and abs(result["t_drop"] - 40) <= 3
-    for key in ("plateau_length", "plateau_fraction", "drop_width", "drop_width_rel", "drop_decades", "timing",
-                "settings", "gr_threshold", "gr_noise_floor", "t_GR_max", "n_gr_events"):
+    for key in (
+        "plateau_length",
+        "plateau_fraction",
+        "drop_width",
+        "drop_width_rel",
+        "drop_decades",
+        "timing",
+        "settings",
+        "gr_threshold",
+        "gr_noise_floor",
+        "t_GR_max",
+        "n_gr_events",
+    ):
         assert key in result
     assert "time_to_learn" not in result  # computed once, by rnngeom.aggregate
     assert result["timing"]["fixed_points_mean_s_per_checkpoint"] > 0
@@ -117,7 +151,13 @@ def test_deterministic_tables_for_fixed_seed(run_files):
     settings = {**FAST, "n_starts": 24}
     a = analyse_run(ck, inputs, metrics, run_files / "a", settings)
     b = analyse_run(ck, inputs, metrics, run_files / "b", settings)
-    for name in ("fixed_points.tsv", "checkpoint_summary.tsv", "gr_scores.tsv", "events.tsv", "kappa_flow.tsv"):
+    for name in (
+        "fixed_points.tsv",
+        "checkpoint_summary.tsv",
+        "gr_scores.tsv",
+        "events.tsv",
+        "kappa_flow.tsv",
+    ):
         assert (run_files / "a" / name).read_bytes() == (run_files / "b" / name).read_bytes(), name
     assert a["t_GR"] == b["t_GR"] and a["t_drop"] == b["t_drop"]
 
@@ -129,14 +169,24 @@ def test_plrnn_uses_exact_solver(tmp_path):
         model.a.fill_(0.2)
         model.W.copy_(torch.as_tensor(W))
         model.h.fill_(1.0)
-    save_checkpoints(tmp_path / "checkpoints.pt", {"spec": model.spec(), "run": {},
-                                                   "snapshots": {0: model.state_dict(), 5: model.state_dict()}})
+    save_checkpoints(
+        tmp_path / "checkpoints.pt",
+        {"spec": model.spec(), "run": {}, "snapshots": {0: model.state_dict(), 5: model.state_dict()}},
+    )
     write_data_and_metrics(tmp_path)
     ck = load_checkpoints(tmp_path / "checkpoints.pt")
     with np.load(tmp_path / "test.npz") as z:
-        result = analyse_run(ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", FAST)
+        result = analyse_run(
+            ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", FAST
+        )
     assert result["method"] == "plrnn_exact"
-    assert result["final_counts"] == {"n_fixed": 9, "n_stable": 4, "n_saddle": 5, "n_unstable": 0, "n_slow": 0}
+    assert result["final_counts"] == {
+        "n_fixed": 9,
+        "n_stable": 4,
+        "n_saddle": 5,
+        "n_unstable": 0,
+        "n_slow": 0,
+    }
     assert result["t_GR"] is None  # two identical checkpoints: no event, and the table is still written
     assert pd.read_csv(tmp_path / "out" / "events.tsv", sep="\t").columns.tolist() == EVENT_COLUMNS
 
@@ -144,7 +194,10 @@ def test_plrnn_uses_exact_solver(tmp_path):
 def test_settings_validation():
     assert resolve_settings(None) == default_settings()
     s = resolve_settings({"fixed_points": {"lr": 0.1}, "n_starts": 7})
-    assert s["fixed_points"]["lr"] == 0.1 and s["fixed_points"]["tol_q"] == default_settings()["fixed_points"]["tol_q"]
+    assert (
+        s["fixed_points"]["lr"] == 0.1
+        and s["fixed_points"]["tol_q"] == default_settings()["fixed_points"]["tol_q"]
+    )
     with pytest.raises(ValueError, match="unknown analysis setting"):
         resolve_settings({"n_start": 7})
     with pytest.raises(ValueError, match="unknown analysis setting"):
@@ -157,12 +210,19 @@ def test_diverged_checkpoint_gives_no_points_but_the_run_completes(tmp_path):
     model = build_model({"arch": "leaky", "n_in": 3, "n_out": 3, "n_hidden": 5, "gain": 0.5})
     good = {k: v.clone() for k, v in model.state_dict().items()}
     bad = {k: torch.full_like(v, float("nan")) if k == "W" else v.clone() for k, v in good.items()}
-    save_checkpoints(tmp_path / "checkpoints.pt", {"spec": model.spec(), "run": {},
-                                                   "snapshots": {0: good, 10: bad, 20: good}})
+    save_checkpoints(
+        tmp_path / "checkpoints.pt",
+        {"spec": model.spec(), "run": {}, "snapshots": {0: good, 10: bad, 20: good}},
+    )
     write_data_and_metrics(tmp_path)
     with np.load(tmp_path / "test.npz") as z:
-        analyse_run(load_checkpoints(tmp_path / "checkpoints.pt"), z["inputs"],
-                    pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", {**FAST, "n_starts": 16})
+        analyse_run(
+            load_checkpoints(tmp_path / "checkpoints.pt"),
+            z["inputs"],
+            pd.read_csv(tmp_path / "metrics.tsv", sep="\t"),
+            tmp_path / "out",
+            {**FAST, "n_starts": 16},
+        )
     summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t")
     assert summary["n_fixed"].tolist() == [1, 0, 1]
 
@@ -170,9 +230,13 @@ def test_diverged_checkpoint_gives_no_points_but_the_run_completes(tmp_path):
 def test_ramping_index_measures_monotonic_trial_averaged_ramps():
     t = np.arange(1, 41, dtype=float)
     trials = np.random.default_rng(0).normal(0, 1e-3, (5, 40, 1))  # trial-to-trial noise averages out
-    ramps = np.stack([t / 40, -0.5 * t / 40, np.tanh(t / 20)], axis=-1)[None] + trials  # rising, falling, saturating
+    ramps = (
+        np.stack([t / 40, -0.5 * t / 40, np.tanh(t / 20)], axis=-1)[None] + trials
+    )  # rising, falling, saturating
     assert ramping_index(ramps) == pytest.approx(1.0, abs=1e-3)
-    flat = np.concatenate([ramps, np.full((5, 40, 1), 0.3)], axis=-1)  # a constant unit counts as no ramp, not NaN
+    flat = np.concatenate(
+        [ramps, np.full((5, 40, 1), 0.3)], axis=-1
+    )  # a constant unit counts as no ramp, not NaN
     assert ramping_index(flat) == pytest.approx(0.75, abs=1e-3)
     wave = np.sin(2 * np.pi * t / 40 * 6)[None, :, None].repeat(5, axis=0)  # six full cycles: hardly a ramp
     assert ramping_index(wave) < 0.2
@@ -192,8 +256,10 @@ def ar1_activity(phi, n_trials=32, T=50, N=64, seed=0):
 def test_ramping_null_matches_autocorrelated_activity_without_a_ramp(phi):
     """Stationary AR(1) activity scores well above 0 on the raw index (0.11 / 0.4 / 0.55 at these φ); the
     autocorrelation-matched null removes that: index − null ≈ 0 (mean over 3 draws within 0.06)."""
-    diffs = [ramping_index(a) - ramping_null(a, seed=s) for s, a in enumerate(ar1_activity(phi, seed=k)
-                                                                           for k in range(3))]
+    diffs = [
+        ramping_index(a) - ramping_null(a, seed=s)
+        for s, a in enumerate(ar1_activity(phi, seed=k) for k in range(3))
+    ]
     assert abs(np.mean(diffs)) < 0.06, diffs
     assert ramping_index(ar1_activity(phi)) > 0.08  # the raw index alone would call this ramping
 
@@ -218,16 +284,22 @@ def ramping_leaky_checkpoints(path: Path):
     with torch.no_grad():
         model.W.zero_()
         model.W_in.copy_(torch.linspace(-1, 1.5, 15).reshape(5, 3))  # no row sums to zero
-    save_checkpoints(path, {"spec": model.spec(), "run": {},
-                            "snapshots": {0: model.state_dict(), 10: model.state_dict()}})  # fmt: skip
+    save_checkpoints(
+        path, {"spec": model.spec(), "run": {}, "snapshots": {0: model.state_dict(), 10: model.state_dict()}}
+    )
 
 
 def test_summary_ramping_index_and_empty_kappa_flow_for_other_archs(tmp_path):
     ramping_leaky_checkpoints(tmp_path / "checkpoints.pt")
     write_data_and_metrics(tmp_path)
     inputs = np.full((16, 50, 3), 0.5, dtype=np.float32)  # constant drive: all units ramp over the trial
-    analyse_run(load_checkpoints(tmp_path / "checkpoints.pt"), inputs,
-                pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", {**FAST, "n_starts": 8})  # fmt: skip
+    analyse_run(
+        load_checkpoints(tmp_path / "checkpoints.pt"),
+        inputs,
+        pd.read_csv(tmp_path / "metrics.tsv", sep="\t"),
+        tmp_path / "out",
+        {**FAST, "n_starts": 8},
+    )
     summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t")
     assert np.allclose(summary["ramping_index"], 1.0)
     assert (summary["ramping_null"] < 0.8).all()  # the null of a perfect ramp: a near-random walk
@@ -259,8 +331,13 @@ def test_rank1_kappa_flow_matches_the_general_fixed_point_finder(tmp_path):
     write_data_and_metrics(tmp_path)
     ck = load_checkpoints(tmp_path / "checkpoints.pt")
     with np.load(tmp_path / "test.npz") as z:
-        result = analyse_run(ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out",
-                             {**FAST, "n_starts": 32, "kappa_grid_points": 101})  # fmt: skip
+        result = analyse_run(
+            ck,
+            z["inputs"],
+            pd.read_csv(tmp_path / "metrics.tsv", sep="\t"),
+            tmp_path / "out",
+            {**FAST, "n_starts": 32, "kappa_grid_points": 101},
+        )
     flow = pd.read_csv(tmp_path / "out" / "kappa_flow.tsv", sep="\t")
     summary = pd.read_csv(tmp_path / "out" / "checkpoint_summary.tsv", sep="\t").set_index("iteration")
     assert list(flow.columns) == KAPPA_FLOW_COLUMNS and sorted(flow["iteration"].unique()) == [0, 10, 20, 30]

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, make_datasets
+
 from rnngeom.config import effective_training, load_config
 from rnngeom.data import generate_split
 from rnngeom.tasks import get_task

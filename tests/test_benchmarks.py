@@ -43,10 +43,24 @@ def _check_tsv(path: Path, benchmark: str, min_rows: int) -> pd.DataFrame:
 def test_harness_quick_cheap_cases(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--tiny", "--only", "matmul_peak", "fixed_points",
-         "--out-dir", str(out)],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--tiny",
+            "--only",
+            "matmul_peak",
+            "fixed_points",
+            "--out-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "matmul_f32_1thread" in proc.stdout  # the printed table
     assert sorted(p.name for p in out.iterdir()) == ["fixed_points.tsv", "matmul_peak.tsv"]
@@ -59,24 +73,43 @@ def test_harness_quick_cheap_cases(tmp_path):
 
 
 def test_harness_as_script_lists_benchmarks():
-    proc = subprocess.run([sys.executable, "benchmarks/run.py", "--list"], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--list"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
-    assert names == ["matmul_peak", "training", "training_flops", "fixed_points", "dag_build", "e2e_tiny",
-                     "e2e_default"]  # fmt: skip
+    assert names == [
+        "matmul_peak",
+        "training",
+        "training_flops",
+        "fixed_points",
+        "dag_build",
+        "e2e_tiny",
+        "e2e_default",
+    ]
 
 
 def test_unknown_benchmark_is_an_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope", "--out-dir", str(tmp_path)],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nope", "--out-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "unknown benchmark" in proc.stderr
 
 
 def _quick_cfg():
-    from benchmarks.training import sizes
     from benchmarks.common import Context
+    from benchmarks.training import sizes
 
     return sizes(Context(quick=True, tiny=True))["tiny"]
 
@@ -89,7 +122,8 @@ def test_training_benchmark_uses_the_pipelines_settings_and_data():
     cfg = _quick_cfg()
     settings = member_settings(cfg, "leaky", seed=2, lambda_tcr=0.3)
     assert {k: v for k, v in settings.items() if k not in ("device", "threads")} == run_settings(
-        cfg, Run("flipflop", "leaky", "bptt", "0.3", "1.5", 2))
+        cfg, Run("flipflop", "leaky", "bptt", "0.3", "1.5", 2)
+    )
     train, test = task_data(cfg)
     for split, data in (("train", train), ("test", test)):
         n, seed = cfg["data"][f"n_{split}"], cfg["data"]["seed"]
@@ -123,8 +157,15 @@ def test_torch_anchor_computes_the_same_loss_as_the_model_files():
 def test_gpu_check_runs_in_cpu_only_mode(tmp_path):
     """benchmarks/gpu_check.sh parses, and its measurements run in the dry (--cpu-only) mode."""
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks/gpu_check.sh")]).returncode == 0
-    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--cpu-only", "--skip-e2e", "--out-dir",
-           str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.gpu_check",
+        "--cpu-only",
+        "--skip-e2e",
+        "--out-dir",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     train = _check_tsv(tmp_path / "gpu_training.tsv", "gpu_training", 8)

@@ -10,8 +10,17 @@ import pandas as pd
 import pytest
 
 from rnngeom.aggregate import censored_time_to_learn, time_to_attractors
-from rnngeom.claims import (CLAIM_IDS, COLUMNS, VERDICTS, decide, evaluate_claims, gr_drop_test,
-                            gr_window_at, main, render_markdown)
+from rnngeom.claims import (
+    CLAIM_IDS,
+    COLUMNS,
+    VERDICTS,
+    decide,
+    evaluate_claims,
+    gr_drop_test,
+    gr_window_at,
+    main,
+    render_markdown,
+)
 from rnngeom.claims_sim import rejection_rate, simulated_tables
 from rnngeom.config import RUN_KEYS, experiment_runs
 
@@ -19,17 +28,38 @@ N_ITER, EVAL_EVERY = 2000, 50
 FAST = {"n_boot": 400}  # enough for the planted effects; the default 2000 is for the pipeline
 
 
-def make_run(task="flipflop", arch="leaky", rule="bptt", lam=0.0, gain=2.0, seed=0, ttl=math.nan,
-             diverged=False, **extra) -> dict:  # fmt: skip
+def make_run(
+    task="flipflop",
+    arch="leaky",
+    rule="bptt",
+    lam=0.0,
+    gain=2.0,
+    seed=0,
+    ttl=math.nan,
+    diverged=False,
+    **extra,
+) -> dict:
     """One runs.tsv row, censored by aggregate's own function; ttl NaN: never reached the threshold."""
     learned = not math.isnan(ttl) and not diverged
     ttl = ttl if learned else math.nan
     run_id = f"{task}/{arch}/{rule}/lam{lam:g}/g{gain:g}/seed{seed}"
-    return {"run_id": run_id, "task": task, "arch": arch, "learning_rule": rule, "lambda_tcr": lam, "gain": gain,
-            "seed": seed, "n_iterations": N_ITER, "eval_every": EVAL_EVERY, "time_to_learn": ttl,
-            "time_to_learn_censored": censored_time_to_learn(ttl, N_ITER, EVAL_EVERY),
-            "censored": not learned,
-            "learned": learned, "diverged": diverged, **extra}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "task": task,
+        "arch": arch,
+        "learning_rule": rule,
+        "lambda_tcr": lam,
+        "gain": gain,
+        "seed": seed,
+        "n_iterations": N_ITER,
+        "eval_every": EVAL_EVERY,
+        "time_to_learn": ttl,
+        "time_to_learn_censored": censored_time_to_learn(ttl, N_ITER, EVAL_EVERY),
+        "censored": not learned,
+        "learned": learned,
+        "diverged": diverged,
+        **extra,
+    }
 
 
 def metrics_for(runs: pd.DataFrame, activity_var=None) -> pd.DataFrame:
@@ -73,8 +103,12 @@ def evaluate(tables, claims: dict[str, str], **kw):
 
 def test_planted_speedup_is_supported_and_table_has_every_claim_in_order():
     tables = tables_of(speedup_runs(np.random.default_rng(0)))
-    out = evaluate_claims(tables, {"tcr": list(tables["runs"]["run_id"])},
-                          {"C3": {"experiment": "tcr", "figure": "tcr_speedup"}}, **FAST)  # fmt: skip
+    out = evaluate_claims(
+        tables,
+        {"tcr": list(tables["runs"]["run_id"])},
+        {"C3": {"experiment": "tcr", "figure": "tcr_speedup"}},
+        **FAST,
+    )
     assert list(out.columns) == COLUMNS and list(out["claim_id"]) == CLAIM_IDS
     assert set(out["verdict"]) <= set(VERDICTS)
     c3 = out.set_index("claim_id").loc["C3"]
@@ -95,8 +129,12 @@ def test_no_effect_is_never_supported():
 
 def test_missing_experiment_and_missing_conditions_are_not_run():
     tables = tables_of(speedup_runs(np.random.default_rng(1), lams=(0.0,)))  # only λ=0
-    claims = {"C3": {"experiment": "exp", "figure": "f"}, "C5": {"experiment": "absent", "figure": "f"},
-              "C6": {"experiment": "exp"}, "C7": {"experiment": ["exp", "empty"]}}  # fmt: skip
+    claims = {
+        "C3": {"experiment": "exp", "figure": "f"},
+        "C5": {"experiment": "absent", "figure": "f"},
+        "C6": {"experiment": "exp"},
+        "C7": {"experiment": ["exp", "empty"]},
+    }
     out = evaluate_claims(tables, {"exp": list(tables["runs"]["run_id"]), "empty": []}, claims, **FAST)
     out = out.set_index("claim_id")
     assert list(out.index) == CLAIM_IDS and (out["verdict"] == "not run").all()
@@ -128,7 +166,9 @@ def test_unpaired_fallback_when_seeds_do_not_match():
     rows = [make_run(lam=0.0, seed=s, ttl=float(rng.integers(18, 24) * EVAL_EVERY)) for s in range(8)]
     rows += [make_run(lam=1.0, seed=100 + s, ttl=float(rng.integers(6, 10) * EVAL_EVERY)) for s in range(8)]
     c3 = evaluate(tables_of(rows), ["C3"]).loc["C3"]
-    assert c3["verdict"] == "supported" and "unpaired" in c3["statistic"] and "Mann-Whitney" in c3["statistic"]
+    assert (
+        c3["verdict"] == "supported" and "unpaired" in c3["statistic"] and "Mann-Whitney" in c3["statistic"]
+    )
 
 
 def test_local_rule_lstm_and_gain_restrictions():
@@ -143,7 +183,9 @@ def test_local_rule_lstm_and_gain_restrictions():
 def test_rescue_at_high_gain_and_small_benefit_at_low_gain():
     rng = np.random.default_rng(5)
     rows = [make_run(lam=0.0, gain=2.0, seed=s) for s in range(8)]  # chaotic, no TCR: never learns
-    rows += [make_run(lam=1.0, gain=2.0, seed=s, ttl=float(rng.integers(10, 20) * EVAL_EVERY)) for s in range(8)]
+    rows += [
+        make_run(lam=1.0, gain=2.0, seed=s, ttl=float(rng.integers(10, 20) * EVAL_EVERY)) for s in range(8)
+    ]
     rows += speedup_runs(rng, lams=(0.0, 1.0), factor=0.95, gain=0.5)
     out = evaluate(tables_of(rows), ["C5", "C9"])
     assert out.loc["C5", "verdict"] == "supported" and "λ>0 8/8, λ=0 0/8" in out.loc["C5", "statistic"]
@@ -167,8 +209,16 @@ def test_hurt_at_largest_lambda_on_one_task():
 def test_abrupt_learning():
     rows = []
     for s in range(10):
-        rows.append(make_run(seed=s, ttl=1000.0, abrupt=s != 0, plateau_fraction=0.4, drop_width_rel=0.05,
-                             t_drop=800.0 + 10 * s))
+        rows.append(
+            make_run(
+                seed=s,
+                ttl=1000.0,
+                abrupt=s != 0,
+                plateau_fraction=0.4,
+                drop_width_rel=0.05,
+                t_drop=800.0 + 10 * s,
+            )
+        )
     rows.append(make_run(seed=99, abrupt=False, t_drop=math.nan))  # never learned: left out
     c1 = evaluate(tables_of(rows), ["C1"]).loc["C1"]
     assert c1["verdict"] == "supported" and c1["effect"] == pytest.approx(0.9) and c1["n_runs"] == 10
@@ -178,8 +228,9 @@ def test_abrupt_learning():
     assert evaluate(tables_of(rows), ["C1"]).loc["C1", "verdict"] == "not supported"
 
 
-def c2_tables(seed: int, planted: bool, n_runs: int = 20,
-              null: str = "stationary") -> dict[str, pd.DataFrame]:
+def c2_tables(
+    seed: int, planted: bool, n_runs: int = 20, null: str = "stationary"
+) -> dict[str, pd.DataFrame]:
     """Simulated GR series (rnngeom.claims_sim) as claims reads them: runs with t_drop, checkpoints."""
     sim = simulated_tables(np.random.default_rng(seed), n_runs, planted, null)
     rows = [make_run(seed=i, ttl=1000.0, t_drop=t) for i, t in enumerate(sim["runs"]["t_drop"])]
@@ -273,8 +324,15 @@ def checkpoints_for(runs: list[dict], n_stable, speed, ramp=None, ramp_null=None
         counts = n_stable(r)
         its = 100 * np.arange(len(counts))
         r["time_to_attractors"], r["attractors_censored"] = time_to_attractors(its, counts, 8)
-        part = pd.DataFrame({"run_id": r["run_id"], "iteration": its, "n_stable": counts, "n_fixed": counts,
-                             "mean_speed": speed(r)})
+        part = pd.DataFrame(
+            {
+                "run_id": r["run_id"],
+                "iteration": its,
+                "n_stable": counts,
+                "n_fixed": counts,
+                "mean_speed": speed(r),
+            }
+        )
         if ramp is not None:
             part["ramping_index"] = ramp(r)
             part["ramping_null"] = ramp_null(r) if ramp_null is not None else 0.2
@@ -304,8 +362,13 @@ def test_attractor_formation_and_slow_dynamics():
     # Ramping that autocorrelation alone explains (the surrogate index rises as much): no ramping support.
     rows = speedup_runs(rng, lams=(0.0, 1.0))
     ramps = {r["run_id"]: ramp(r) for r in rows}
-    ck_ac = checkpoints_for(rows, n_stable, speed=speed, ramp=lambda r: ramps[r["run_id"]],
-                            ramp_null=lambda r: ramps[r["run_id"]] - 0.1)
+    ck_ac = checkpoints_for(
+        rows,
+        n_stable,
+        speed=speed,
+        ramp=lambda r: ramps[r["run_id"]],
+        ramp_null=lambda r: ramps[r["run_id"]] - 0.1,
+    )
     c8 = evaluate(tables_of(rows, checkpoints=ck_ac), ["C8"]).loc["C8"]
     assert c8["verdict"] == "not supported" and "ramping_null" in c8["statistic"], c8["statistic"]
     # Without a ramping_index column the two-part claim C8 cannot be supported.
@@ -353,20 +416,37 @@ def test_freeze_in_collapse():
 def test_claims_select_exactly_the_experiments_runs():
     # Default gains differ by arch (leaky 1.5, LSTM 1.0) and another experiment runs leaky at g = 1.0: a
     # product grid of abrupt_learning's key values would also pick those 6 leaky g = 1 runs (18, not 12).
-    config = {"models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
-              "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"], "learning_rules": ["bptt"],
-                                                  "lambda_tcr": [0.0], "seeds": list(range(6))},
-                              "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "learning_rules": ["bptt"], "lambda_tcr": [0.0],
-                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}
-    experiments = {name: sorted({r.run_id for r in experiment_runs(config, name)})
-                   for name in config["experiments"]}
+    config = {
+        "models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
+        "experiments": {
+            "abrupt_learning": {
+                "tasks": ["flipflop"],
+                "archs": ["leaky", "lstm"],
+                "learning_rules": ["bptt"],
+                "lambda_tcr": [0.0],
+                "seeds": list(range(6)),
+            },
+            "gain_sweep": {
+                "tasks": ["flipflop"],
+                "archs": ["leaky"],
+                "learning_rules": ["bptt"],
+                "lambda_tcr": [0.0],
+                "gain": [1.0, 1.5],
+                "seeds": list(range(6)),
+            },
+        },
+    }
+    experiments = {
+        name: sorted({r.run_id for r in experiment_runs(config, name)}) for name in config["experiments"]
+    }
     assert len(experiments["abrupt_learning"]) == 12 and len(experiments["gain_sweep"]) == 12
     every = {r for name in config["experiments"] for r in experiment_runs(config, name)}
     rows = []
     for r in sorted(every):
         keys = {k: getattr(r, k) for k in RUN_KEYS}
-        row = make_run(rule=keys["learning_rule"], arch=keys["arch"], seed=int(keys["seed"]), ttl=500.0,
-                       abrupt=True)
+        row = make_run(
+            rule=keys["learning_rule"], arch=keys["arch"], seed=int(keys["seed"]), ttl=500.0, abrupt=True
+        )
         rows.append({**row, **keys, "run_id": r.run_id})
     assert len(rows) == 18
     spec = {"C1": {"experiment": "abrupt_learning"}}
@@ -402,8 +482,20 @@ def test_cli_writes_tsv_and_markdown_and_rejects_bad_input(tmp_path, capsys):
     (tmp_path / "exp.json").write_text(json.dumps({"tcr": list(tables["runs"]["run_id"])}))
     claims = '{"C3": {"experiment": "tcr", "figure": "tcr_speedup"}}'
     out, md = tmp_path / "res" / "claims.tsv", tmp_path / "res" / "claims.md"
-    args = ["--tables", str(folder), "--experiments", f"@{tmp_path / 'exp.json'}", "--claims", claims,
-            "--out", str(out), "--markdown", str(md), "--n-boot", "300"]  # fmt: skip
+    args = [
+        "--tables",
+        str(folder),
+        "--experiments",
+        f"@{tmp_path / 'exp.json'}",
+        "--claims",
+        claims,
+        "--out",
+        str(out),
+        "--markdown",
+        str(md),
+        "--n-boot",
+        "300",
+    ]
     assert main(args) == 0
     table = pd.read_csv(out, sep="\t")
     assert list(table.columns) == COLUMNS and len(table) == 11
@@ -415,7 +507,10 @@ def test_cli_writes_tsv_and_markdown_and_rejects_bad_input(tmp_path, capsys):
 
     # Experiments are run lists: a grid {column: values} is refused with a clear message.
     runs = tables["runs"]
-    grid = {k: sorted(runs[k].unique().tolist()) for k in ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")}
+    grid = {
+        k: sorted(runs[k].unique().tolist())
+        for k in ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")
+    }
     grid_args = args[:2] + ["--experiments", json.dumps({"tcr": grid}), "--claims", claims, "--out", str(out)]
     assert main(grid_args) == 2
     assert "list of run_id strings" in capsys.readouterr().err

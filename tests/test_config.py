@@ -10,8 +10,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from rnngeom.config import (
     RUN_KEYS,
     ConfigError,
@@ -80,8 +80,14 @@ BAD = [  # (key to change, new value, text the error must contain)
     ("experiments.local_learning.archs", ["lstm"], "rflo x lstm"),  # RFLO is defined for leaky/rank-one only
     ("training.rflo", {"feedback_scal": 1.0}, "feedback_scal"),
     ("training.freeze_in", {"schedule": "sometimes"}, "schedule"),
-    ("training.per_rule.rflo", {"n_iterations": 10**6, "checkpoints": {"dense_until": 2 * 10**6, "dense_every": 1,
-                                                                       "sparse_every": 1}}, "dense_until"),
+    (
+        "training.per_rule.rflo",
+        {
+            "n_iterations": 10**6,
+            "checkpoints": {"dense_until": 2 * 10**6, "dense_every": 1, "sparse_every": 1},
+        },
+        "dense_until",
+    ),
     ("training.per_rule.hebbian", {"lr": 0.1}, "hebbian"),
     ("claims.C3.figure", "no_such_figure", "claims.C3.figure"),
     ("claims.C12", {"experiment": "tcr_speedup", "figure": "tcr_speedup"}, "C12"),

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 # Markdown files whose links a reader follows.
@@ -58,8 +57,11 @@ def scanned_files() -> list[Path]:
         if p.is_file():
             files.append(p)
         elif p.is_dir():
-            files += [f for f in p.rglob("*") if f.is_file() and f.suffix in TEXT_SUFFIXES
-                      and "__pycache__" not in f.parts]
+            files += [
+                f
+                for f in p.rglob("*")
+                if f.is_file() and f.suffix in TEXT_SUFFIXES and "__pycache__" not in f.parts
+            ]
     return sorted(files)
 
 
@@ -79,8 +81,13 @@ def test_outside_pattern_catches_the_notes_and_nothing_of_ours():
 
 
 def test_the_docs_exist():
-    for name in ["README.md", "docs/reconstruction.md", "docs/claims.md", "profiles/slurm/README.md",
-                 "benchmarks/README.md"]:
+    for name in [
+        "README.md",
+        "docs/reconstruction.md",
+        "docs/claims.md",
+        "profiles/slurm/README.md",
+        "benchmarks/README.md",
+    ]:
         assert (ROOT / name).is_file(), f"{name} is missing"
 
 
@@ -97,7 +104,9 @@ def test_every_relative_link_resolves_inside_the_repository(doc):
 
 @pytest.mark.parametrize("path", scanned_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_pointer_outside_the_repository(path):
-    hits = [f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
-            for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-            if OUTSIDE.search(line)]
+    hits = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert not hits, "text pointing outside the repository (the clone has no such file):\n" + "\n".join(hits)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from conftest import ROOT
 
 
@@ -45,7 +44,9 @@ def test_env_files_agree_with_pip_pins():
             if name == "python":
                 assert version.startswith("3.11"), path
             else:
-                assert pins.get(name) == version, f"{path.name}: {name}=={version} but requirements.txt pins {pins.get(name)}"
+                assert pins.get(name) == version, (
+                    f"{path.name}: {name}=={version} but requirements.txt pins {pins.get(name)}"
+                )
 
 
 def test_every_rule_uses_a_pinned_env_file():

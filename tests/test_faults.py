@@ -11,16 +11,27 @@ import time
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from rnngeom.checkpoints import CorruptCheckpointError, load_checkpoints, read_checkpoint_payload
 from rnngeom.data import DatasetError, load_dataset
 from rnngeom.train import train_run
 
 
 def train_cmd(settings, data, out):
-    return [sys.executable, "-m", "rnngeom.train", "--settings", json.dumps(settings), "--train-data",
-            str(data["train"]), "--test-data", str(data["test"]), "--out-dir", str(out)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "rnngeom.train",
+        "--settings",
+        json.dumps(settings),
+        "--train-data",
+        str(data["train"]),
+        "--test-data",
+        str(data["test"]),
+        "--out-dir",
+        str(out),
+    ]
 
 
 def same_result(a, b) -> bool:
@@ -45,12 +56,17 @@ def kill_after(cmd, env, delay) -> bool:
 
 @pytest.fixture
 def longer_settings(small_settings):
-    small_settings["training"].update(n_iterations=300, eval_every=10,
-                                      checkpoints={"dense_until": 100, "dense_every": 10, "sparse_every": 50})  # fmt: skip
+    small_settings["training"].update(
+        n_iterations=300,
+        eval_every=10,
+        checkpoints={"dense_until": 100, "dense_every": 10, "sparse_every": 50},
+    )
     return small_settings
 
 
-def test_sigkill_at_several_points_then_resume_gives_identical_result(tmp_path, flipflop_data, longer_settings):
+def test_sigkill_at_several_points_then_resume_gives_identical_result(
+    tmp_path, flipflop_data, longer_settings
+):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     ref = tmp_path / "ref"
     subprocess.run(train_cmd(longer_settings, flipflop_data, ref), check=True, env=env, capture_output=True)
@@ -120,17 +136,39 @@ def test_training_cli_rejects_bad_input(tmp_path, flipflop_data, small_settings)
     assert proc.returncode != 0 and "input channels" in proc.stderr
 
 
-ANALYSIS_OUTPUTS = ("fixed_points.tsv", "checkpoint_summary.tsv", "gr_scores.tsv", "events.tsv",
-                    "trajectories_pca.npz", "analysis.json")  # fmt: skip
+ANALYSIS_OUTPUTS = (
+    "fixed_points.tsv",
+    "checkpoint_summary.tsv",
+    "gr_scores.tsv",
+    "events.tsv",
+    "trajectories_pca.npz",
+    "analysis.json",
+)
 
 
 def analysis_cmd(run_dir, data, out):
-    return [sys.executable, "-m", "rnngeom.analysis.run_analysis", "--checkpoints", str(run_dir / "checkpoints.pt"),
-            "--data", str(data["test"]), "--metrics", str(run_dir / "metrics.tsv"), "--out-dir", str(out),
-            "--settings", json.dumps({"n_trials": 16, "n_starts": 32}), "--threads", "1"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "rnngeom.analysis.run_analysis",
+        "--checkpoints",
+        str(run_dir / "checkpoints.pt"),
+        "--data",
+        str(data["test"]),
+        "--metrics",
+        str(run_dir / "metrics.tsv"),
+        "--out-dir",
+        str(out),
+        "--settings",
+        json.dumps({"n_trials": 16, "n_starts": 32}),
+        "--threads",
+        "1",
+    ]
 
 
-def test_sigkilled_analysis_leaves_no_partial_output_and_reruns_identically(tmp_path, flipflop_data, longer_settings):
+def test_sigkilled_analysis_leaves_no_partial_output_and_reruns_identically(
+    tmp_path, flipflop_data, longer_settings
+):
     """An analysis job killed at any point leaves each output whole or absent; re-running it (what Snakemake's
     rerun-incomplete does) gives byte-identical tables to an uninterrupted analysis."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

@@ -9,7 +9,6 @@ import time
 
 import pandas as pd
 import pytest
-
 from pipeline_helpers import SNAKEMAKE, TINY, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
@@ -18,8 +17,10 @@ pytestmark = pytest.mark.slow
 def tables_without_timing(workdir):
     """Every result table and the claim table; only wall-clock times may differ between runs."""
     runs = pd.read_csv(workdir / "results/tables/runs.tsv", sep="\t").drop(columns=["wall_seconds"])
-    others = [pd.read_csv(workdir / f"results/tables/{t}.tsv", sep="\t")
-              for t in ("metrics", "checkpoints", "fixed_points", "events", "kappa_flow")]  # fmt: skip
+    others = [
+        pd.read_csv(workdir / f"results/tables/{t}.tsv", sep="\t")
+        for t in ("metrics", "checkpoints", "fixed_points", "events", "kappa_flow")
+    ]
     return [runs, *others, pd.read_csv(workdir / "results/claims.tsv", sep="\t")]
 
 
@@ -27,8 +28,13 @@ def test_killed_pipeline_resumes_to_identical_tables(tiny_run, tmp_path):
     """Kill and resume, and the determinism audit: a second, fresh run of the same config in another folder
     (killed half-way and resumed) ends with the same tables, bit for bit, as the session's first run."""
     wd = copy_workflow(tmp_path)
-    proc = subprocess.Popen([*SNAKEMAKE, "--cores", "2", *TINY], cwd=wd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--cores", "2", *TINY],
+        cwd=wd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     # Kill once some runs are finished and others are still training (their resume.pt exists).
     while time.time() < deadline and proc.poll() is None:

@@ -20,7 +20,9 @@ def _ensemble(spec, K, dtype=torch.float64):
     for k in range(K):
         torch.manual_seed(k)
         models.append(build_model({**spec, "gain": 1.5}).to(dtype))
-    params = {n: torch.stack([m.get_parameter(n).detach() for m in models]) for n, _ in models[0].named_parameters()}
+    params = {
+        n: torch.stack([m.get_parameter(n).detach() for m in models]) for n, _ in models[0].named_parameters()
+    }
     g = torch.Generator().manual_seed(99)
     B, T = 5, 6
     inputs = torch.randn(K, B, T, spec["n_in"], generator=g, dtype=dtype)

@@ -26,9 +26,13 @@ def setup(arch, seeds, lams=None):
     for seed in seeds:
         torch.manual_seed(seed)
         models.append(build_model({**spec, "gain": GAIN}))
-    params = {n: torch.stack([dict(m.named_parameters())[n].detach().clone() for m in models])
-              for n, _ in models[0].named_parameters()}  # fmt: skip
-    members = [{"seed": s, "lambda_tcr": lam, "gain": GAIN} for s, lam in zip(seeds, lams or [LAMBDA] * len(seeds))]
+    params = {
+        n: torch.stack([dict(m.named_parameters())[n].detach().clone() for m in models])
+        for n, _ in models[0].named_parameters()
+    }
+    members = [
+        {"seed": s, "lambda_tcr": lam, "gain": GAIN} for s, lam in zip(seeds, lams or [LAMBDA] * len(seeds))
+    ]
     return spec, members, params
 
 
@@ -38,8 +42,12 @@ def batches(seeds, n_steps, batch_size=16):
     rngs = [np.random.default_rng(s) for s in seeds]
     for _ in range(n_steps):
         idx = [rng.choice(256, size=batch_size, replace=False) for rng in rngs]
-        yield Batch(*(torch.from_numpy(np.stack([getattr(d, f)[i] for d, i in zip(data, idx)]))
-                      for f in ("inputs", "targets", "mask")))  # fmt: skip
+        yield Batch(
+            *(
+                torch.from_numpy(np.stack([getattr(d, f)[i] for d, i in zip(data, idx)]))
+                for f in ("inputs", "targets", "mask")
+            )
+        )
 
 
 def train(rule, params, opt, batch_iter, start, n_steps):
@@ -56,7 +64,7 @@ def train(rule, params, opt, batch_iter, start, n_steps):
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def freeze_in_run(rule_name, seed, noise_std=None):
     """(activity variance per step, λ per step, initial and final params) of one member trained N_STEPS."""
     spec, members, params = setup("leaky", [seed])
@@ -215,8 +223,16 @@ def test_registered_side_by_side_with_one_settings_block():
     assert all(c.default_settings() == FreezeIn.default_settings() for c in classes)
 
 
-@pytest.mark.parametrize("bad", [{"schedule": "cosine"}, {"ramp_iterations": 0}, {"down": 1.5},
-                                 {"weight_noise_std": -1.0}, {"lambda_tcr": 1.0}])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"schedule": "cosine"},
+        {"ramp_iterations": 0},
+        {"down": 1.5},
+        {"weight_noise_std": -1.0},
+        {"lambda_tcr": 1.0},
+    ],
+)
 def test_rejects_bad_settings(bad):
     spec, members, _ = setup("leaky", [0])
     with pytest.raises(ValueError, match=next(iter(bad))):
@@ -225,4 +241,6 @@ def test_rejects_bad_settings(bad):
 
 def test_rejects_other_architectures():
     with pytest.raises(ValueError, match="plrnn"):
-        FreezeIn({"arch": "plrnn", "n_in": 3, "n_out": 3, "n_hidden": 4}, [{"seed": 0, "lambda_tcr": 1.0}], {})
+        FreezeIn(
+            {"arch": "plrnn", "n_in": 3, "n_out": 3, "n_hidden": 4}, [{"seed": 0, "lambda_tcr": 1.0}], {}
+        )

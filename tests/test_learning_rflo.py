@@ -21,8 +21,10 @@ def make_members(arch, seeds, *, n_in=2, n_hidden=5, n_out=2, alpha=0.3, gain=1.
     for seed in seeds:
         torch.manual_seed(seed)
         models.append(build_model({**spec, "gain": gain}).to(dtype))
-    params = {n: torch.stack([dict(m.named_parameters())[n].detach().clone() for m in models])
-              for n, _ in models[0].named_parameters()}  # fmt: skip
+    params = {
+        n: torch.stack([dict(m.named_parameters())[n].detach().clone() for m in models])
+        for n, _ in models[0].named_parameters()
+    }
     return spec, models, params
 
 
@@ -44,14 +46,20 @@ def exact_loss(params1, batch, k, lam, arch, alpha, *, detach_recurrent=False):
     ``detach_recurrent``: the recurrent input W r_{t-1} is treated as a constant with respect to earlier
     parameters (r_{t-1} detached there) -- the graph whose exact gradient RFLO claims to compute.
     """
-    W = params1["W"][0] if arch == "leaky" else torch.outer(params1["m"][0], params1["n"][0]) / params1["m"].shape[-1]
+    W = (
+        params1["W"][0]
+        if arch == "leaky"
+        else torch.outer(params1["m"][0], params1["n"][0]) / params1["m"].shape[-1]
+    )
     x = torch.zeros(batch.inputs.shape[1], W.shape[0], dtype=W.dtype)
     rs = []
     for t in range(batch.inputs.shape[2]):
         r_prev = torch.tanh(x)
         if detach_recurrent:
             r_prev = r_prev.detach()
-        x = (1 - alpha) * x + alpha * (r_prev @ W.T + batch.inputs[k, :, t] @ params1["W_in"][0].T + params1["b"][0])
+        x = (1 - alpha) * x + alpha * (
+            r_prev @ W.T + batch.inputs[k, :, t] @ params1["W_in"][0].T + params1["b"][0]
+        )
         rs.append(torch.tanh(x))
     r = torch.stack(rs, dim=1)
     y = r @ params1["readout.weight"][0].T + params1["readout.bias"][0]
@@ -80,8 +88,16 @@ def hand_rflo(W, W_in, b, W_out, b_out, B_fb, s, y_star, mask, alpha, lam):
     x, r = [0.0] * N, [[0.0] * N]  # r[0] = r_0 = 0; r[t] for t = 1..T
     y = []
     for t in range(T):
-        x = [(1 - alpha) * x[i] + alpha * (sum(W[i][j] * r[t][j] for j in range(N))
-             + sum(W_in[i][k] * s[t][k] for k in range(n_in)) + b[i]) for i in range(N)]  # fmt: skip
+        x = [
+            (1 - alpha) * x[i]
+            + alpha
+            * (
+                sum(W[i][j] * r[t][j] for j in range(N))
+                + sum(W_in[i][k] * s[t][k] for k in range(n_in))
+                + b[i]
+            )
+            for i in range(N)
+        ]
         r.append([math.tanh(v) for v in x])
         y.append(sum(W_out[0][i] * r[t + 1][i] for i in range(N)) + b_out[0])
     m_sum = sum(mask)
@@ -130,7 +146,9 @@ def test_matches_hand_computation_two_neurons_three_steps():
     batch = Batch(t(s)[:, None], t(y_star)[:, None, :, None], t(mask)[:, None, :, None])
     res = rule.gradients_for(params, batch, torch.tensor([lam], dtype=torch.float64), 0)
     for name, exp in zip(["W", "W_in", "b", "readout.weight", "readout.bias"], expected):
-        torch.testing.assert_close(res.grads[name][0], torch.tensor(exp, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            res.grads[name][0], torch.tensor(exp, dtype=torch.float64), rtol=1e-12, atol=1e-12
+        )
 
 
 # -- (b) readout: exact gradient; the dynamics are the model's -----------------------------------------------
@@ -149,8 +167,9 @@ def test_readout_update_is_the_exact_gradient(arch):
         for name in ["readout.weight", "readout.bias"]:
             torch.testing.assert_close(res.grads[name][k], ref[name], rtol=1e-10, atol=1e-12)
         assert set(res.grads) == set(params)
-        assert res.task_loss[k].item() == pytest.approx(exact_loss(member_slice(params, k), batch, k, 0.0, arch,
-                                                                    spec["alpha"]).item(), rel=1e-12)  # fmt: skip
+        assert res.task_loss[k].item() == pytest.approx(
+            exact_loss(member_slice(params, k), batch, k, 0.0, arch, spec["alpha"]).item(), rel=1e-12
+        )
         assert res.tcr[k].item() == pytest.approx(tcr_penalty(r[k]).item(), rel=1e-12)
 
 
@@ -221,8 +240,16 @@ TASK_PARAMS = {"n_steps": 30, "stim_len": 5, "response_len": 3, "mu": 0.5, "nois
 def train_on_evidence_accumulation(seed, *, readout_only=False, n_iterations=250):
     """Held-out accuracy and chance level after RFLO training (Adam, lr 1e-2) of a 16-unit leaky RNN."""
     task = get_task("evidence_accumulation")
-    spec, _, params = make_members("leaky", [seed], n_in=task.n_in, n_out=task.n_out, n_hidden=16,
-                                   alpha=0.3, gain=0.5, dtype=torch.float32)  # fmt: skip
+    spec, _, params = make_members(
+        "leaky",
+        [seed],
+        n_in=task.n_in,
+        n_out=task.n_out,
+        n_hidden=16,
+        alpha=0.3,
+        gain=0.5,
+        dtype=torch.float32,
+    )
     rule = get_rule("rflo")(spec, [{"seed": seed, "lambda_tcr": 0.05, "gain": 0.5}], {})
     train = task.generate(512, seed=100 + seed, **TASK_PARAMS)
     test = task.generate(512, seed=200 + seed, **TASK_PARAMS)
@@ -235,7 +262,9 @@ def train_on_evidence_accumulation(seed, *, readout_only=False, n_iterations=250
         batch = Batch(as_k1(train.inputs[idx]), as_k1(train.targets[idx]), as_k1(train.mask[idx]))
         res = rule.gradients(params, batch, it)
         for name, p in params.items():
-            p.grad = res.grads[name] if (name.startswith("readout") or not readout_only) else torch.zeros_like(p)
+            p.grad = (
+                res.grads[name] if (name.startswith("readout") or not readout_only) else torch.zeros_like(p)
+            )
         opt.step()
 
     _, _, y = run_dynamics(params, as_k1(test.inputs), "leaky", spec["alpha"])
@@ -315,7 +344,9 @@ def test_rejects_model_noise_and_unknown_settings():
     with pytest.raises(ValueError, match="noise_std"):
         RFLO(spec, [{"seed": 0, "lambda_tcr": 0.0, "gain": 1.0}], {})
     with pytest.raises(ValueError, match="feedbak_scale"):
-        RFLO({**spec, "noise_std": 0.0}, [{"seed": 0, "lambda_tcr": 0.0, "gain": 1.0}], {"feedbak_scale": 1.0})
+        RFLO(
+            {**spec, "noise_std": 0.0}, [{"seed": 0, "lambda_tcr": 0.0, "gain": 1.0}], {"feedbak_scale": 1.0}
+        )
 
 
 def test_registered():

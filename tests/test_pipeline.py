@@ -8,35 +8,59 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 from pipeline_helpers import TINY, copy_workflow, edited, planned_job_details, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
 
-FIGURES = ("loss_curves", "tcr_speedup", "gr_timeline", "gr_vs_drop", "phase_portraits", "kappa_flow",
-           "attractor_count", "gain_sweep", "slow_dynamics", "local_learning", "freeze_in")  # fmt: skip
+FIGURES = (
+    "loss_curves",
+    "tcr_speedup",
+    "gr_timeline",
+    "gr_vs_drop",
+    "phase_portraits",
+    "kappa_flow",
+    "attractor_count",
+    "gain_sweep",
+    "slow_dynamics",
+    "local_learning",
+    "freeze_in",
+)
 
 
 def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     runs = pd.read_csv(tiny_run / "results/tables/runs.tsv", sep="\t")
     assert len(runs) == 15 and runs["run_id"].is_unique
     assert set(runs["learning_rule"]) == {"bptt", "rflo", "freeze_in", "freeze_in_noise", "freeze_in_control"}
-    assert {"task", "arch", "learning_rule", "lambda_tcr", "gain", "seed", "final_test_accuracy",
-            "time_to_learn", "learned", "diverged"} <= set(runs.columns)  # fmt: skip
+    assert {
+        "task",
+        "arch",
+        "learning_rule",
+        "lambda_tcr",
+        "gain",
+        "seed",
+        "final_test_accuracy",
+        "time_to_learn",
+        "learned",
+        "diverged",
+    } <= set(runs.columns)
     metrics = pd.read_csv(tiny_run / "results/tables/metrics.tsv", sep="\t")
     assert set(metrics["run_id"]) == set(runs["run_id"])
     for fig in FIGURES:  # every figure rule, one per claim family, runs on the tiny config
         for ext in ("png", "pdf"):
             assert (tiny_run / f"results/figures/{fig}.{ext}").stat().st_size > 5000
     checkpoints = pd.read_csv(tiny_run / "results/tables/checkpoints.tsv", sep="\t")
-    assert set(checkpoints["run_id"]) == set(runs["run_id"]) and {"n_stable", "gr_score"} <= set(checkpoints.columns)
+    assert set(checkpoints["run_id"]) == set(runs["run_id"]) and {"n_stable", "gr_score"} <= set(
+        checkpoints.columns
+    )
     points = pd.read_csv(tiny_run / "results/tables/fixed_points.tsv", sep="\t")
     assert {"run_id", "iteration", "pc1", "pc2", "kind"} <= set(points.columns) and len(points) > 0
     assert {"t_drop", "has_drop", "t_GR"} <= set(runs.columns)
     for run_id in runs["run_id"]:
-        assert (tiny_run / "results/runs" / run_id / "analysis/events.tsv").exists()  # fixed name, maybe empty
+        assert (
+            tiny_run / "results/runs" / run_id / "analysis/events.tsv"
+        ).exists()  # fixed name, maybe empty
     for run_id in runs["run_id"]:
         assert (tiny_run / "results/logs/train" / f"{run_id}.log").exists()
         assert (tiny_run / "results/benchmarks/train" / f"{run_id}.tsv").exists()
@@ -142,8 +166,11 @@ def test_adding_a_lambda_or_seed_plans_only_new_runs(tiny_run):
 
 def test_changing_accuracy_threshold_does_not_retrain(tiny_run):
     alt = tiny_run / "tests/configs/alt.yaml"
-    alt.write_text((tiny_run / "tests/configs/tiny.yaml").read_text().replace("accuracy_threshold: 0.6",
-                                                                              "accuracy_threshold: 0.7"))  # fmt: skip
+    alt.write_text(
+        (tiny_run / "tests/configs/tiny.yaml")
+        .read_text()
+        .replace("accuracy_threshold: 0.6", "accuracy_threshold: 0.7")
+    )
     plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
     assert "train" not in plan and "analyze" not in plan and plan["aggregate"] == 1
     assert plan["claims"] == 1
@@ -153,7 +180,9 @@ def test_bad_config_fails_before_any_job(tiny_run):
     before = (tiny_run / "results/tables/runs.tsv").stat().st_mtime_ns
     alt = tiny_run / "tests/configs/bad.yaml"
     alt.write_text((tiny_run / "tests/configs/tiny.yaml").read_text().replace("lr: 0.01", "lr: -0.01"))
-    proc = snakemake(tiny_run, "--cores", "1", "--configfile", str(alt), "--replace-workflow-config", check=False)
+    proc = snakemake(
+        tiny_run, "--cores", "1", "--configfile", str(alt), "--replace-workflow-config", check=False
+    )
     assert proc.returncode != 0
     assert "training.lr" in proc.stdout + proc.stderr
     assert "Select jobs to execute" not in proc.stdout + proc.stderr

@@ -29,15 +29,39 @@ N_ITER = 1000
 # every figure stays cheap to draw; together they cover several learning rules, gains, rank-one runs and
 # freeze-in rules.
 GRIDS = {
-    "speedup": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["bptt", "rflo"], "lambda_tcr": [0.0, 0.5],
-                "gain": [2.0], "seed": [0, 1]},
-    "gain": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["bptt"], "lambda_tcr": [0.0, 0.5],
-             "gain": [1.0, 2.0], "seed": [0, 1]},
-    "rank1": {"task": ["flipflop"], "arch": ["rank1"], "learning_rule": ["bptt"], "lambda_tcr": [0.0, 0.5],
-              "gain": [1.0], "seed": [0]},
-    "freeze": {"task": ["flipflop"], "arch": ["leaky"], "learning_rule": ["freeze_in", "freeze_in_noise",
-               "freeze_in_control"], "lambda_tcr": [1.0], "gain": [1.5], "seed": [0, 1]},
-}  # fmt: skip
+    "speedup": {
+        "task": ["flipflop"],
+        "arch": ["leaky"],
+        "learning_rule": ["bptt", "rflo"],
+        "lambda_tcr": [0.0, 0.5],
+        "gain": [2.0],
+        "seed": [0, 1],
+    },
+    "gain": {
+        "task": ["flipflop"],
+        "arch": ["leaky"],
+        "learning_rule": ["bptt"],
+        "lambda_tcr": [0.0, 0.5],
+        "gain": [1.0, 2.0],
+        "seed": [0, 1],
+    },
+    "rank1": {
+        "task": ["flipflop"],
+        "arch": ["rank1"],
+        "learning_rule": ["bptt"],
+        "lambda_tcr": [0.0, 0.5],
+        "gain": [1.0],
+        "seed": [0],
+    },
+    "freeze": {
+        "task": ["flipflop"],
+        "arch": ["leaky"],
+        "learning_rule": ["freeze_in", "freeze_in_noise", "freeze_in_control"],
+        "lambda_tcr": [1.0],
+        "gain": [1.5],
+        "seed": [0, 1],
+    },
+}
 BPTT_G2 = {**GRIDS["speedup"], "learning_rule": ["bptt"]}  # a subset of the runs above: one condition
 
 # figure module -> the runs it draws (a list of grid names, or a grid)
@@ -83,11 +107,18 @@ def fake_run(root: Path, r: dict) -> Path:
     never = (lam == 0 and g >= 2 and r["seed"] == 1) or frozen
     t_drop = None if never else 600 - 300 * (lam > 0) + 40 * r["seed"] + 100 * (r["learning_rule"] == "rflo")
     loss = 0.5 * np.ones(len(ITERS)) if t_drop is None else 0.5 - 0.49 / (1 + np.exp(-(ITERS - t_drop) / 20))
-    metrics = pd.DataFrame({
-        "iteration": ITERS, "task_loss": loss, "tcr_loss": 0.01,
-        "test_loss": loss * (1 + 0.05 * rng.random(len(ITERS))), "test_accuracy": 1 - loss, "grad_norm": 1.0,
-        "lambda_tcr_now": lam, "diverged": False,
-    })  # fmt: skip
+    metrics = pd.DataFrame(
+        {
+            "iteration": ITERS,
+            "task_loss": loss,
+            "tcr_loss": 0.01,
+            "test_loss": loss * (1 + 0.05 * rng.random(len(ITERS))),
+            "test_accuracy": 1 - loss,
+            "grad_norm": 1.0,
+            "lambda_tcr_now": lam,
+            "diverged": False,
+        }
+    )
     decay = {"freeze_in": 5e-3, "freeze_in_noise": 1e-3, "freeze_in_control": 0.0}.get(r["learning_rule"], 0)
     metrics.insert(6, "activity_var", 0.3 * np.exp(-decay * ITERS) + 1e-4 * rng.random(len(ITERS)))
     metrics.to_csv(d / "metrics.tsv", sep="\t", index=False)
@@ -97,13 +128,21 @@ def fake_run(root: Path, r: dict) -> Path:
     after = CKPTS >= (t_drop if t_drop is not None else 10**9)
     n_stable = np.where(after, 8, 1) if not frozen else np.ones(len(CKPTS), int)
     ramp = np.clip(0.3 + 0.4 * lam + 0.1 * rng.random(len(CKPTS)), 0, 1)
-    summary = pd.DataFrame({
-        "iteration": CKPTS, "n_fixed": n_stable + 3 * after, "n_stable": n_stable, "n_saddle": 3 * after,
-        "n_unstable": 0, "n_slow": rng.integers(0, 3, len(CKPTS)),
-        "mean_speed": 0.5 / (1 + 5 * lam) * np.exp(-CKPTS / 800) + 0.01, "mean_tcr": 0.01,
-        "ramping_index": ramp, "ramping_null": 0.8 * ramp,
-        "gr_null_q": np.r_[np.nan, np.full(len(CKPTS) - 1, 2.0)],
-    })  # fmt: skip
+    summary = pd.DataFrame(
+        {
+            "iteration": CKPTS,
+            "n_fixed": n_stable + 3 * after,
+            "n_stable": n_stable,
+            "n_saddle": 3 * after,
+            "n_unstable": 0,
+            "n_slow": rng.integers(0, 3, len(CKPTS)),
+            "mean_speed": 0.5 / (1 + 5 * lam) * np.exp(-CKPTS / 800) + 0.01,
+            "mean_tcr": 0.01,
+            "ramping_index": ramp,
+            "ramping_null": 0.8 * ramp,
+            "gr_null_q": np.r_[np.nan, np.full(len(CKPTS) - 1, 2.0)],
+        }
+    )
     extra = [c for c in ("ramping_null", "gr_null_q") if c not in SUMMARY_COLUMNS]  # the new contract columns
     summary = summary[SUMMARY_COLUMNS + extra]
     summary.to_csv(d / "analysis/checkpoint_summary.tsv", sep="\t", index=False)
@@ -116,9 +155,22 @@ def fake_run(root: Path, r: dict) -> Path:
     rows = []
     for it, ns in zip(CKPTS, n_stable):
         for k in range(int(ns)):
-            rows.append({"iteration": it, "point_id": k, "pc1": np.cos(k), "pc2": np.sin(k), "pc3": 0.0, "q": 1e-12,
-                         "max_abs_eig": 0.5, "n_unstable_modes": 0, "kind": "stable"})  # fmt: skip
-    pd.DataFrame(rows, columns=FIXED_POINT_COLUMNS).to_csv(d / "analysis/fixed_points.tsv", sep="\t", index=False)
+            rows.append(
+                {
+                    "iteration": it,
+                    "point_id": k,
+                    "pc1": np.cos(k),
+                    "pc2": np.sin(k),
+                    "pc3": 0.0,
+                    "q": 1e-12,
+                    "max_abs_eig": 0.5,
+                    "n_unstable_modes": 0,
+                    "kind": "stable",
+                }
+            )
+    pd.DataFrame(rows, columns=FIXED_POINT_COLUMNS).to_csv(
+        d / "analysis/fixed_points.tsv", sep="\t", index=False
+    )
     flows = []
     if r["arch"] == "rank1":  # the real latent flow of a rank-one model whose m grows: a pitchfork part-way
         model = build_model({"arch": "rank1", "n_in": 1, "n_out": 1, "n_hidden": 6, "alpha": 1.0})
@@ -130,13 +182,24 @@ def fake_run(root: Path, r: dict) -> Path:
                 flows.append(kappa_flow(model, n_grid=41).assign(iteration=int(it)))
     flow = pd.concat(flows)[KAPPA_FLOW_COLUMNS] if flows else pd.DataFrame(columns=KAPPA_FLOW_COLUMNS)
     flow.to_csv(d / "analysis/kappa_flow.tsv", sep="\t", index=False)
-    (d / "analysis/analysis.json").write_text(json.dumps({
-        "t_drop": t_drop, "abrupt": t_drop is not None, "plateau_length": t_drop,
-        "plateau_fraction": None if t_drop is None else t_drop / N_ITER, "drop_width": 80.0,
-        "drop_width_rel": 0.08,
-        "drop_decades": 1.5, "t_GR": None if t_drop is None else t_drop - 80.0, "n_gr_events": len(events),
-        "gr_noise_floor": 0.5, "gr_threshold": 2.0, "final_counts": {"n_stable": int(n_stable[-1])},
-    }))  # fmt: skip
+    (d / "analysis/analysis.json").write_text(
+        json.dumps(
+            {
+                "t_drop": t_drop,
+                "abrupt": t_drop is not None,
+                "plateau_length": t_drop,
+                "plateau_fraction": None if t_drop is None else t_drop / N_ITER,
+                "drop_width": 80.0,
+                "drop_width_rel": 0.08,
+                "drop_decades": 1.5,
+                "t_GR": None if t_drop is None else t_drop - 80.0,
+                "n_gr_events": len(events),
+                "gr_noise_floor": 0.5,
+                "gr_threshold": 2.0,
+                "final_counts": {"n_stable": int(n_stable[-1])},
+            }
+        )
+    )
     pcs = np.cumsum(rng.normal(0, 0.1, (len(CKPTS), 8, 20, 3)), axis=2).astype(np.float32)
     with open(d / "analysis/trajectories_pca.npz", "wb") as f:
         np.savez(f, iterations=CKPTS, pcs=pcs, pca_mean=np.zeros(8), pca_components=np.eye(3, 8))
@@ -146,7 +209,9 @@ def fake_run(root: Path, r: dict) -> Path:
 def make_tables(root: Path) -> Path:
     runs = {json.dumps(r, sort_keys=True): r for grid in GRIDS.values() for r in grid_runs(grid)}
     dirs = [str(fake_run(root, r)) for r in runs.values()]
-    assert aggregate_main(["--thresholds", '{"flipflop": 0.9}', "--out-dir", str(root / "tables"), *dirs]) == 0
+    assert (
+        aggregate_main(["--thresholds", '{"flipflop": 0.9}', "--out-dir", str(root / "tables"), *dirs]) == 0
+    )
     return root
 
 
@@ -156,10 +221,20 @@ def results(tmp_path_factory):
 
 
 def figure_argv(root: Path, run_ids: list[str], outs: list[Path]) -> list[str]:
-    return ["--runs", str(root / "tables/runs.tsv"), "--metrics", str(root / "tables/metrics.tsv"),
-            "--tables", str(root / "tables"), "--runs-dir", str(root / "runs"),
-            "--run-ids", json.dumps(run_ids),
-            "--out", *map(str, outs)]  # fmt: skip
+    return [
+        "--runs",
+        str(root / "tables/runs.tsv"),
+        "--metrics",
+        str(root / "tables/metrics.tsv"),
+        "--tables",
+        str(root / "tables"),
+        "--runs-dir",
+        str(root / "runs"),
+        "--run-ids",
+        json.dumps(run_ids),
+        "--out",
+        *map(str, outs),
+    ]
 
 
 def draw(module: str, root: Path, grids, out: Path, formats=("png", "pdf")) -> list[Path]:
@@ -177,7 +252,9 @@ def test_every_figure_writes_png_and_pdf(module, results, tmp_path):
 
 def test_tables_have_the_columns_the_figures_read(results):
     t = results / "tables"
-    assert {"ramping_index", "mean_speed", "n_stable", "n_fixed"} <= set(pd.read_csv(t / "checkpoints.tsv", sep="\t"))
+    assert {"ramping_index", "mean_speed", "n_stable", "n_fixed"} <= set(
+        pd.read_csv(t / "checkpoints.tsv", sep="\t")
+    )
     flow = pd.read_csv(t / "kappa_flow.tsv", sep="\t")
     assert set(flow["arch"]) == {"rank1"} and {"stable", "saddle", "grid"} <= set(flow["kind"])
 
@@ -185,8 +262,19 @@ def test_tables_have_the_columns_the_figures_read(results):
 @pytest.mark.parametrize("module", sorted(FIGURES))
 def test_empty_selection_fails_with_a_clear_message(module, results, tmp_path):
     with pytest.raises(SystemExit, match="no runs of this figure's experiment"):
-        draw(module, results, {"task": ["no_such_task"], "arch": ["leaky"], "learning_rule": ["bptt"],
-                               "lambda_tcr": [0.0], "gain": [1.0], "seed": [0]}, tmp_path)
+        draw(
+            module,
+            results,
+            {
+                "task": ["no_such_task"],
+                "arch": ["leaky"],
+                "learning_rule": ["bptt"],
+                "lambda_tcr": [0.0],
+                "gain": [1.0],
+                "seed": [0],
+            },
+            tmp_path,
+        )
 
 
 def test_kappa_flow_needs_rank_one_runs(results, tmp_path):
@@ -208,18 +296,34 @@ def test_freeze_in_without_activity_var_column_still_draws(results, tmp_path):
 def test_figure_selects_exactly_the_experiments_runs(tmp_path):
     # Default gains differ by arch (leaky 1.5, LSTM 1.0) and another experiment runs leaky at g = 1.0: a
     # product grid of abrupt_learning's key values would also pick the leaky g = 1 runs (18, not 12).
-    config = {"models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
-              "experiments": {"abrupt_learning": {"tasks": ["flipflop"], "archs": ["leaky", "lstm"], "learning_rules": ["bptt"],
-                                                  "lambda_tcr": [0.0], "seeds": list(range(6))},
-                              "gain_sweep": {"tasks": ["flipflop"], "archs": ["leaky"], "learning_rules": ["bptt"], "lambda_tcr": [0.0],
-                                             "gain": [1.0, 1.5], "seeds": list(range(6))}}}
+    config = {
+        "models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
+        "experiments": {
+            "abrupt_learning": {
+                "tasks": ["flipflop"],
+                "archs": ["leaky", "lstm"],
+                "learning_rules": ["bptt"],
+                "lambda_tcr": [0.0],
+                "seeds": list(range(6)),
+            },
+            "gain_sweep": {
+                "tasks": ["flipflop"],
+                "archs": ["leaky"],
+                "learning_rules": ["bptt"],
+                "lambda_tcr": [0.0],
+                "gain": [1.0, 1.5],
+                "seeds": list(range(6)),
+            },
+        },
+    }
     every = sorted({r for name in config["experiments"] for r in experiment_runs(config, name)})
     assert len(every) == 18
     (tmp_path / "tables").mkdir()
     runs = pd.DataFrame([{"run_id": r.run_id, **{k: getattr(r, k) for k in RUN_KEYS}} for r in every])
     runs.to_csv(tmp_path / "tables/runs.tsv", sep="\t", index=False)
-    pd.DataFrame({"run_id": runs["run_id"], "iteration": 0}).to_csv(tmp_path / "tables/metrics.tsv", sep="\t",
-                                                                   index=False)
+    pd.DataFrame({"run_id": runs["run_id"], "iteration": 0}).to_csv(
+        tmp_path / "tables/metrics.tsv", sep="\t", index=False
+    )
     wanted = sorted({r.run_id for r in experiment_runs(config, "abrupt_learning")})
     ids_file = tmp_path / "ids.json"
     ids_file.write_text(json.dumps(wanted))

@@ -27,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -37,7 +36,11 @@ PROFILE = ROOT / "profiles/slurm/profile.yaml"
 UP, DOWN = ROOT / "scripts/slurm/up.sh", ROOT / "scripts/slurm/down.sh"
 WITH_DBD = os.environ.get("RNNGEOM_SLURM_WITH_DBD", "0") == "1"
 # up.sh exit codes that mean "this machine cannot host the test cluster" (skip) rather than "the recipe broke"
-UP_CANNOT_RUN = {2: "not root or no apt-get", 3: "the SLURM packages could not be installed", 4: "a foreign slurm.conf"}
+UP_CANNOT_RUN = {
+    2: "not root or no apt-get",
+    3: "the SLURM packages could not be installed",
+    4: "a foreign slurm.conf",
+}
 # the local cluster's fast settings: first status check after 2 s instead of 40 s; squeue needs no slurmdbd
 # (up.sh sets MinJobAge=300, so finished jobs stay visible to squeue long enough)
 # --retries 0: a broken job fails the test at once instead of after two re-submissions (retries were checked by hand)
@@ -52,7 +55,9 @@ def copy_workflow(dest: Path, src_root: Path = ROOT) -> Path:
     for name in ("Snakefile", "config.yaml", "config", "workflow", "profiles", "envs"):
         src = src_root / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    shutil.copytree(src_root / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        src_root / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     (dest / "tests/configs").mkdir(parents=True, exist_ok=True)
     shutil.copy2(src_root / "tests/configs/tiny.yaml", dest / "tests/configs/tiny.yaml")
     return dest
@@ -83,16 +88,24 @@ def slurm_cluster():
     if os.environ.get("RNNGEOM_SLURM_TESTS", "1") == "0":
         pytest.skip("RNNGEOM_SLURM_TESTS=0: SLURM cluster test disabled")
     if os.geteuid() != 0:
-        pytest.skip("the SLURM test cluster needs root (scripts/slurm/up.sh installs packages and starts daemons)")
+        pytest.skip(
+            "the SLURM test cluster needs root (scripts/slurm/up.sh installs packages and starts daemons)"
+        )
     if shutil.which("apt-get") is None:
-        pytest.skip("the SLURM test cluster needs apt-get (Debian/Ubuntu): scripts/slurm/up.sh installs from it")
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+        pytest.skip(
+            "the SLURM test cluster needs apt-get (Debian/Ubuntu): scripts/slurm/up.sh installs from it"
+        )
+    pytest.importorskip(
+        "snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed"
+    )
     already_up = cluster_is_ours_and_up() and not WITH_DBD
     env = {**os.environ, "WITH_DBD": "1" if WITH_DBD else "0"}
     t0 = time.monotonic()
     proc = subprocess.run(["bash", str(UP)], capture_output=True, text=True, env=env, timeout=900)
     if proc.returncode in UP_CANNOT_RUN:
-        pytest.skip(f"cannot bring up SLURM here ({UP_CANNOT_RUN[proc.returncode]}): {proc.stderr.strip()[-500:]}")
+        pytest.skip(
+            f"cannot bring up SLURM here ({UP_CANNOT_RUN[proc.returncode]}): {proc.stderr.strip()[-500:]}"
+        )
     assert proc.returncode == 0, failure("scripts/slurm/up.sh", proc, proc.stdout, proc.stderr)
     print(f"\nSLURM up in {time.monotonic() - t0:.1f} s{' (already running)' if already_up else ''}")
     yield
@@ -127,8 +140,9 @@ def dry_run_plan(out: str) -> tuple[dict[str, int], dict[str, list[list[str]]], 
     stats = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M)}
     stats.pop("total", None)
     groups: dict[str, list[list[str]]] = {}
-    for name, body in re.findall(r"^\[[^\]]+\] Group job (\w+) \(jobs in lexicogr\. order\):\n((?:\n| .*\n?)*)",
-                                 out, flags=re.M):  # fmt: skip
+    for name, body in re.findall(
+        r"^\[[^\]]+\] Group job (\w+) \(jobs in lexicogr\. order\):\n((?:\n| .*\n?)*)", out, flags=re.M
+    ):
         groups.setdefault(name, []).append(re.findall(r"^ {4}rule (\w+):$", body, flags=re.M))
     alone = re.findall(r"^(?:local)?rule (\w+):$", out, flags=re.M)  # unindented: not in any group
     return stats, groups, alone
@@ -144,21 +158,32 @@ def test_tiny_config_on_slurm_equals_local_run(slurm_cluster, tmp_path):
 
     # The local reference runs at the same time: the SLURM run spends most of its time waiting for the scheduler.
     t_local = time.monotonic()
-    local = subprocess.Popen([*SNAKEMAKE, "--cores", "2", *TINY], cwd=local_wd, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    local = subprocess.Popen(
+        [*SNAKEMAKE, "--cores", "2", *TINY],
+        cwd=local_wd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     t_slurm = time.monotonic()
-    slurm = run([*SNAKEMAKE, "--workflow-profile", "profiles/slurm", *TINY, *FAST, "--group-components", *components],
-                slurm_wd)  # fmt: skip
+    slurm = run(
+        [*SNAKEMAKE, "--workflow-profile", "profiles/slurm", *TINY, *FAST, "--group-components", *components],
+        slurm_wd,
+    )
     t_slurm = time.monotonic() - t_slurm
     local_out, local_err = local.communicate(timeout=600)
     t_local = time.monotonic() - t_local
-    print(f"\ntiny config: SLURM run {t_slurm:.0f} s; local run (--cores 2, at the same time) {t_local:.0f} s")
+    print(
+        f"\ntiny config: SLURM run {t_slurm:.0f} s; local run (--cores 2, at the same time) {t_local:.0f} s"
+    )
     assert slurm.returncode == 0, failure("snakemake on SLURM", slurm, slurm.stdout, slurm.stderr)
     assert local.returncode == 0, failure("local snakemake", local, local_out, local_err)
 
     # it really went through SLURM, with the per-run jobs bundled into group jobs
     log = slurm.stdout + slurm.stderr
-    logs = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S+/slurm_logs/(group|rule)_(\w+?)[/_]", log)
+    logs = re.findall(
+        r"has been submitted with SLURM jobid \d+ \(log: \S+/slurm_logs/(group|rule)_(\w+?)[/_]", log
+    )
     assert logs, log[-3000:]
     jobs_per_rule = dry_run_plan(run([*SNAKEMAKE, "-n", "--forceall", *TINY], base).stdout)[0]
     for rule, group in rule_group.items():
@@ -179,7 +204,8 @@ def test_tiny_config_on_slurm_equals_local_run(slurm_cluster, tmp_path):
         pd.testing.assert_frame_equal(ours[name], ref[name], check_exact=True, obj=f"{name}.tsv")
     assert run_files(slurm_wd) == run_files(local_wd)
     assert {p.name for p in (slurm_wd / "results/figures").iterdir()} == {
-        p.name for p in (local_wd / "results/figures").iterdir()}  # fmt: skip
+        p.name for p in (local_wd / "results/figures").iterdir()
+    }
     # complete: the same workflow has nothing left to do
     dry = run([*SNAKEMAKE, "-n", "--workflow-profile", "profiles/slurm", *TINY], slurm_wd)
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
@@ -187,12 +213,18 @@ def test_tiny_config_on_slurm_equals_local_run(slurm_cluster, tmp_path):
 
 def test_paper_config_plan_is_grouped(tmp_path):
     """The full grid dry-runs through the SLURM profile with the per-run jobs bundled into group jobs."""
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    pytest.importorskip(
+        "snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed"
+    )
     rule_group, size = profile_groups()
     assert rule_group.get("train") == "trainers" and all(n > 1 for n in size.values())
     wd = copy_workflow(tmp_path)
-    proc = run([*SNAKEMAKE, "-n", "--workflow-profile", "profiles/slurm", "--configfile", "config/paper.yaml"], wd)
-    assert proc.returncode == 0, failure("snakemake -n (paper, SLURM profile)", proc, proc.stdout, proc.stderr)
+    proc = run(
+        [*SNAKEMAKE, "-n", "--workflow-profile", "profiles/slurm", "--configfile", "config/paper.yaml"], wd
+    )
+    assert proc.returncode == 0, failure(
+        "snakemake -n (paper, SLURM profile)", proc, proc.stdout, proc.stderr
+    )
     stats, groups, alone = dry_run_plan(proc.stdout)
     assert stats["train"] >= 400
     summary = []
@@ -211,17 +243,27 @@ def test_paper_config_plan_is_grouped(tmp_path):
 
 def test_account_and_partition_come_from_a_global_profile(tmp_path):
     """The workflow profile sets no default-resources, so a user's global profile supplies account and partition."""
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    pytest.importorskip(
+        "snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed"
+    )
     profile = yaml.safe_load(PROFILE.read_text())
     assert "default-resources" not in profile
     glob = tmp_path / "mycluster"
     glob.mkdir()
-    (glob / "config.yaml").write_text("default-resources:\n  slurm_account: acct42\n  slurm_partition: part7\n")
+    (glob / "config.yaml").write_text(
+        "default-resources:\n  slurm_account: acct42\n  slurm_partition: part7\n"
+    )
     wd = copy_workflow(tmp_path / "wf")
     proc = run([*SNAKEMAKE, "-n", "--profile", str(glob), "--workflow-profile", "profiles/slurm", *TINY], wd)
-    assert proc.returncode == 0, failure("snakemake -n (global + SLURM profile)", proc, proc.stdout, proc.stderr)
-    jobs = re.findall(r"^\s*rule (\w+):\n(?:\s+\w+: [^\n]*\n)*?\s+resources: ([^\n]*)$", proc.stdout, flags=re.M)
-    jobs = [(rule, res) for rule, res in jobs if rule != "all"]  # the input-only target runs on the login node
+    assert proc.returncode == 0, failure(
+        "snakemake -n (global + SLURM profile)", proc, proc.stdout, proc.stderr
+    )
+    jobs = re.findall(
+        r"^\s*rule (\w+):\n(?:\s+\w+: [^\n]*\n)*?\s+resources: ([^\n]*)$", proc.stdout, flags=re.M
+    )
+    jobs = [
+        (rule, res) for rule, res in jobs if rule != "all"
+    ]  # the input-only target runs on the login node
     assert {rule for rule, _ in jobs} == set(profile["set-resources"])  # every submitted rule is sized here
     for rule, res in jobs:
         assert "slurm_account=acct42" in res and "slurm_partition=part7" in res, (rule, res)

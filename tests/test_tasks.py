@@ -97,7 +97,7 @@ def test_delayed_addition_target_is_sum_of_marked_values():
     assert np.all((value >= 0) & (value < 1))
     assert np.all(marker.sum(axis=1) == 2) and np.all(marker[:, W:] == 0)  # two marks, all early
     resp = np.zeros(T, bool)
-    resp[T - R:] = True
+    resp[T - R :] = True
     assert np.all(go[:, resp] == 1) and np.all(go[:, ~resp] == 0)
     assert np.all(d.mask[:, resp, 0] == 1) and np.all(d.mask[:, ~resp, 0] == 0)
     expected = (value * marker).sum(axis=1)
@@ -138,10 +138,10 @@ def test_evidence_accumulation_target_is_sign_of_summed_evidence():
     T, S, R = 50, 15, 6
     d = get_task("evidence_accumulation").generate(300, seed=5, n_steps=T, stim_len=S, response_len=R)
     ev, go = d.inputs[..., 0], d.inputs[..., 1]
-    assert np.all(ev[:, S:] == 0) and np.all(go[:, :T - R] == 0) and np.all(go[:, T - R:] == 1)
-    assert np.all(d.mask[:, T - R:] == 1) and np.all(d.mask[:, :T - R] == 0)
+    assert np.all(ev[:, S:] == 0) and np.all(go[:, : T - R] == 0) and np.all(go[:, T - R :] == 1)
+    assert np.all(d.mask[:, T - R :] == 1) and np.all(d.mask[:, : T - R] == 0)
     expected = np.sign(ev.astype(np.float64).sum(axis=1))
-    np.testing.assert_array_equal(d.targets[:, T - R:, 0], np.repeat(expected[:, None], R, 1))
+    np.testing.assert_array_equal(d.targets[:, T - R :, 0], np.repeat(expected[:, None], R, 1))
     assert 0.3 < np.mean(expected > 0) < 0.7  # both answers occur, roughly balanced
 
 
@@ -182,7 +182,7 @@ def test_delayed_addition_resting_input_is_mean_distractor_with_cues_off():
     last_mark = np.array([np.flatnonzero(m)[-1] for m in d.inputs[:, :, 1]])
     for i in (0, 1, 2):  # independent per-trial check of the delay window
         expected = np.zeros(T, bool)
-        expected[last_mark[i] + 1:T - R] = True
+        expected[last_mark[i] + 1 : T - R] = True
         np.testing.assert_array_equal(rest[i], expected)
     value, marker, go = task.resting_input(d)
     assert abs(value - 0.5) < 0.01 and marker == 0 and go == 0  # U(0, 1) distractors, mean 1/2
@@ -196,7 +196,7 @@ def test_evidence_accumulation_resting_input_is_the_silent_delay():
     d = task.generate(30, seed=3, n_steps=T, stim_len=S, response_len=R)
     rest = task.rest_steps(d)
     expected = np.zeros(T, bool)
-    expected[S:T - R] = True
+    expected[S : T - R] = True
     np.testing.assert_array_equal(rest, np.broadcast_to(expected, rest.shape))
     np.testing.assert_array_equal(task.resting_input(d), np.zeros(2))
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import make_datasets
+
 from rnngeom.checkpoints import load_checkpoints
 from rnngeom.train import checkpoint_schedule, main, train_run
 
@@ -38,7 +38,11 @@ def test_outputs_and_metric_table(tmp_path, flipflop_data, small_settings):
     assert ck.spec["arch"] == "leaky" and ck.spec["gain"] == 1.5
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["seed"] == 3 and prov["settings"]["lambda_tcr"] == 0.1
-    assert {"torch", "numpy", "python"} <= set(prov["versions"]) and prov["git_revision"] and prov["device"] == "cpu"
+    assert (
+        {"torch", "numpy", "python"} <= set(prov["versions"])
+        and prov["git_revision"]
+        and prov["device"] == "cpu"
+    )
     assert not (out / "resume.pt").exists()  # removed once the run is complete
 
 
@@ -60,7 +64,9 @@ def test_resume_matches_uninterrupted_run(tmp_path, flipflop_data, small_setting
     small_settings["model"] = {"n_hidden": 8}
     full, cut = tmp_path / "full", tmp_path / "cut"
     train_run(small_settings, flipflop_data["train"], flipflop_data["test"], full)
-    stopped = train_run(small_settings, flipflop_data["train"], flipflop_data["test"], cut, stop_after=stop_after)
+    stopped = train_run(
+        small_settings, flipflop_data["train"], flipflop_data["test"], cut, stop_after=stop_after
+    )
     assert (cut / "resume.pt").exists() and not (cut / "metrics.tsv").exists()
     resumed = train_run(small_settings, flipflop_data["train"], flipflop_data["test"], cut)
     assert resumed.resumed_from == max(i for i in stopped.schedule if i <= stop_after)
@@ -132,8 +138,12 @@ def test_ensemble_rejects_members_of_different_conditions(tmp_path, flipflop_dat
     other = {**copy.deepcopy(small_settings), "seed": 9}
     other["training"]["lr"] = 0.5
     with pytest.raises(ValueError, match="ensemble members must share"):
-        train_run([small_settings, other], flipflop_data["train"], flipflop_data["test"],
-                  [tmp_path / "a", tmp_path / "b"])  # fmt: skip
+        train_run(
+            [small_settings, other],
+            flipflop_data["train"],
+            flipflop_data["test"],
+            [tmp_path / "a", tmp_path / "b"],
+        )
 
 
 def test_a_diverged_member_does_not_stop_the_others(tmp_path, flipflop_data, small_settings):
@@ -143,7 +153,9 @@ def test_a_diverged_member_does_not_stop_the_others(tmp_path, flipflop_data, sma
     good = {**copy.deepcopy(small_settings), "gain": 0.1, "seed": 2}
     good["model"] = bad["model"] = {"n_hidden": 8, "a_init": 0.5}
     bad["gain"] = 1e4  # explodes within a few steps
-    tr = train_run([bad, good], flipflop_data["train"], flipflop_data["test"], [tmp_path / "bad", tmp_path / "good"])
+    tr = train_run(
+        [bad, good], flipflop_data["train"], flipflop_data["test"], [tmp_path / "bad", tmp_path / "good"]
+    )
     assert bool(tr.diverged[0]) and not bool(tr.diverged[1])
     good_metrics = pd.read_csv(tmp_path / "good/metrics.tsv", sep="\t")
     assert good_metrics["iteration"].iloc[-1] == 30 and np.isfinite(good_metrics["test_loss"]).all()
@@ -174,11 +186,23 @@ def test_small_flipflop_network_learns(tmp_path):
     """Science smoke test: a small leaky RNN learns the 3-bit flip-flop to high held-out accuracy."""
     data = make_datasets(tmp_path, n_train=512, n_test=128, params={"n_steps": 40, "p_pulse": 0.08})
     settings = {
-        "task": "flipflop", "arch": "leaky", "learning_rule": "bptt", "lambda_tcr": 0.0, "gain": 1.5, "seed": 0,
+        "task": "flipflop",
+        "arch": "leaky",
+        "learning_rule": "bptt",
+        "lambda_tcr": 0.0,
+        "gain": 1.5,
+        "seed": 0,
         "model": {"n_hidden": 32, "alpha": 0.5},
-        "training": {"optimizer": "adam", "lr": 0.01, "batch_size": 32, "n_iterations": 600, "eval_every": 50,
-                     "grad_clip": 1.0, "checkpoints": {"dense_until": 100, "dense_every": 50, "sparse_every": 250}},
-    }  # fmt: skip
+        "training": {
+            "optimizer": "adam",
+            "lr": 0.01,
+            "batch_size": 32,
+            "n_iterations": 600,
+            "eval_every": 50,
+            "grad_clip": 1.0,
+            "checkpoints": {"dense_until": 100, "dense_every": 50, "sparse_every": 250},
+        },
+    }
     train_run(settings, data["train"], data["test"], tmp_path / "run")
     metrics = pd.read_csv(tmp_path / "run/metrics.tsv", sep="\t")
     assert metrics["test_accuracy"].iloc[-1] >= 0.95, metrics.tail()

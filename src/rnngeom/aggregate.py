@@ -48,8 +48,15 @@ from rnngeom.constants import EXPECTED_STABLE
 from rnngeom.io import write_tsv_atomic
 
 ID_COLUMNS = ["run_id", *RUN_KEYS]
-LOSS_DROP_FIELDS = ["t_drop", "abrupt", "plateau_length", "plateau_fraction", "drop_width", "drop_width_rel",
-                    "drop_decades"]
+LOSS_DROP_FIELDS = [
+    "t_drop",
+    "abrupt",
+    "plateau_length",
+    "plateau_fraction",
+    "drop_width",
+    "drop_width_rel",
+    "drop_decades",
+]
 GR_FIELDS = ["t_GR", "t_GR_max", "n_gr_events", "gr_noise_floor", "gr_threshold"]
 ANALYSIS_FIELDS = LOSS_DROP_FIELDS + GR_FIELDS
 TABLES = ("runs", "metrics", "checkpoints", "fixed_points", "events", "kappa_flow")
@@ -135,8 +142,11 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
         scores = _read_tsv(analysis / "gr_scores.tsv")
         if summary is not None:
             if scores is not None and not scores.empty:
-                into = scores.drop(columns=["iteration_prev"]).add_prefix("gr_").rename(
-                    columns={"gr_iteration": "iteration"})  # fmt: skip
+                into = (
+                    scores.drop(columns=["iteration_prev"])
+                    .add_prefix("gr_")
+                    .rename(columns={"gr_iteration": "iteration"})
+                )
                 # columns the summary already has (e.g. gr_score, gr_null_q) are not taken twice
                 into = into[["iteration"] + [c for c in into.columns if c not in summary.columns]]
                 summary = summary.merge(into, on="iteration", how="left")
@@ -144,8 +154,13 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
             target = EXPECTED_STABLE.get(s["task"])
             if target is not None and "n_stable" in summary.columns and len(summary):
                 row["time_to_attractors"], row["attractors_censored"] = time_to_attractors(
-                    summary["iteration"], summary["n_stable"], target)
-        for name in ("fixed_points", "events", "kappa_flow"):  # kappa_flow: absent or header-only unless rank1
+                    summary["iteration"], summary["n_stable"], target
+                )
+        for name in (
+            "fixed_points",
+            "events",
+            "kappa_flow",
+        ):  # kappa_flow: absent or header-only unless rank1
             df = _read_tsv(analysis / f"{name}.tsv")
             if df is not None:
                 out[name] = _with_ids(df, ident)
@@ -176,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("run_dirs", nargs="+", help="results/runs/<run_id> folders")
     a = ap.parse_args(argv)
-    missing = [d for d in a.run_dirs if not (Path(d) / "metrics.tsv").exists() or not (Path(d) / "provenance.json").exists()]
+    missing = [
+        d
+        for d in a.run_dirs
+        if not (Path(d) / "metrics.tsv").exists() or not (Path(d) / "provenance.json").exists()
+    ]
     if missing:
         ap.error(f"run folders without metrics.tsv/provenance.json: {missing[:5]}")
     tables = aggregate(a.run_dirs, json.loads(a.thresholds))

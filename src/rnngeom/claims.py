@@ -129,9 +129,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -155,8 +155,19 @@ CLAIM_TEXT = {
     "C11": "Freeze-in without control collapses to trivial fixed points",
 }
 CLAIM_IDS = list(CLAIM_TEXT)
-COLUMNS = ["claim_id", "claim", "experiment", "n_runs", "statistic", "effect", "ci_low", "ci_high", "p_value",
-           "verdict", "figure"]  # fmt: skip
+COLUMNS = [
+    "claim_id",
+    "claim",
+    "experiment",
+    "n_runs",
+    "statistic",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "verdict",
+    "figure",
+]
 VERDICTS = ("supported", "not supported", "inconclusive", "not run")
 TABLE_NAMES = ("runs", "metrics", "checkpoints", "fixed_points", "events")
 CLAIM_SPEC_KEYS = {"experiment", "figure"}
@@ -164,9 +175,18 @@ CLAIM_SPEC_KEYS = {"experiment", "figure"}
 MIN_N = 3  # fewer units (or runs per arm) than this: at most "inconclusive"
 DECISIVE_N = 8  # at least this many: a CI below the minimal effect of interest counts as "not supported"
 MIN_EFFECT = {  # minimal effect of interest, on each claim's effect scale (beyond the null)
-    "C1": 0.0, "C2": 0.0, "C3": 0.10, "C4": 0.10, "C5": 0.10, "C6": 0.10, "C7": 0.10, "C8": 0.10,
-    "C9": 0.10, "C10": 0.10, "C11": 0.20,
-}  # fmt: skip
+    "C1": 0.0,
+    "C2": 0.0,
+    "C3": 0.10,
+    "C4": 0.10,
+    "C5": 0.10,
+    "C6": 0.10,
+    "C7": 0.10,
+    "C8": 0.10,
+    "C9": 0.10,
+    "C10": 0.10,
+    "C11": 0.20,
+}
 RAMPING_MIN_EFFECT = 0.05
 STRATUM = ["task", "arch", "learning_rule", "gain"]
 FREEZE_IN = "freeze_in"
@@ -202,8 +222,17 @@ class Outcome:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def decide(effect, ci_low, ci_high, p_value, *, n: int, null: float = 0.0, min_effect: float = 0.0,
-           alpha: float = 0.05) -> tuple[str, str]:  # fmt: skip
+def decide(
+    effect,
+    ci_low,
+    ci_high,
+    p_value,
+    *,
+    n: int,
+    null: float = 0.0,
+    min_effect: float = 0.0,
+    alpha: float = 0.05,
+) -> tuple[str, str]:
     """The verdict rule of the module docstring; returns (verdict, the reason in a few words).
 
     The effect is oriented so that values above ``null`` are the claimed direction; ``n`` is the size of the
@@ -296,9 +325,18 @@ class Comparison:
         return f"{self.design}, n = {self.n} {unit}, λ>0 = {{{', '.join(f'{v:g}' for v in self.lambdas)}}}"
 
 
-def compare_tcr(runs: pd.DataFrame, value: str, *, better: str, scale: str, rng: np.random.Generator,
-                n_boot: int, alpha: float, treated: str = "pooled",
-                label: str | None = None) -> Comparison:  # fmt: skip
+def compare_tcr(
+    runs: pd.DataFrame,
+    value: str,
+    *,
+    better: str,
+    scale: str,
+    rng: np.random.Generator,
+    n_boot: int,
+    alpha: float,
+    treated: str = "pooled",
+    label: str | None = None,
+) -> Comparison:
     """Compare ``value`` between λ>0 and λ=0 runs of the same stratum (see the module docstring).
 
     better: "lower" or "higher" (the claimed direction); scale: "ratio" (effect 1 − x₊/x₀, or x₊/x₀ − 1
@@ -318,8 +356,10 @@ def compare_tcr(runs: pd.DataFrame, value: str, *, better: str, scale: str, rng:
     df = df[arms_per_stratum == 2]
     if df.empty:
         found = ", ".join(f"{v:g}" for v in sorted(runs["lambda_tcr"].unique()))
-        raise NotRun("needs λ=0 and λ>0 runs in matched conditions (same task/arch/rule/gain) with a finite "
-                     f"{label or value}; found λ ∈ {{{found}}}")  # fmt: skip
+        raise NotRun(
+            "needs λ=0 and λ>0 runs in matched conditions (same task/arch/rule/gain) with a finite "
+            f"{label or value}; found λ ∈ {{{found}}}"
+        )
     lambdas = sorted(df.loc[df["arm"] == "t", "lambda_tcr"].unique())
 
     def unit_score(xt, xc):  # oriented per-unit score: positive = claimed direction
@@ -336,13 +376,26 @@ def compare_tcr(runs: pd.DataFrame, value: str, *, better: str, scale: str, rng:
         reps = bootstrap_median(effects, rng, n_boot)
         lo, hi = percentile_ci(reps, alpha)
         used = df[df.set_index(STRATUM + ["seed"]).index.isin(per_unit.index)]
-        return Comparison(float(np.median(effects)), lo, hi, signed_rank_greater(scores), len(per_unit),
-                          len(used), "paired", reps, scores, lambdas, set(used["run_id"]))  # fmt: skip
+        return Comparison(
+            float(np.median(effects)),
+            lo,
+            hi,
+            signed_rank_greater(scores),
+            len(per_unit),
+            len(used),
+            "paired",
+            reps,
+            scores,
+            lambdas,
+            set(used["run_id"]),
+        )
 
     # Unpaired fallback: normalise within each stratum by its λ=0 median, pool, compare medians.
     groups = [g for _, g in df.groupby(STRATUM, dropna=False)]
-    cells = [(g.loc[g["arm"] == "t", value].to_numpy(float), g.loc[g["arm"] == "c", value].to_numpy(float))
-             for g in groups]  # fmt: skip
+    cells = [
+        (g.loc[g["arm"] == "t", value].to_numpy(float), g.loc[g["arm"] == "c", value].to_numpy(float))
+        for g in groups
+    ]
 
     def pooled_effect(cells_):
         t_parts, c_parts = [], []
@@ -359,16 +412,18 @@ def compare_tcr(runs: pd.DataFrame, value: str, *, better: str, scale: str, rng:
     effect, t_norm, c_norm = pooled_effect(cells)
     reps = np.empty(n_boot)
     for b in range(n_boot):
-        resampled = [(xt[rng.integers(0, len(xt), len(xt))], xc[rng.integers(0, len(xc), len(xc))])
-                     for xt, xc in cells]  # fmt: skip
+        resampled = [
+            (xt[rng.integers(0, len(xt), len(xt))], xc[rng.integers(0, len(xc), len(xc))]) for xt, xc in cells
+        ]
         reps[b] = pooled_effect(resampled)[0]
     lo, hi = percentile_ci(reps, alpha)
     if scale == "ratio":
         t_norm, c_norm = np.log(t_norm), np.log(c_norm)
     p = mann_whitney_greater(sign * t_norm, sign * c_norm)
     n = int(min(len(t_norm), len(c_norm)))
-    return Comparison(float(effect), lo, hi, p, n, len(df), "unpaired", reps, np.array([]), lambdas,
-                      set(df["run_id"]))
+    return Comparison(
+        float(effect), lo, hi, p, n, len(df), "unpaired", reps, np.array([]), lambdas, set(df["run_id"])
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -418,8 +473,15 @@ def _not_freeze_in(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outcome_from(claim_id: str, comp: Comparison, what: str, alpha: float, extra: str = "") -> Outcome:
-    verdict, why = decide(comp.effect, comp.ci_low, comp.ci_high, comp.p_value, n=comp.n,
-                          min_effect=MIN_EFFECT[claim_id], alpha=alpha)  # fmt: skip
+    verdict, why = decide(
+        comp.effect,
+        comp.ci_low,
+        comp.ci_high,
+        comp.p_value,
+        n=comp.n,
+        min_effect=MIN_EFFECT[claim_id],
+        alpha=alpha,
+    )
     test = "Wilcoxon signed-rank" if comp.design == "paired" else "Mann-Whitney U"
     text = f"{what}; {comp.describe()}; one-sided {test}; {100 * (1 - alpha):g}% bootstrap CI{extra}; verdict: {why}"
     return Outcome(verdict, text, comp.n_runs, comp.effect, comp.ci_low, comp.ci_high, comp.p_value)
@@ -433,10 +495,20 @@ def _learned_counts(runs: pd.DataFrame) -> str:
 
 def _speedup(claim_id: str, d: ClaimData, runs: pd.DataFrame, label: str) -> Outcome:
     runs = runs.assign(ttl=pd.to_numeric(runs["time_to_learn_censored"], errors="coerce"))
-    comp = compare_tcr(runs, "ttl", better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha,
-                       label="time_to_learn")  # fmt: skip
-    what = (f"{label}median relative speed-up 1 − ttl(λ>0)/ttl(λ=0) of censored time-to-learn "
-            "(runs.tsv time_to_learn_censored: unlearned/diverged = n_iterations + eval_every)")
+    comp = compare_tcr(
+        runs,
+        "ttl",
+        better="lower",
+        scale="ratio",
+        rng=d.rng,
+        n_boot=d.n_boot,
+        alpha=d.alpha,
+        label="time_to_learn",
+    )
+    what = (
+        f"{label}median relative speed-up 1 − ttl(λ>0)/ttl(λ=0) of censored time-to-learn "
+        "(runs.tsv time_to_learn_censored: unlearned/diverged = n_iterations + eval_every)"
+    )
     used = runs[runs["run_id"].isin(comp.run_ids)]
     return _outcome_from(claim_id, comp, what, d.alpha, f"; {_learned_counts(used)}")
 
@@ -454,18 +526,23 @@ def claim_c1(d: ClaimData) -> Outcome:
     frac, lo, hi, p = proportion_test(k, n, d.alpha)
     verdict, why = decide(frac, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
     with_drop = learned[abrupt.to_numpy()]
-    plateau, width = (pd.to_numeric(with_drop[c], errors="coerce").median() if c in with_drop else math.nan
-                      for c in ("plateau_fraction", "drop_width_rel"))
+    plateau, width = (
+        pd.to_numeric(with_drop[c], errors="coerce").median() if c in with_drop else math.nan
+        for c in ("plateau_fraction", "drop_width_rel")
+    )
     groups = ", ".join(f"{a}: {int(g.sum())}/{len(g)}" for a, g in abrupt.groupby(learned["arch"]))
-    text = (f"fraction of learned runs whose loss curve is abrupt (a plateau, then a fast fall) = {k}/{n} "
-            f"({groups}); Clopper-Pearson {100 * (1 - d.alpha):g}% CI; one-sided exact binomial test vs 0.5; "
-            f"abrupt runs: median plateau {plateau:.3g} of the run, median drop width {width:.3g} of it; "
-            f"{len(runs) - n} runs not learned or not analysed; verdict: {why}")  # fmt: skip
+    text = (
+        f"fraction of learned runs whose loss curve is abrupt (a plateau, then a fast fall) = {k}/{n} "
+        f"({groups}); Clopper-Pearson {100 * (1 - d.alpha):g}% CI; one-sided exact binomial test vs 0.5; "
+        f"abrupt runs: median plateau {plateau:.3g} of the run, median drop width {width:.3g} of it; "
+        f"{len(runs) - n} runs not learned or not analysed; verdict: {why}"
+    )
     return Outcome(verdict, text, n, frac, lo, hi, p)
 
 
-def gr_window_at(its: np.ndarray, ratios: np.ndarray, times: np.ndarray,
-                 window: int = C2_WINDOW) -> np.ndarray:
+def gr_window_at(
+    its: np.ndarray, ratios: np.ndarray, times: np.ndarray, window: int = C2_WINDOW
+) -> np.ndarray:
     """C2, one run: S(t) = mean calibrated GR ratio over the ``window`` scored transitions ending at or before
     t, for each t of ``times`` (iterations); NaN where that window does not fit the series: t before the end
     of its ``window``-th transition, or more than one checkpoint interval after its last."""
@@ -478,8 +555,9 @@ def gr_window_at(its: np.ndarray, ratios: np.ndarray, times: np.ndarray,
     return np.where(fits, means[np.clip(window_end - (window - 1), 0, len(means) - 1)], np.nan)
 
 
-def gr_drop_ranks(series: list[tuple[np.ndarray, np.ndarray]], t_drop: np.ndarray,
-                  groups: np.ndarray) -> np.ndarray:
+def gr_drop_ranks(
+    series: list[tuple[np.ndarray, np.ndarray]], t_drop: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
     """C2, all runs: U[i, j] = u of run i's GR window at run j's drop time, j in i's group (else NaN).
 
     Row i holds S_i(t_drop_j) (``gr_window_at``) for every run j of its group whose drop time fits run i's
@@ -501,8 +579,9 @@ def gr_drop_ranks(series: list[tuple[np.ndarray, np.ndarray]], t_drop: np.ndarra
     return ranks
 
 
-def gr_drop_permutation_test(ranks: np.ndarray, groups: np.ndarray, rng: np.random.Generator,
-                             n_perm: int) -> tuple[float, float]:
+def gr_drop_permutation_test(
+    ranks: np.ndarray, groups: np.ndarray, rng: np.random.Generator, n_perm: int
+) -> tuple[float, float]:
     """C2, all runs: (T = mean over runs of U[i, i], one-sided permutation p).
 
     Null (GR independent of the drop): the drop times are exchangeable across the runs of a group, so every
@@ -524,8 +603,13 @@ def gr_drop_permutation_test(ranks: np.ndarray, groups: np.ndarray, rng: np.rand
     return t_obs, float((1 + np.sum(null >= t_obs - 1e-12)) / (1 + n_perm))
 
 
-def gr_drop_test(series: list[tuple[np.ndarray, np.ndarray]], t_drop: np.ndarray, groups: np.ndarray,
-                 rng: np.random.Generator, n_perm: int) -> tuple[np.ndarray, float, np.ndarray]:
+def gr_drop_test(
+    series: list[tuple[np.ndarray, np.ndarray]],
+    t_drop: np.ndarray,
+    groups: np.ndarray,
+    rng: np.random.Generator,
+    n_perm: int,
+) -> tuple[np.ndarray, float, np.ndarray]:
     """C2: (u at the own drop time per used run, permutation p, mask of the runs used) on runs with a drop.
 
     A run is used when its own pre-drop window fits its series and at least one other drop time of its group
@@ -553,8 +637,10 @@ def gr_drop_test(series: list[tuple[np.ndarray, np.ndarray]], t_drop: np.ndarray
 
 def gr_series(checkpoints: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per run: (iterations, calibrated ratio gr_score / gr_null_q) of its scored checkpoint transitions."""
-    ck = checkpoints.assign(gr_score=pd.to_numeric(checkpoints["gr_score"], errors="coerce"),
-                            gr_null_q=pd.to_numeric(checkpoints["gr_null_q"], errors="coerce"))
+    ck = checkpoints.assign(
+        gr_score=pd.to_numeric(checkpoints["gr_score"], errors="coerce"),
+        gr_null_q=pd.to_numeric(checkpoints["gr_null_q"], errors="coerce"),
+    )
     ck = ck[np.isfinite(ck["gr_score"]) & np.isfinite(ck["gr_null_q"])]
     out = {}
     for run_id, c in ck.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id"):
@@ -576,15 +662,18 @@ def claim_c2(d: ClaimData) -> Outcome:
     scored = with_drop[long_enough]
     strata = [c for c in C2_CONDITION if c in scored.columns]
     groups = scored[strata].astype(str).agg("/".join, axis=1).to_numpy() if strata else np.zeros(len(scored))
-    observed, p, used = gr_drop_test([series[r] for r in scored["run_id"]], scored["t_drop"].to_numpy(float),
-                                     groups, d.rng, d.n_boot)
+    observed, p, used = gr_drop_test(
+        [series[r] for r in scored["run_id"]], scored["t_drop"].to_numpy(float), groups, d.rng, d.n_boot
+    )
     n, left_out = int(used.sum()), len(with_drop) - int(used.sum())
     if not np.isfinite(p):
-        raise NotRun(f"the between-run permutation needs ≥ {C2_MIN_ORDERINGS} orderings of the drop times "
-                     f"within conditions (e.g. 5 runs of one condition: {'/'.join(strata)}) of runs whose "
-                     f"{C2_WINDOW}-transition pre-drop window fits their GR series (≥ {C2_MIN_TRANSITIONS} "
-                     f"scored transitions) and another run's drop time of their condition; {n} of "
-                     f"{len(with_drop)} runs with t_drop qualify")
+        raise NotRun(
+            f"the between-run permutation needs ≥ {C2_MIN_ORDERINGS} orderings of the drop times "
+            f"within conditions (e.g. 5 runs of one condition: {'/'.join(strata)}) of runs whose "
+            f"{C2_WINDOW}-transition pre-drop window fits their GR series (≥ {C2_MIN_TRANSITIONS} "
+            f"scored transitions) and another run's drop time of their condition; {n} of "
+            f"{len(with_drop)} runs with t_drop qualify"
+        )
     lo, hi = percentile_ci(observed[d.rng.integers(0, n, size=(d.n_boot, n))].mean(axis=1), d.alpha)
     effect = float(observed.mean())
     verdict, why = decide(effect, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
@@ -593,15 +682,17 @@ def claim_c2(d: ClaimData) -> Outcome:
         its, ratio = series[run_id]
         window_end = int(np.searchsorted(its, t, side="right"))  # one past the last transition ending ≤ t
         events_before += bool((ratio[window_end - C2_WINDOW : window_end] > 1).any())
-    text = (f"GR aligned on the drop, between runs: per run, S(t) = mean calibrated GR ratio "
-            f"gr_score/gr_null_q over the {C2_WINDOW} checkpoint transitions ending at or before t; S at the "
-            f"run's own t_drop ranked among S at the t_drop of the other runs of its condition "
-            f"({'/'.join(strata)}; u = 0..1, 0.5 = chance); effect = mean u, {n} runs; "
-            f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (t_drop reassigned "
-            f"across runs within conditions, {d.n_boot} permutations: each run keeps its own GR trend, the "
-            f"drops their timing); {events_before}/{n} runs have a calibrated event (ratio > 1) in the "
-            f"pre-drop window; {len(runs) - len(with_drop)} runs without a drop, {left_out} with too few "
-            f"checkpoints or no other drop time to compare; verdict: {why}")
+    text = (
+        f"GR aligned on the drop, between runs: per run, S(t) = mean calibrated GR ratio "
+        f"gr_score/gr_null_q over the {C2_WINDOW} checkpoint transitions ending at or before t; S at the "
+        f"run's own t_drop ranked among S at the t_drop of the other runs of its condition "
+        f"({'/'.join(strata)}; u = 0..1, 0.5 = chance); effect = mean u, {n} runs; "
+        f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (t_drop reassigned "
+        f"across runs within conditions, {d.n_boot} permutations: each run keeps its own GR trend, the "
+        f"drops their timing); {events_before}/{n} runs have a calibrated event (ratio > 1) in the "
+        f"pre-drop window; {len(runs) - len(with_drop)} runs without a drop, {left_out} with too few "
+        f"checkpoints or no other drop time to compare; verdict: {why}"
+    )
     return Outcome(verdict, text, n, effect, lo, hi, p)
 
 
@@ -621,16 +712,28 @@ def claim_c4(d: ClaimData) -> Outcome:
     if t_attr is None or not np.isfinite(t_attr).any():
         raise NotRun("no checkpoint analysis (runs.tsv time_to_attractors) for these runs")
     runs = runs.assign(t_attr=t_attr)
-    comp = compare_tcr(runs, "t_attr", better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha,
-                       label="time to attractors (checkpoint analysis)")  # fmt: skip
+    comp = compare_tcr(
+        runs,
+        "t_attr",
+        better="lower",
+        scale="ratio",
+        rng=d.rng,
+        n_boot=d.n_boot,
+        alpha=d.alpha,
+        label="time to attractors (checkpoint analysis)",
+    )
     runs = runs[runs["run_id"].isin(comp.run_ids)]
     reached = as_bool(runs["attractors_censored"]).eq(False)
     pos = runs["lambda_tcr"] > 0
-    rates = f"; reached the count: λ>0 {int((reached & pos).sum())}/{int(pos.sum())}, " \
-            f"λ=0 {int((reached & ~pos).sum())}/{int((~pos).sum())}"
-    what = (f"median relative speed-up in reaching the expected stable fixed points "
-            f"({', '.join(f'{t}: ≥{c}' for t, c in EXPECTED_STABLE.items())}; runs.tsv time_to_attractors, "
-            f"never = last checkpoint + interval)")
+    rates = (
+        f"; reached the count: λ>0 {int((reached & pos).sum())}/{int(pos.sum())}, "
+        f"λ=0 {int((reached & ~pos).sum())}/{int((~pos).sum())}"
+    )
+    what = (
+        f"median relative speed-up in reaching the expected stable fixed points "
+        f"({', '.join(f'{t}: ≥{c}' for t, c in EXPECTED_STABLE.items())}; runs.tsv time_to_attractors, "
+        f"never = last checkpoint + interval)"
+    )
     return _outcome_from("C4", comp, what, d.alpha, rates)
 
 
@@ -664,32 +767,70 @@ def claim_c8(d: ClaimData) -> Outcome:
     final = final_checkpoints(ck)
     runs = d.runs[~as_bool(d.runs["diverged"]).eq(True)]
     runs = runs.assign(speed=runs["run_id"].map(final["mean_speed"]).astype(float))
-    comp = compare_tcr(runs, "speed", better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha,
-                       label="final mean_speed")  # fmt: skip
-    verdict, why = decide(comp.effect, comp.ci_low, comp.ci_high, comp.p_value, n=comp.n,
-                          min_effect=MIN_EFFECT["C8"], alpha=d.alpha)  # fmt: skip
+    comp = compare_tcr(
+        runs,
+        "speed",
+        better="lower",
+        scale="ratio",
+        rng=d.rng,
+        n_boot=d.n_boot,
+        alpha=d.alpha,
+        label="final mean_speed",
+    )
+    verdict, why = decide(
+        comp.effect,
+        comp.ci_low,
+        comp.ci_high,
+        comp.p_value,
+        n=comp.n,
+        min_effect=MIN_EFFECT["C8"],
+        alpha=d.alpha,
+    )
     if {"ramping_index", "ramping_null"} <= set(ck.columns):
-        excess = pd.to_numeric(final["ramping_index"], errors="coerce") - pd.to_numeric(final["ramping_null"],
-                                                                                        errors="coerce")
+        excess = pd.to_numeric(final["ramping_index"], errors="coerce") - pd.to_numeric(
+            final["ramping_null"], errors="coerce"
+        )
         runs = runs.assign(ramp=runs["run_id"].map(excess).astype(float))
         try:
-            ramp = compare_tcr(runs, "ramp", better="higher", scale="difference", rng=d.rng, n_boot=d.n_boot,
-                               alpha=d.alpha, label="final ramping_index − ramping_null")
-            r_verdict, r_why = decide(ramp.effect, ramp.ci_low, ramp.ci_high, ramp.p_value, n=ramp.n,
-                                      min_effect=RAMPING_MIN_EFFECT, alpha=d.alpha)  # fmt: skip
-            secondary = (f"secondary: median Δ(ramping_index − ramping_null), λ>0 − λ=0 = {ramp.effect:.3g} "
-                         f"[{ramp.ci_low:.3g}, {ramp.ci_high:.3g}], p = {ramp.p_value:.3g} ({ramp.design}, "
-                         f"n = {ramp.n}) -> {r_verdict} ({r_why})")  # fmt: skip
+            ramp = compare_tcr(
+                runs,
+                "ramp",
+                better="higher",
+                scale="difference",
+                rng=d.rng,
+                n_boot=d.n_boot,
+                alpha=d.alpha,
+                label="final ramping_index − ramping_null",
+            )
+            r_verdict, r_why = decide(
+                ramp.effect,
+                ramp.ci_low,
+                ramp.ci_high,
+                ramp.p_value,
+                n=ramp.n,
+                min_effect=RAMPING_MIN_EFFECT,
+                alpha=d.alpha,
+            )
+            secondary = (
+                f"secondary: median Δ(ramping_index − ramping_null), λ>0 − λ=0 = {ramp.effect:.3g} "
+                f"[{ramp.ci_low:.3g}, {ramp.ci_high:.3g}], p = {ramp.p_value:.3g} ({ramp.design}, "
+                f"n = {ramp.n}) -> {r_verdict} ({r_why})"
+            )
         except NotRun as err:
             r_verdict, secondary = "inconclusive", f"secondary: ramping index not comparable ({err})"
     else:
-        r_verdict, secondary = ("inconclusive", "secondary: checkpoints.tsv has no ramping_index / "
-                                "ramping_null (autocorrelation-matched null) columns")
+        r_verdict, secondary = (
+            "inconclusive",
+            "secondary: checkpoints.tsv has no ramping_index / "
+            "ramping_null (autocorrelation-matched null) columns",
+        )
     overall = weaker_verdict(verdict, r_verdict)
     test = "Wilcoxon signed-rank" if comp.design == "paired" else "Mann-Whitney U"
-    text = (f"primary: median relative reduction of final-checkpoint mean_speed 1 − speed(λ>0)/speed(λ=0); "
-            f"{comp.describe()}; one-sided {test}; {100 * (1 - d.alpha):g}% bootstrap CI -> {verdict} ({why}); "
-            f"{secondary}; verdict = the weaker of the two parts")  # fmt: skip
+    text = (
+        f"primary: median relative reduction of final-checkpoint mean_speed 1 − speed(λ>0)/speed(λ=0); "
+        f"{comp.describe()}; one-sided {test}; {100 * (1 - d.alpha):g}% bootstrap CI -> {verdict} ({why}); "
+        f"{secondary}; verdict = the weaker of the two parts"
+    )
     return Outcome(overall, text, comp.n_runs, comp.effect, comp.ci_low, comp.ci_high, comp.p_value)
 
 
@@ -699,7 +840,9 @@ def claim_c9(d: ClaimData) -> Outcome:
     runs = runs.assign(ttl=pd.to_numeric(runs["time_to_learn_censored"], errors="coerce"))
     high, low = runs[runs["gain"].astype(float) > g], runs[runs["gain"].astype(float) <= g]
     if high.empty or low.empty:
-        raise NotRun(f"needs runs at gain ≤ {g:g} and gain > {g:g}; found gains {sorted(runs['gain'].unique())}")
+        raise NotRun(
+            f"needs runs at gain ≤ {g:g} and gain > {g:g}; found gains {sorted(runs['gain'].unique())}"
+        )
     kw = dict(better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha, label="time_to_learn")
     try:
         c_high = compare_tcr(high, "ttl", **kw)
@@ -707,17 +850,23 @@ def claim_c9(d: ClaimData) -> Outcome:
     except NotRun as err:
         raise NotRun(f"at each gain level (≤ {g:g} and > {g:g}): {err}") from None
     if c_high.design != "paired" or c_low.design != "paired":
-        return Outcome("inconclusive", f"needs ≥ {MIN_N} seed-paired λ=0/λ>0 units at both gain levels "
-                       f"(gain > {g:g}: {c_high.n}, ≤ {g:g}: {c_low.n})", c_high.n_runs + c_low.n_runs)  # fmt: skip
+        return Outcome(
+            "inconclusive",
+            f"needs ≥ {MIN_N} seed-paired λ=0/λ>0 units at both gain levels "
+            f"(gain > {g:g}: {c_high.n}, ≤ {g:g}: {c_low.n})",
+            c_high.n_runs + c_low.n_runs,
+        )
     effect = c_high.effect - c_low.effect
     lo, hi = percentile_ci(c_high.replicates - c_low.replicates, d.alpha)
     p = mann_whitney_greater(c_high.unit_scores, c_low.unit_scores)
     n = min(c_high.n, c_low.n)
     verdict, why = decide(effect, lo, hi, p, n=n, min_effect=MIN_EFFECT["C9"], alpha=d.alpha)
-    text = (f"median censored time-to-learn speed-up at gain > {g:g} ({c_high.effect:.3g}, n = {c_high.n}) "
-            f"minus at gain ≤ {g:g} ({c_low.effect:.3g}, n = {c_low.n}); seed-paired, λ>0 pooled; "
-            f"{100 * (1 - d.alpha):g}% CI from independent bootstraps; one-sided Mann-Whitney U on per-unit "
-            f"log ratios; initial distance to the solution not measured; verdict: {why}")  # fmt: skip
+    text = (
+        f"median censored time-to-learn speed-up at gain > {g:g} ({c_high.effect:.3g}, n = {c_high.n}) "
+        f"minus at gain ≤ {g:g} ({c_low.effect:.3g}, n = {c_low.n}); seed-paired, λ>0 pooled; "
+        f"{100 * (1 - d.alpha):g}% CI from independent bootstraps; one-sided Mann-Whitney U on per-unit "
+        f"log ratios; initial distance to the solution not measured; verdict: {why}"
+    )
     return Outcome(verdict, text, c_high.n_runs + c_low.n_runs, effect, lo, hi, p)
 
 
@@ -727,9 +876,20 @@ def claim_c10(d: ClaimData) -> Outcome:
     per_task, reasons = {}, []
     for task, sub in runs.groupby("task"):
         try:
-            per_task[task] = (sub, compare_tcr(sub, "ttl", better="higher", scale="ratio", rng=d.rng,
-                                               n_boot=d.n_boot, alpha=d.alpha, treated="largest",
-                                               label="time_to_learn"))  # fmt: skip
+            per_task[task] = (
+                sub,
+                compare_tcr(
+                    sub,
+                    "ttl",
+                    better="higher",
+                    scale="ratio",
+                    rng=d.rng,
+                    n_boot=d.n_boot,
+                    alpha=d.alpha,
+                    treated="largest",
+                    label="time_to_learn",
+                ),
+            )
         except NotRun as err:
             reasons.append(f"{task}: {err}")
     if not per_task:
@@ -743,8 +903,13 @@ def claim_c10(d: ClaimData) -> Outcome:
         verdict, why = decide(comp.effect, lo, hi, p, n=comp.n, min_effect=MIN_EFFECT["C10"], alpha=d.alpha)
         results[task] = (verdict, why, lo, hi, p)
     verdicts = [r[0] for r in results.values()]
-    overall = ("supported" if "supported" in verdicts
-               else "not supported" if all(v == "not supported" for v in verdicts) else "inconclusive")  # fmt: skip
+    overall = (
+        "supported"
+        if "supported" in verdicts
+        else "not supported"
+        if all(v == "not supported" for v in verdicts)
+        else "inconclusive"
+    )
     candidates = [t for t in results if results[t][0] == overall] or list(results)
     task = min(candidates, key=lambda t: (np.nan_to_num(results[t][4], nan=2.0), -per_task[t][1].effect))
     sub, comp = per_task[task]
@@ -755,11 +920,15 @@ def claim_c10(d: ClaimData) -> Outcome:
     medians = sub[in_used_strata].groupby("lambda_tcr")["ttl"].median()
     shape = ", ".join(f"λ={lam:g}: {v:.4g}" for lam, v in medians.items())
     others = "; ".join(f"{t}: {results[t][0]}" for t in results if t != task)
-    text = (f"per task, median relative slow-down ttl(largest λ)/ttl(λ=0) − 1 of censored time-to-learn; "
-            f"shown: {task} ({comp.describe()}); Bonferroni over {k} task(s): {100 * (1 - a_k):.3g}% bootstrap "
-            f"CI, p × {k}; one-sided {'Wilcoxon signed-rank' if comp.design == 'paired' else 'Mann-Whitney U'}; "
-            f"median ttl by λ: {shape}" + (f"; other tasks: {others}" if others else "")
-            + (f"; not testable: {'; '.join(reasons)}" if reasons else "") + f"; verdict: {why}")  # fmt: skip
+    text = (
+        f"per task, median relative slow-down ttl(largest λ)/ttl(λ=0) − 1 of censored time-to-learn; "
+        f"shown: {task} ({comp.describe()}); Bonferroni over {k} task(s): {100 * (1 - a_k):.3g}% bootstrap "
+        f"CI, p × {k}; one-sided {'Wilcoxon signed-rank' if comp.design == 'paired' else 'Mann-Whitney U'}; "
+        f"median ttl by λ: {shape}"
+        + (f"; other tasks: {others}" if others else "")
+        + (f"; not testable: {'; '.join(reasons)}" if reasons else "")
+        + f"; verdict: {why}"
+    )
     return Outcome(overall, text, int(sum(c.n_runs for _, c in per_task.values())), comp.effect, lo, hi, p)
 
 
@@ -775,8 +944,10 @@ def claim_c11(d: ClaimData) -> Outcome:
     free = runs[runs["learning_rule"] == FREEZE_IN]
     ctrl = runs[runs["learning_rule"].isin(FREEZE_IN_CONTROLLED)]
     if free.empty or ctrl.empty:
-        raise NotRun(f"needs λ>0 runs of '{FREEZE_IN}' and of {FREEZE_IN_CONTROLLED}; found rules "
-                     f"{sorted(d.runs['learning_rule'].unique())}")  # fmt: skip
+        raise NotRun(
+            f"needs λ>0 runs of '{FREEZE_IN}' and of {FREEZE_IN_CONTROLLED}; found rules "
+            f"{sorted(d.runs['learning_rule'].unique())}"
+        )
     ck = d.table("checkpoints")
     if ck.empty or "n_stable" not in ck.columns:
         raise NotRun("no checkpoint analysis (checkpoints.tsv n_stable) for the freeze-in runs")
@@ -786,8 +957,9 @@ def claim_c11(d: ClaimData) -> Outcome:
     if len(cf) == 0 or len(cc) == 0:
         raise NotRun("no final-checkpoint fixed points for the freeze-in runs of one arm")
     effect = float(cf.mean() - cc.mean())
-    reps = (cf[d.rng.integers(0, len(cf), (d.n_boot, len(cf)))].mean(axis=1)
-            - cc[d.rng.integers(0, len(cc), (d.n_boot, len(cc)))].mean(axis=1))
+    reps = cf[d.rng.integers(0, len(cf), (d.n_boot, len(cf)))].mean(axis=1) - cc[
+        d.rng.integers(0, len(cc), (d.n_boot, len(cc)))
+    ].mean(axis=1)
     lo, hi = percentile_ci(reps, d.alpha)
     table = [[int(cf.sum()), int((~cf).sum())], [int(cc.sum()), int((~cc).sum())]]
     p = float(stats.fisher_exact(table, alternative="greater").pvalue)
@@ -803,19 +975,32 @@ def claim_c11(d: ClaimData) -> Outcome:
             v = group["run_id"].map(last).astype(float).dropna().to_numpy()
             return np.median(np.log10(np.maximum(v, LOG_FLOOR))) if len(v) else math.nan
 
-        variance = (f"; median final log10 activity_var (set by the controller, not tested): freeze_in "
-                    f"{median_log_var(free):.3g}, controlled {median_log_var(ctrl):.3g}")
-    text = (f"runs collapsed at the final checkpoint (n_stable ≤ 1: a single trivial attractor or none): "
-            f"freeze_in {int(cf.sum())}/{len(cf)}, controlled {int(cc.sum())}/{len(cc)} (freeze_in_noise, "
-            f"freeze_in_control); effect = difference of the fractions; {100 * (1 - d.alpha):g}% bootstrap "
-            f"CI within arms; one-sided Fisher exact test{variance}; verdict: {why}")
+        variance = (
+            f"; median final log10 activity_var (set by the controller, not tested): freeze_in "
+            f"{median_log_var(free):.3g}, controlled {median_log_var(ctrl):.3g}"
+        )
+    text = (
+        f"runs collapsed at the final checkpoint (n_stable ≤ 1: a single trivial attractor or none): "
+        f"freeze_in {int(cf.sum())}/{len(cf)}, controlled {int(cc.sum())}/{len(cc)} (freeze_in_noise, "
+        f"freeze_in_control); effect = difference of the fractions; {100 * (1 - d.alpha):g}% bootstrap "
+        f"CI within arms; one-sided Fisher exact test{variance}; verdict: {why}"
+    )
     return Outcome(verdict, text, len(cf) + len(cc), effect, lo, hi, p)
 
 
 CLAIM_FUNCTIONS: dict[str, Callable[[ClaimData], Outcome]] = {
-    "C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5, "C6": claim_c6,
-    "C7": claim_c7, "C8": claim_c8, "C9": claim_c9, "C10": claim_c10, "C11": claim_c11,
-}  # fmt: skip
+    "C1": claim_c1,
+    "C2": claim_c2,
+    "C3": claim_c3,
+    "C4": claim_c4,
+    "C5": claim_c5,
+    "C6": claim_c6,
+    "C7": claim_c7,
+    "C8": claim_c8,
+    "C9": claim_c9,
+    "C10": claim_c10,
+    "C11": claim_c11,
+}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -833,8 +1018,15 @@ def validate_inputs(tables: dict, experiments: dict, claims: dict) -> None:
     """Raise ValueError naming the first malformed input."""
     if not isinstance(tables, dict) or not isinstance(tables.get("runs"), pd.DataFrame):
         raise ValueError("tables must hold a 'runs' DataFrame")
-    needed = {"run_id", *RUN_KEYS, "n_iterations", "time_to_learn_censored", "censored", "learned",
-              "diverged"}
+    needed = {
+        "run_id",
+        *RUN_KEYS,
+        "n_iterations",
+        "time_to_learn_censored",
+        "censored",
+        "learned",
+        "diverged",
+    }
     missing = sorted(needed - set(tables["runs"].columns))
     if missing and len(tables["runs"]):
         raise ValueError(f"runs table lacks column(s) {missing}")
@@ -865,8 +1057,15 @@ def _prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def evaluate_claims(tables: dict[str, pd.DataFrame], experiments: dict[str, list[str]], claims: dict[str, dict],
-                    *, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+def evaluate_claims(
+    tables: dict[str, pd.DataFrame],
+    experiments: dict[str, list[str]],
+    claims: dict[str, dict],
+    *,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The claim table (``COLUMNS``), one row per claim C1..C11 in order; see the module docstring."""
     validate_inputs(tables, experiments, claims)
     runs_all = _prepare_runs(tables["runs"]) if len(tables["runs"]) else tables["runs"]
@@ -874,8 +1073,12 @@ def evaluate_claims(tables: dict[str, pd.DataFrame], experiments: dict[str, list
     for number, cid in enumerate(CLAIM_IDS, start=1):
         spec = claims.get(cid)
         names = _names(spec.get("experiment")) if spec else []
-        row = {"claim_id": cid, "claim": CLAIM_TEXT[cid], "experiment": ", ".join(names),
-               "figure": ", ".join(_names(spec.get("figure"))) if spec else ""}  # fmt: skip
+        row = {
+            "claim_id": cid,
+            "claim": CLAIM_TEXT[cid],
+            "experiment": ", ".join(names),
+            "figure": ", ".join(_names(spec.get("figure"))) if spec else "",
+        }
         try:
             if not names:
                 raise NotRun(f"no experiment configured for {cid}")
@@ -890,8 +1093,15 @@ def evaluate_claims(tables: dict[str, pd.DataFrame], experiments: dict[str, list
             out = CLAIM_FUNCTIONS[cid](data)
         except NotRun as err:
             out = Outcome("not run", str(err))
-        row.update(n_runs=out.n_runs, statistic=out.statistic, effect=out.effect, ci_low=out.ci_low,
-                   ci_high=out.ci_high, p_value=out.p_value, verdict=out.verdict)  # fmt: skip
+        row.update(
+            n_runs=out.n_runs,
+            statistic=out.statistic,
+            effect=out.effect,
+            ci_low=out.ci_low,
+            ci_high=out.ci_high,
+            p_value=out.p_value,
+            verdict=out.verdict,
+        )
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -913,8 +1123,17 @@ def render_markdown(df: pd.DataFrame) -> str:
         effect = _fmt(r.effect)
         if effect and _fmt(r.ci_low):
             effect += f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
-        cells = [r.claim_id, r.claim, f"**{r.verdict}**", effect, _fmt(r.p_value), str(int(r.n_runs)),
-                 r.experiment, r.figure, r.statistic]  # fmt: skip
+        cells = [
+            r.claim_id,
+            r.claim,
+            f"**{r.verdict}**",
+            effect,
+            _fmt(r.p_value),
+            str(int(r.n_runs)),
+            r.experiment,
+            r.figure,
+            r.statistic,
+        ]
         lines.append("| " + " | ".join(_text(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -83,8 +83,9 @@ def as_series(ratio: np.ndarray, window_end: int, rng: np.random.Generator) -> t
     return its, float(EVAL_EVERY * (max(window_end, -1) + 1) + rng.uniform(0, EVAL_EVERY - 1))
 
 
-def within_run_shift_test(ratios: list[np.ndarray], window_ends: list[int], rng: np.random.Generator,
-                          n_perm: int) -> float:
+def within_run_shift_test(
+    ratios: list[np.ndarray], window_ends: list[int], rng: np.random.Generator, n_perm: int
+) -> float:
     """The within-run test C2 used before (kept here for comparison only): per run, u = mid-rank of the
     pre-drop window mean among the window means at every position of the run's own series, scaled to [0, 1];
     T = mean u over runs; null: an independent uniformly random window position per run. One-sided p."""
@@ -107,8 +108,9 @@ def within_run_shift_test(ratios: list[np.ndarray], window_ends: list[int], rng:
     return float((1 + np.sum(null >= t_obs - 1e-12)) / (1 + n_perm))
 
 
-def between_run_test(ratios: list[np.ndarray], window_ends: list[int], rng: np.random.Generator,
-                     n_perm: int) -> float:
+def between_run_test(
+    ratios: list[np.ndarray], window_ends: list[int], rng: np.random.Generator, n_perm: int
+) -> float:
     """Claim C2's test (``rnngeom.claims.gr_drop_test``) on simulated runs of one stratum: one-sided p."""
     series, t_drop = [], []
     for ratio, end in zip(ratios, window_ends):
@@ -122,9 +124,17 @@ def between_run_test(ratios: list[np.ndarray], window_ends: list[int], rng: np.r
 TESTS = {"within-run shift": within_run_shift_test, "between-run permutation": between_run_test}
 
 
-def rejection_rate(n_experiments: int, n_runs: int, planted_fraction: float = 0.0, *,
-                   null: str = "stationary", test: str = "between-run permutation", alpha: float = 0.05,
-                   n_perm: int = 1000, seed: int = 0) -> float:
+def rejection_rate(
+    n_experiments: int,
+    n_runs: int,
+    planted_fraction: float = 0.0,
+    *,
+    null: str = "stationary",
+    test: str = "between-run permutation",
+    alpha: float = 0.05,
+    n_perm: int = 1000,
+    seed: int = 0,
+) -> float:
     """Fraction of simulated experiments (``n_runs`` runs each, a fraction ``planted_fraction`` of them with a
     planted GR event before the drop, the rest drawn from ``null``) in which ``test`` rejects at ``alpha``."""
     rng = np.random.default_rng(seed)
@@ -136,8 +146,9 @@ def rejection_rate(n_experiments: int, n_runs: int, planted_fraction: float = 0.
     return rejections / n_experiments
 
 
-def simulated_tables(rng: np.random.Generator, n_runs: int, planted: bool,
-                     null: str = "stationary") -> dict[str, pd.DataFrame]:
+def simulated_tables(
+    rng: np.random.Generator, n_runs: int, planted: bool, null: str = "stationary"
+) -> dict[str, pd.DataFrame]:
     """runs (run_id, t_drop) and checkpoints (run_id, iteration, gr_score, gr_null_q) of simulated runs, as
     rnngeom.aggregate writes them (the first checkpoint has no incoming transition: NaN score)."""
     runs, parts = [], []
@@ -146,22 +157,28 @@ def simulated_tables(rng: np.random.Generator, n_runs: int, planted: bool,
         its, t_drop = as_series(ratio, window_end, rng)
         null_q = rng.uniform(5.0, 20.0, len(ratio))  # per-pair thresholds vary; only the ratio matters
         score, null_q = np.r_[np.nan, ratio * null_q], np.r_[np.nan, null_q]
-        parts.append(pd.DataFrame({"run_id": f"sim/{i}", "iteration": np.r_[0.0, its], "gr_score": score,
-                                   "gr_null_q": null_q}))
+        parts.append(
+            pd.DataFrame(
+                {"run_id": f"sim/{i}", "iteration": np.r_[0.0, its], "gr_score": score, "gr_null_q": null_q}
+            )
+        )
         runs.append({"run_id": f"sim/{i}", "t_drop": t_drop})
     return {"runs": pd.DataFrame(runs), "checkpoints": pd.concat(parts, ignore_index=True)}
 
 
 def main() -> int:
     n_null, n_planted, n_runs, n_perm = 10000, 1000, 20, 200  # many null experiments: the FPR to ± 0.004
-    print(f"C2 tests on simulated experiments of {n_runs} runs each, alpha = 0.05, {n_perm} permutations "
-          f"(rejection rate: false-positive rate over {n_null} null experiments, power over {n_planted}):")
+    print(
+        f"C2 tests on simulated experiments of {n_runs} runs each, alpha = 0.05, {n_perm} permutations "
+        f"(rejection rate: false-positive rate over {n_null} null experiments, power over {n_planted}):"
+    )
     for test in TESTS:
         for null in NULLS:
             for fraction in (0.0, 0.5, 1.0):
                 n_experiments = n_planted if fraction else n_null
-                rate = rejection_rate(n_experiments, n_runs, fraction, null=null, test=test, n_perm=n_perm,
-                                      seed=1)
+                rate = rejection_rate(
+                    n_experiments, n_runs, fraction, null=null, test=test, n_perm=n_perm, seed=1
+                )
                 what = f"GR planted in {fraction:.0%} of runs" if fraction else "no GR before the drop"
                 print(f"  {test}, {null} null, {what}: {rate:.3f}", flush=True)
     return 0

@@ -160,8 +160,13 @@ def check_semantics(config: dict) -> None:
     rules = sorted({r for exp in config["experiments"].values() for r in exp["learning_rules"]})
     for task, rule in itertools.product(config["tasks"], rules):
         tr = effective_training(config, task, rule)
-        where = ("training.per_rule." + rule if rule in config["training"]["per_rule"] else
-                 f"training.per_task.{task}" if task in config["training"]["per_task"] else "training")
+        where = (
+            "training.per_rule." + rule
+            if rule in config["training"]["per_rule"]
+            else f"training.per_task.{task}"
+            if task in config["training"]["per_task"]
+            else "training"
+        )
         n, ck = tr["n_iterations"], tr["checkpoints"]
         if ck["dense_until"] > n:
             problem = f"{ck['dense_until']} is beyond n_iterations={n}; allowed: 0..{n}"

@@ -14,7 +14,7 @@ e.g. aggregation). A member's own imports are followed (rank1 builds on leaky, f
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "rnngeom"
@@ -33,7 +33,7 @@ def module_file(module: str) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tree(module: str) -> ast.Module:
     return ast.parse(module_file(module).read_text(), filename=str(module_file(module)))
 
@@ -67,7 +67,7 @@ def _with_parents(name: str) -> set[str]:
     return {".".join(parts[:i]) for i in range(1, len(parts) + 1) if module_file(".".join(parts[:i]))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def imports(module: str) -> frozenset[str]:
     """The ``rnngeom`` modules that importing ``module`` (and calling its functions) imports directly."""
     found = set()
@@ -109,7 +109,7 @@ def _registry_of_dict(module: str, variable: str) -> dict[str, str]:
     return members
 
 
-@lru_cache(maxsize=None)
+@cache
 def rule_classes() -> dict[str, dict]:
     """{class name: {"name", "module", "bases", "settings_key", "registered"}} of the classes in
     rnngeom/learning/ that set a rule ``name`` (registered ones carry the ``@register`` decorator)."""
@@ -148,7 +148,7 @@ def rule_settings_block(rule: str) -> str:
         cls = parents[0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def registries() -> tuple[tuple[str, dict[str, str]], ...]:
     """(job key, {name: member module}) of every registry whose members only the matching job runs."""
     rules = {c["name"]: c["module"] for c in rule_classes().values() if c["registered"]}
@@ -169,7 +169,7 @@ def registry_names(key: str) -> list[str]:
     return sorted(next(members for k, members in registries() if k == key))
 
 
-@lru_cache(maxsize=None)
+@cache
 def job_modules(entry: str, task=None, arch=None, learning_rule=None) -> frozenset[str]:
     """The ``rnngeom`` modules a job running ``python -m <entry>`` imports for this task, arch and rule."""
     choice = {"task": task, "arch": arch, "learning_rule": learning_rule}

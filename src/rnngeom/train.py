@@ -48,14 +48,23 @@ from rnngeom.models import build_model
 from rnngeom.tasks import TaskData, get_task
 
 METRIC_COLUMNS = [
-    "iteration", "task_loss", "tcr_loss", "test_loss", "test_accuracy", "grad_norm", "activity_var",
-    "lambda_tcr_now", "diverged",
-]  # fmt: skip
+    "iteration",
+    "task_loss",
+    "tcr_loss",
+    "test_loss",
+    "test_accuracy",
+    "grad_norm",
+    "activity_var",
+    "lambda_tcr_now",
+    "diverged",
+]
 # Averaged over the iterations since the previous evaluation (the "window").
 WINDOW_KEYS = ("task_loss", "tcr_loss", "grad_norm", "activity_var", "lambda_tcr_now")
 
 
-def checkpoint_schedule(n_iterations: int, dense_until: int, dense_every: int, sparse_every: int) -> list[int]:
+def checkpoint_schedule(
+    n_iterations: int, dense_until: int, dense_every: int, sparse_every: int
+) -> list[int]:
     """Checkpoint iterations: every ``dense_every`` up to ``dense_until``, then every ``sparse_every``.
 
     Denser early because the search phase and the geometric restructuring before the drop happen early.
@@ -82,7 +91,9 @@ def settings_hash(settings: dict) -> str:
 
 
 def _to_tensors(data: TaskData, device: torch.device) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (data.inputs, data.targets, data.mask))
+    return tuple(
+        torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (data.inputs, data.targets, data.mask)
+    )
 
 
 ENSEMBLE_KEYS = ("seed", "lambda_tcr", "gain")  # what may differ between the members of one ensemble
@@ -105,40 +116,63 @@ class Trainer:
     matrix products (tests/test_train.py checks it).
     """
 
-    def __init__(self, members: dict | list[dict], train_data: TaskData, test_data: TaskData,
-                 out_dirs: str | Path | list[str | Path]):  # fmt: skip
+    def __init__(
+        self,
+        members: dict | list[dict],
+        train_data: TaskData,
+        test_data: TaskData,
+        out_dirs: str | Path | list[str | Path],
+    ):
         self.members = [members] if isinstance(members, dict) else list(members)
         out_dirs = [out_dirs] if isinstance(out_dirs, (str, Path)) else list(out_dirs)
         if not self.members or len(out_dirs) != len(self.members):
-            raise ValueError(f"need one out_dir per member: {len(self.members)} members, {len(out_dirs)} out_dirs")
+            raise ValueError(
+                f"need one out_dir per member: {len(self.members)} members, {len(out_dirs)} out_dirs"
+            )
         keys = {condition_key(m) for m in self.members}
         if len(keys) > 1:
-            raise ValueError("ensemble members must share task, arch, model, training and learning_rule; only "
-                             f"{list(ENSEMBLE_KEYS)} may differ")  # fmt: skip
+            raise ValueError(
+                "ensemble members must share task, arch, model, training and learning_rule; only "
+                f"{list(ENSEMBLE_KEYS)} may differ"
+            )
         self.out_dirs = [Path(d) for d in out_dirs]
         first = self.members[0]
         self.tr = first["training"]
         self.task = get_task(first["task"])
         self.device = resolve_device(first.get("device", "cpu"))
         if train_data.inputs.shape[-1] != self.task.n_in:
-            raise ValueError(f"train data has {train_data.inputs.shape[-1]} input channels, task "
-                             f"{self.task.name} expects {self.task.n_in}")  # fmt: skip
+            raise ValueError(
+                f"train data has {train_data.inputs.shape[-1]} input channels, task "
+                f"{self.task.name} expects {self.task.n_in}"
+            )
         self.K = len(self.members)
 
         # Every member's initial weights come from its own seed alone, exactly as if trained by itself.
-        base_spec = {"arch": first["arch"], "n_in": self.task.n_in, "n_out": self.task.n_out, **first["model"]}
+        base_spec = {
+            "arch": first["arch"],
+            "n_in": self.task.n_in,
+            "n_out": self.task.n_out,
+            **first["model"],
+        }
         self.models = []
         for m in self.members:
             torch.manual_seed(int(m["seed"]))
             self.models.append(build_model({**base_spec, "gain": float(m["gain"])}).to(self.device))
         torch.manual_seed(int(first["seed"]))  # model noise (autograd path) draws from the global RNG
         self.param_names = [n for n, _ in self.models[0].named_parameters()]
-        self.params = {n: torch.stack([mod.get_parameter(n).detach() for mod in self.models]).requires_grad_(True)
-                       for n in self.param_names}  # fmt: skip
+        self.params = {
+            n: torch.stack([mod.get_parameter(n).detach() for mod in self.models]).requires_grad_(True)
+            for n in self.param_names
+        }
         rule_cls = get_rule(first.get("learning_rule", "bptt"))
-        full_spec = {k: v for k, v in self.models[0].spec().items() if k != "gain"}  # every hparam, defaults too
-        self.rule = rule_cls(full_spec, [{k: m[k] for k in ENSEMBLE_KEYS} for m in self.members],
-                             self.tr.get(rule_cls.settings_key, {}))  # fmt: skip
+        full_spec = {
+            k: v for k, v in self.models[0].spec().items() if k != "gain"
+        }  # every hparam, defaults too
+        self.rule = rule_cls(
+            full_spec,
+            [{k: m[k] for k in ENSEMBLE_KEYS} for m in self.members],
+            self.tr.get(rule_cls.settings_key, {}),
+        )
         self.optimizer = self._make_optimizer()
         self.train = _to_tensors(train_data, self.device)
         self.test = _to_tensors(test_data, self.device)
@@ -209,7 +243,9 @@ class Trainer:
         with torch.no_grad():
             # Each member's gradient norm (before clipping): the norm of its per-parameter norms, the same
             # formula as torch.nn.utils.clip_grad_norm_, member by member.
-            per_param = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in result.grads.values()])
+            per_param = torch.stack(
+                [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in result.grads.values()]
+            )
             grad_norm = torch.linalg.vector_norm(per_param, dim=0)  # [K]
             clip = float(self.tr.get("grad_clip") or 0.0)
             coef = (clip / (grad_norm + 1e-6)).clamp(max=1.0) if clip else torch.ones_like(grad_norm)
@@ -227,8 +263,12 @@ class Trainer:
     def record(self, k: int) -> None:
         test_loss, test_acc = self.evaluate(k)
         n = self.window["n"]
-        row = {"iteration": self.iteration, "test_loss": test_loss, "test_accuracy": test_acc,
-               "diverged": bool(self.diverged[k])}  # fmt: skip
+        row = {
+            "iteration": self.iteration,
+            "test_loss": test_loss,
+            "test_accuracy": test_acc,
+            "diverged": bool(self.diverged[k]),
+        }
         for key in WINDOW_KEYS:
             row[key] = float(self.window[key][k] / n) if n else float("nan")
         self.rows[k].append(row)
@@ -250,14 +290,26 @@ class Trainer:
     def save_resume(self) -> None:
         if self.resume_path.exists():
             os.replace(self.resume_path, self.previous_resume_path)
-        save_checkpoints(self.resume_path, {
-            "spec": self.models[0].spec(), "run": self.members, "snapshots": self.snapshots,
-            "resume": {"iteration": self.iteration, "params": {n: p.detach().cpu() for n, p in self.params.items()},
-                       "optimizer": self.optimizer.state_dict(), "rule": self.rule.state_dict(),
-                       "torch_rng": torch.get_rng_state(), "rows": self.rows, "window": self.window,
-                       "diverged": self.diverged, "diverged_at": self.diverged_at,
-                       "settings_hash": self.ensemble_hash()},
-        })  # fmt: skip
+        save_checkpoints(
+            self.resume_path,
+            {
+                "spec": self.models[0].spec(),
+                "run": self.members,
+                "snapshots": self.snapshots,
+                "resume": {
+                    "iteration": self.iteration,
+                    "params": {n: p.detach().cpu() for n, p in self.params.items()},
+                    "optimizer": self.optimizer.state_dict(),
+                    "rule": self.rule.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "rows": self.rows,
+                    "window": self.window,
+                    "diverged": self.diverged,
+                    "diverged_at": self.diverged_at,
+                    "settings_hash": self.ensemble_hash(),
+                },
+            },
+        )
 
     def _read_resume(self, path: Path) -> dict | None:
         if not path.exists():
@@ -314,18 +366,34 @@ class Trainer:
                 return False
             result = self.train_step(it)
             self.iteration = it + 1
-            values = {"task_loss": result.task_loss, "tcr_loss": result.tcr, "grad_norm": result.extra["grad_norm"],
-                      "activity_var": result.activity_var, "lambda_tcr_now": result.lambda_tcr}  # fmt: skip
-            values = {k: torch.as_tensor(v if v is not None else torch.full((self.K,), math.nan)).detach().cpu()
-                      .to(torch.float64).reshape(self.K) for k, v in values.items()}  # fmt: skip
-            bad = ~(torch.isfinite(values["task_loss"]) & torch.isfinite(values["tcr_loss"])
-                    & torch.isfinite(values["grad_norm"]))  # fmt: skip
+            values = {
+                "task_loss": result.task_loss,
+                "tcr_loss": result.tcr,
+                "grad_norm": result.extra["grad_norm"],
+                "activity_var": result.activity_var,
+                "lambda_tcr_now": result.lambda_tcr,
+            }
+            values = {
+                k: torch.as_tensor(v if v is not None else torch.full((self.K,), math.nan))
+                .detach()
+                .cpu()
+                .to(torch.float64)
+                .reshape(self.K)
+                for k, v in values.items()
+            }
+            bad = ~(
+                torch.isfinite(values["task_loss"])
+                & torch.isfinite(values["tcr_loss"])
+                & torch.isfinite(values["grad_norm"])
+            )
             for k in torch.nonzero(bad & ~self.diverged).flatten().tolist():
                 # Stop a diverged member cleanly: it is marked, counted as "did not learn", and neither
                 # crashes the other members and jobs nor the aggregation.
                 self.diverged[k] = True
-                print(f"run {k} diverged at iteration {self.iteration} (non-finite loss or gradient)",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"run {k} diverged at iteration {self.iteration} (non-finite loss or gradient)",
+                    file=sys.stderr,
+                )
                 self.record(k)
                 self.diverged_at[k] = self.iteration
             for key in WINDOW_KEYS:
@@ -337,13 +405,25 @@ class Trainer:
             out_dir.mkdir(parents=True, exist_ok=True)
             metrics = pd.DataFrame(self.rows[k], columns=METRIC_COLUMNS)
             write_tsv_atomic(out_dir / "metrics.tsv", metrics)
-            save_checkpoints(out_dir / "checkpoints.pt", {"spec": self.models[k].spec(), "run": self.members[k],
-                                                          "snapshots": self.snapshots[k]})  # fmt: skip
+            save_checkpoints(
+                out_dir / "checkpoints.pt",
+                {"spec": self.models[k].spec(), "run": self.members[k], "snapshots": self.snapshots[k]},
+            )
             final = self.diverged_at[k] if self.diverged_at[k] is not None else self.iteration
-            write_json_atomic(out_dir / "provenance.json", provenance(self.members[k], self.device, {
-                "wall_seconds": round(time.time() - t_start, 3), "resumed_from_iteration": self.resumed_from,
-                "diverged": bool(self.diverged[k]), "final_iteration": final, "ensemble_size": self.K,
-            }))  # fmt: skip
+            write_json_atomic(
+                out_dir / "provenance.json",
+                provenance(
+                    self.members[k],
+                    self.device,
+                    {
+                        "wall_seconds": round(time.time() - t_start, 3),
+                        "resumed_from_iteration": self.resumed_from,
+                        "diverged": bool(self.diverged[k]),
+                        "final_iteration": final,
+                        "ensemble_size": self.K,
+                    },
+                ),
+            )
         self.resume_path.unlink(missing_ok=True)
         self.previous_resume_path.unlink(missing_ok=True)
 
@@ -351,10 +431,16 @@ class Trainer:
 def git_revision() -> str:
     try:
         here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if out.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", str(here)],
-                                   capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+            dirty = subprocess.run(
+                ["git", "-C", str(here), "status", "--porcelain", "--", str(here)],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
             return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -366,19 +452,29 @@ def provenance(settings: dict, device: torch.device, extra: dict) -> dict:
         "settings": settings,
         "settings_hash": settings_hash(settings),
         "seed": settings["seed"],
-        "versions": {"rnngeom": __version__, "python": platform.python_version(), "torch": torch.__version__,
-                     "numpy": np.__version__, "pandas": pd.__version__},
+        "versions": {
+            "rnngeom": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+        },
         "git_revision": git_revision(),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
         **extra,
-    }  # fmt: skip
+    }
 
 
-def train_run(settings: dict | list[dict], train_path: str | Path, test_path: str | Path,
-              out_dir: str | Path | list[str | Path], stop_after: int | None = None) -> Trainer:  # fmt: skip
+def train_run(
+    settings: dict | list[dict],
+    train_path: str | Path,
+    test_path: str | Path,
+    out_dir: str | Path | list[str | Path],
+    stop_after: int | None = None,
+) -> Trainer:
     """Train (or resume) one run, or an ensemble of runs of one condition (a list of settings and one
     out_dir per run), and write their outputs; ``stop_after`` simulates an interruption."""
     t0 = time.time()
@@ -395,8 +491,11 @@ def train_run(settings: dict | list[dict], train_path: str | Path, test_path: st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train one RNN run, or an ensemble of runs of one condition.")
-    ap.add_argument("--settings", required=True,
-                    help="resolved run settings as JSON (or @file.json); a JSON list trains an ensemble")
+    ap.add_argument(
+        "--settings",
+        required=True,
+        help="resolved run settings as JSON (or @file.json); a JSON list trains an ensemble",
+    )
     ap.add_argument("--train-data", required=True)
     ap.add_argument("--test-data", required=True)
     ap.add_argument("--out-dir", required=True, nargs="+", help="one output folder per run")
@@ -421,8 +520,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     for k, rows in enumerate(tr.rows):
-        print(f"done {a.out_dir[k]}: iteration {rows[-1]['iteration']}, test_accuracy "
-              f"{rows[-1]['test_accuracy']:.3f}, diverged {bool(tr.diverged[k])}", file=sys.stderr)  # fmt: skip
+        print(
+            f"done {a.out_dir[k]}: iteration {rows[-1]['iteration']}, test_accuracy "
+            f"{rows[-1]['test_accuracy']:.3f}, diverged {bool(tr.diverged[k])}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -24,8 +24,8 @@ points. The recipe here:
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,15 +60,19 @@ class FixedPointSet:
             )
 
     @classmethod
-    def empty(cls, state_size: int) -> "FixedPointSet":
-        return cls(np.zeros((0, state_size)), np.zeros(0), np.zeros((0, state_size), complex), np.array([], object))
+    def empty(cls, state_size: int) -> FixedPointSet:
+        return cls(
+            np.zeros((0, state_size)), np.zeros(0), np.zeros((0, state_size), complex), np.array([], object)
+        )
 
     def __len__(self) -> int:
         return len(self.q)
 
     @property
     def max_abs_eig(self) -> np.ndarray:
-        return np.abs(self.eigvals).max(axis=1) if len(self) and self.eigvals.shape[1] else np.zeros(len(self))
+        return (
+            np.abs(self.eigvals).max(axis=1) if len(self) and self.eigvals.shape[1] else np.zeros(len(self))
+        )
 
     @property
     def n_unstable_modes(self) -> np.ndarray:
@@ -137,7 +141,9 @@ def sorted_set(positions, q, eigvals, kind) -> FixedPointSet:
     rounded = np.round(positions, 6) + 0.0  # round (and turn -0.0 into 0.0) so float noise cannot reorder
     keys = [rounded[:, j] for j in reversed(range(positions.shape[1]))] + [rank]
     order = np.lexsort(keys) if len(rank) else np.zeros(0, dtype=int)
-    return FixedPointSet(positions[order], np.asarray(q)[order], eigvals[order], np.asarray(kind, object)[order])
+    return FixedPointSet(
+        positions[order], np.asarray(q)[order], eigvals[order], np.asarray(kind, object)[order]
+    )
 
 
 def sample_starts(states, n: int, noise_std: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -254,7 +260,9 @@ def _levenberg_marquardt(F: StackedMap, x: torch.Tensor, s: torch.Tensor, steps:
             JtJ = Jr.transpose(-1, -2) @ Jr
             g = (Jr.transpose(-1, -2) @ r[..., None])[..., 0]
             delta, info = torch.linalg.solve_ex(JtJ + mu[..., None, None] * eye, -g)
-            delta = torch.where((info == 0)[..., None] & torch.isfinite(delta), delta, torch.zeros_like(delta))
+            delta = torch.where(
+                (info == 0)[..., None] & torch.isfinite(delta), delta, torch.zeros_like(delta)
+            )
             x_new = x + delta
             r_new = F(x_new, s) - x_new
             q_new = 0.5 * (r_new**2).sum(-1)
@@ -267,7 +275,9 @@ def _levenberg_marquardt(F: StackedMap, x: torch.Tensor, s: torch.Tensor, steps:
         Jr = jac - eye
         grad = (Jr.transpose(-1, -2) @ r[..., None])[..., 0]
         r_norm = torch.linalg.vector_norm(r, dim=-1)
-        rel_grad = torch.where(r_norm > 0, torch.linalg.vector_norm(grad, dim=-1) / r_norm, torch.zeros_like(q))
+        rel_grad = torch.where(
+            r_norm > 0, torch.linalg.vector_norm(grad, dim=-1) / r_norm, torch.zeros_like(q)
+        )
     return x, q, rel_grad, jac
 
 
@@ -333,8 +343,15 @@ def find_fixed_points_batched(
     # 1. Adam in float32 (it only has to get close; float32 is about twice as fast on CPU).
     F32 = StackedMap(models, dtype=torch.float32, device=device)
     x, _ = _adam_descent(
-        F32, x0.to(device=device, dtype=torch.float32), _as_input(models[0], input, torch.float32, device),
-        n_iters=n_iters, lr=lr, lr_final=lr_final, tol_q=tol_q, check_every=check_every, stall_rtol=stall_rtol,
+        F32,
+        x0.to(device=device, dtype=torch.float32),
+        _as_input(models[0], input, torch.float32, device),
+        n_iters=n_iters,
+        lr=lr,
+        lr_final=lr_final,
+        tol_q=tol_q,
+        check_every=check_every,
+        stall_rtol=stall_rtol,
     )
 
     # 2. Candidates per model: coarse clustering, best max_candidates; pad to a common count so polishing

@@ -26,8 +26,8 @@ baseline window). t_GR is the first event, t_GR_max the transition with the larg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,10 @@ def match_points(prev: np.ndarray, curr: np.ndarray, max_dist: float):
     Returns (pairs [(i, j)], distances [n_pairs], unmatched prev indices, unmatched curr indices)."""
     if len(prev) == 0 or len(curr) == 0:
         return [], np.zeros(0), np.arange(len(prev)), np.arange(len(curr))
-    prev, curr = np.asarray(prev, float).reshape(len(prev), -1), np.asarray(curr, float).reshape(len(curr), -1)
+    prev, curr = (
+        np.asarray(prev, float).reshape(len(prev), -1),
+        np.asarray(curr, float).reshape(len(curr), -1),
+    )
     d = cdist(prev, curr)
     rows, cols = linear_sum_assignment(d)
     good = d[rows, cols] <= max_dist
@@ -73,8 +76,19 @@ def match_points(prev: np.ndarray, curr: np.ndarray, max_dist: float):
     )
 
 
-def gr_transition(prev_pos, prev_kind, curr_pos, curr_kind, *, scale: float = 1.0, match_radius: float = 0.5,
-                  w_count: float = 1.0, w_class: float = 1.0, w_move: float = 1.0, w_appear: float = 1.0) -> dict:
+def gr_transition(
+    prev_pos,
+    prev_kind,
+    curr_pos,
+    curr_kind,
+    *,
+    scale: float = 1.0,
+    match_radius: float = 0.5,
+    w_count: float = 1.0,
+    w_class: float = 1.0,
+    w_move: float = 1.0,
+    w_appear: float = 1.0,
+) -> dict:
     """Score one transition between two point sets (positions [K, D] in the PCA frame, kinds [K])."""
     prev_kind, curr_kind = np.asarray(prev_kind, object), np.asarray(curr_kind, object)
     pairs, dist, gone, new = match_points(prev_pos, curr_pos, match_radius * scale)
@@ -131,9 +145,24 @@ def gr_scores(
     rows = []
     for i_prev, i in zip(its[:-1], its[1:]):
         (p_pos, p_kind), (c_pos, c_kind) = at(i_prev), at(i)
-        rows.append({"iteration_prev": i_prev, "iteration": i, **gr_transition(
-            p_pos, p_kind, c_pos, c_kind, scale=scale, match_radius=match_radius,
-            w_count=w_count, w_class=w_class, w_move=w_move, w_appear=w_appear)})
+        rows.append(
+            {
+                "iteration_prev": i_prev,
+                "iteration": i,
+                **gr_transition(
+                    p_pos,
+                    p_kind,
+                    c_pos,
+                    c_kind,
+                    scale=scale,
+                    match_radius=match_radius,
+                    w_count=w_count,
+                    w_class=w_class,
+                    w_move=w_move,
+                    w_appear=w_appear,
+                ),
+            }
+        )
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
@@ -162,8 +191,12 @@ class GREvents:
 
 def detect_gr_events(scores: pd.DataFrame, threshold: float) -> GREvents:
     """Events = transitions whose score exceeds the calibrated threshold (see ``gr_threshold``)."""
-    empty = pd.DataFrame({c: pd.Series(dtype="int64" if c.startswith(("iteration", "n_", "d_")) else "float64")
-                          for c in EVENT_COLUMNS})
+    empty = pd.DataFrame(
+        {
+            c: pd.Series(dtype="int64" if c.startswith(("iteration", "n_", "d_")) else "float64")
+            for c in EVENT_COLUMNS
+        }
+    )
     ev = scores[scores["score"] > threshold].copy()
     ev["threshold"] = threshold
     ev = ev[EVENT_COLUMNS].reset_index(drop=True) if len(ev) else empty

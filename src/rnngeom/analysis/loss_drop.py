@@ -106,8 +106,14 @@ def fit_fall(t, y):
     for w0 in (step, 5.0 * step, 0.05 * span, 0.25 * span):
         log_w0 = math.log(float(np.clip(w0, 2e-3 * step, max(span, step))))
         p0 = [top0, max(top0 - low0, 1e-6), t0, log_w0, 0.0]
-        fit = least_squares(lambda p: _sigmoid_fall(p, t) - y, p0, bounds=(lo, hi), loss="soft_l1",
-                            f_scale=f_scale, x_scale=[1.0, 1.0, max(span, step), 1.0, 1.0 / max(span, step)])
+        fit = least_squares(
+            lambda p: _sigmoid_fall(p, t) - y,
+            p0,
+            bounds=(lo, hi),
+            loss="soft_l1",
+            f_scale=f_scale,
+            x_scale=[1.0, 1.0, max(span, step), 1.0, 1.0 / max(span, step)],
+        )
         if best is None or fit.cost < best.cost:
             best = fit
     top, decades, t_mid, log_w, _ = best.x
@@ -156,17 +162,29 @@ def detect_loss_drop(
     plateau_start = float(t[i]) if i < j else float(start)
     plateau_length = max(0.0, float(start) - plateau_start)
     result = LossDrop(
-        abrupt=False, reason="abrupt", t_drop=t_mid, drop_start=start, drop_end=end, drop_width=width,
-        drop_width_rel=width / run_length, drop_decades=decades, plateau_start=plateau_start,
-        plateau_length=plateau_length, plateau_fraction=plateau_length / run_length, plateau_loss=10**top,
+        abrupt=False,
+        reason="abrupt",
+        t_drop=t_mid,
+        drop_start=start,
+        drop_end=end,
+        drop_width=width,
+        drop_width_rel=width / run_length,
+        drop_decades=decades,
+        plateau_start=plateau_start,
+        plateau_length=plateau_length,
+        plateau_fraction=plateau_length / run_length,
+        plateau_loss=10**top,
         run_length=run_length,
     )
     if result.drop_width_rel > max_width_frac:
-        result.reason = (f"fall is gradual: 10-90% width {width:.4g} = {result.drop_width_rel:.3g} of the run "
-                         f"> max_width_frac={max_width_frac}")
+        result.reason = (
+            f"fall is gradual: 10-90% width {width:.4g} = {result.drop_width_rel:.3g} of the run "
+            f"> max_width_frac={max_width_frac}"
+        )
     elif result.plateau_fraction < min_plateau_frac:
-        result.reason = (f"no plateau: {result.plateau_fraction:.3g} of the run "
-                         f"< min_plateau_frac={min_plateau_frac}")
+        result.reason = (
+            f"no plateau: {result.plateau_fraction:.3g} of the run < min_plateau_frac={min_plateau_frac}"
+        )
     else:
         result.abrupt = True
     return result

@@ -19,7 +19,7 @@ class PCA:
     total_variance: float  # total variance of the fitted data (all dims)
 
     @classmethod
-    def fit(cls, X: np.ndarray, n_components: int = 3) -> "PCA":
+    def fit(cls, X: np.ndarray, n_components: int = 3) -> PCA:
         X = np.asarray(X, dtype=np.float64).reshape(-1, np.shape(X)[-1])
         X = X[np.isfinite(X).all(axis=1)]  # a diverged trajectory must not poison the frame
         if len(X) == 0:

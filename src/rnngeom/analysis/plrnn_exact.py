@@ -52,7 +52,9 @@ def _relaxed_patterns(a, W, b, states: torch.Tensor, relax_steps: int) -> torch.
     z = states
     for _ in range(relax_steps):
         z = a * z + torch.relu(z) @ W.T + b
-        z = torch.where(torch.isfinite(z), z, torch.zeros_like(z)).clamp(-1e6, 1e6)  # diverging runs stay finite
+        z = torch.where(torch.isfinite(z), z, torch.zeros_like(z)).clamp(
+            -1e6, 1e6
+        )  # diverging runs stay finite
         seen.append(z > 0)
     return torch.unique(torch.cat(seen), dim=0)
 

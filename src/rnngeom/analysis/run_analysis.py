@@ -77,9 +77,29 @@ from rnngeom.io import atomic_path, json_arg, write_json_atomic, write_tsv_atomi
 from rnngeom.tasks.base import TaskData
 from rnngeom.tcr import tcr_penalty
 
-FIXED_POINT_COLUMNS = ["iteration", "point_id", "pc1", "pc2", "pc3", "q", "max_abs_eig", "n_unstable_modes", "kind"]
-SUMMARY_COLUMNS = ["iteration", "n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow", "mean_speed",
-                   "mean_tcr", "ramping_index", "ramping_null"]
+FIXED_POINT_COLUMNS = [
+    "iteration",
+    "point_id",
+    "pc1",
+    "pc2",
+    "pc3",
+    "q",
+    "max_abs_eig",
+    "n_unstable_modes",
+    "kind",
+]
+SUMMARY_COLUMNS = [
+    "iteration",
+    "n_fixed",
+    "n_stable",
+    "n_saddle",
+    "n_unstable",
+    "n_slow",
+    "mean_speed",
+    "mean_tcr",
+    "ramping_index",
+    "ramping_null",
+]
 KAPPA_FLOW_COLUMNS = ["iteration", "kappa", "dkappa", "slope", "kind"]
 
 
@@ -129,7 +149,9 @@ def resolve_settings(overrides: dict | None) -> dict:
                 raise ValueError(f"analysis setting {key!r} must be an object, got {value!r}")
             unknown = sorted(set(value) - set(settings[key]))
             if unknown:
-                raise ValueError(f"unknown analysis setting(s) {key}.{unknown}; known: {sorted(settings[key])}")
+                raise ValueError(
+                    f"unknown analysis setting(s) {key}.{unknown}; known: {sorted(settings[key])}"
+                )
             settings[key].update(value)
         else:
             settings[key] = value
@@ -138,7 +160,9 @@ def resolve_settings(overrides: dict | None) -> dict:
     if settings["input"] is None:  # null (unset) means the default
         settings["input"] = "task"
     if isinstance(settings["input"], str) and settings["input"] not in ("task", "zeros"):
-        raise ValueError(f"analysis input must be 'task', 'zeros' or a list of numbers, got {settings['input']!r}")
+        raise ValueError(
+            f"analysis input must be 'task', 'zeros' or a list of numbers, got {settings['input']!r}"
+        )
     if not 0.0 <= float(settings["covering_frac"]) <= 1.0:
         raise ValueError(f"covering_frac must be in [0, 1], got {settings['covering_frac']!r}")
     if int(settings["gr_null"]["n_checkpoints"]) < 1 or int(settings["gr_null"]["n_reanalyses"]) < 1:
@@ -159,18 +183,24 @@ def constant_input(setting, task_name: str | None, data, n_in: int) -> tuple[np.
         from rnngeom.tasks.base import TaskData
 
         if not task_name:
-            raise ValueError("analysis input 'task' needs the task name in the checkpoint's run settings; "
-                             "set analysis.input to 'zeros' or a list instead")
+            raise ValueError(
+                "analysis input 'task' needs the task name in the checkpoint's run settings; "
+                "set analysis.input to 'zeros' or a list instead"
+            )
         if not isinstance(data, TaskData):
-            raise ValueError("analysis input 'task' needs the held-out TaskData (inputs, targets, mask), "
-                             "not only the inputs")
+            raise ValueError(
+                "analysis input 'task' needs the held-out TaskData (inputs, targets, mask), "
+                "not only the inputs"
+            )
         task = get_task(task_name)
         s = np.asarray(task.resting_input(data), dtype=np.float64).reshape(-1)
         source = "task"
     else:
         s, source = np.asarray(setting, dtype=np.float64).reshape(-1), "explicit"
     if s.shape != (n_in,) or not np.isfinite(s).all():
-        raise ValueError(f"fixed-point input must be {n_in} finite numbers (the model's n_in), got {s.tolist()}")
+        raise ValueError(
+            f"fixed-point input must be {n_in} finite numbers (the model's n_in), got {s.tolist()}"
+        )
     return s, source
 
 
@@ -247,8 +277,9 @@ def _lag1_bias_table(T: int, n_series: int = 512) -> tuple[np.ndarray, np.ndarra
     return phi, np.maximum.accumulate(est)
 
 
-def ramping_null(activity: np.ndarray, n_surrogates: int = 32, seed: int = 0,
-                 flat_tol: float = 1e-6) -> float:
+def ramping_null(
+    activity: np.ndarray, n_surrogates: int = 32, seed: int = 0, flat_tol: float = 1e-6
+) -> float:
     """The ramping index of autocorrelation-matched surrogates of the activity: what ``ramping_index`` gives
     for activity with the same autocorrelation and no ramp.
 
@@ -334,12 +365,14 @@ def kappa_flow(model, input=None, kappa_traj=None, n_grid: int = 201, pad: float
     eigvals = np.concatenate([eig[:, None], np.full((len(roots), N - 1), 1.0 - alpha)], axis=1)
     kinds = stability_kind(eigvals) if len(roots) else np.array([], dtype=object)
 
-    rows = pd.DataFrame({
-        "kappa": np.concatenate([grid, roots]),
-        "dkappa": np.concatenate([alpha * g, np.zeros(len(roots))]),
-        "slope": np.concatenate([slope(grid), eig]),
-        "kind": np.concatenate([np.full(len(grid), "grid", dtype=object), kinds.astype(object)]),
-    })  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "kappa": np.concatenate([grid, roots]),
+            "dkappa": np.concatenate([alpha * g, np.zeros(len(roots))]),
+            "slope": np.concatenate([slope(grid), eig]),
+            "kind": np.concatenate([np.full(len(grid), "grid", dtype=object), kinds.astype(object)]),
+        }
+    )
     return rows.sort_values(["kappa", "kind"], kind="stable").reset_index(drop=True)
 
 
@@ -400,8 +433,9 @@ def fixed_points_of(models, start_sets, s_in: np.ndarray, cfg: dict, *, seed, de
             c = C.double() @ torch.as_tensor(s_in, dtype=torch.float64)
             out.append(plrnn_fixed_points(a, W, h, c, start_states=st, seed=seed, **cfg["plrnn_exact"]))
         return out
-    return find_fixed_points_batched(list(models), np.stack(start_sets), input=s_in, device=device,
-                                     **cfg["fixed_points"])
+    return find_fixed_points_batched(
+        list(models), np.stack(start_sets), input=s_in, device=device, **cfg["fixed_points"]
+    )
 
 
 def reanalysis_seed(run_seed: int, r: int) -> int:
@@ -409,21 +443,37 @@ def reanalysis_seed(run_seed: int, r: int) -> int:
     return int(run_seed) + 1000003 * int(r)
 
 
-def reanalysis_scores(model, main: FixedPointSet, visited: np.ndarray, s_in, pca: PCA, cfg: dict, rs, *,
-                      device=None, exact: bool = False) -> list[float]:
+def reanalysis_scores(
+    model,
+    main: FixedPointSet,
+    visited: np.ndarray,
+    s_in,
+    pca: PCA,
+    cfg: dict,
+    rs,
+    *,
+    device=None,
+    exact: bool = False,
+) -> list[float]:
     """GR scores between the main analysis of one network and its re-analyses r in ``rs`` (start sets of
     ``reanalysis_seed(cfg["seed"], r)``): identical networks, so each score is start-sampling noise."""
     seeds = [reanalysis_seed(cfg["seed"], r) for r in rs]
     starts = [run_starts(visited, cfg, sd) for sd in seeds]
     if exact:  # the region search's random part is seeded too
-        sets = [fixed_points_of([model], [st], s_in, cfg, seed=sd, device=device, exact=True)[0]
-                for st, sd in zip(starts, seeds)]
+        sets = [
+            fixed_points_of([model], [st], s_in, cfg, seed=sd, device=device, exact=True)[0]
+            for st, sd in zip(starts, seeds)
+        ]
     else:
         sets = fixed_points_of([model] * len(seeds), starts, s_in, cfg, seed=None, device=device, exact=False)
     kinds = cfg["gr_scores"]["kinds"]
     score_cfg = {k: v for k, v in cfg["gr_scores"].items() if k != "kinds"}
-    return [gr_transition(*_frame_points(main, pca, kinds), *_frame_points(fps, pca, kinds), scale=pca.scale,
-                          **score_cfg)["score"] for fps in sets]
+    return [
+        gr_transition(
+            *_frame_points(main, pca, kinds), *_frame_points(fps, pca, kinds), scale=pca.scale, **score_cfg
+        )["score"]
+        for fps in sets
+    ]
 
 
 def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dict | None = None):
@@ -464,11 +514,15 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         st, act = trajectories(model, x_in)
         visited.append(st.reshape(-1, st.shape[-1]))
         pcs_for_plots.append(pca.transform(st[: cfg["n_plot_trials"]]).astype(np.float32))
-        summary_rows.append({
-            "iteration": int(it), "mean_speed": float(np.linalg.norm(np.diff(st, axis=1), axis=-1).mean()),
-            "mean_tcr": float(tcr_penalty(torch.from_numpy(act))), "ramping_index": ramping_index(act),
-            "ramping_null": ramping_null(act, cfg["ramping_surrogates"], seed=cfg["seed"] * 100003 + k),
-        })
+        summary_rows.append(
+            {
+                "iteration": int(it),
+                "mean_speed": float(np.linalg.norm(np.diff(st, axis=1), axis=-1).mean()),
+                "mean_tcr": float(tcr_penalty(torch.from_numpy(act))),
+                "ramping_index": ramping_index(act),
+                "ramping_null": ramping_null(act, cfg["ramping_surrogates"], seed=cfg["seed"] * 100003 + k),
+            }
+        )
         if is_rank1:
             kappa_traj = act @ model.n.detach().double().numpy() / model.n_hidden
             flow = kappa_flow(model, s_in, kappa_traj=kappa_traj, n_grid=cfg["kappa_grid_points"])
@@ -483,9 +537,18 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     for c0 in range(0, len(iterations), chunk):
         t0 = time.perf_counter()
         its = iterations[c0 : c0 + chunk]
-        sets += fixed_points_of([checkpoints.model_at(it) for it in its], [starts] * len(its), s_in, cfg,
-                                seed=cfg["seed"], device=device, exact=use_exact)
-        seconds_per_ckpt += [(time.perf_counter() - t0) / len(its)] * len(its)  # one computation: share its time
+        sets += fixed_points_of(
+            [checkpoints.model_at(it) for it in its],
+            [starts] * len(its),
+            s_in,
+            cfg,
+            seed=cfg["seed"],
+            device=device,
+            exact=use_exact,
+        )
+        seconds_per_ckpt += [(time.perf_counter() - t0) / len(its)] * len(
+            its
+        )  # one computation: share its time
 
     # 3. GR noise floor: re-analyse a few checkpoints with other start sets, score each against the main one.
     t_null = time.perf_counter()
@@ -493,10 +556,21 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     null_rows = []
     for j in null_checkpoint_indices(len(iterations), null_cfg["n_checkpoints"]):
         rs = range(1, int(null_cfg["n_reanalyses"]) + 1)
-        scores_j = reanalysis_scores(checkpoints.model_at(iterations[j]), sets[j], visited, s_in, pca, cfg, rs,
-                                     device=device, exact=use_exact)
-        null_rows += [{"iteration": int(iterations[j]), "reanalysis": r + 1, "score": sc}
-                      for r, sc in enumerate(scores_j)]
+        scores_j = reanalysis_scores(
+            checkpoints.model_at(iterations[j]),
+            sets[j],
+            visited,
+            s_in,
+            pca,
+            cfg,
+            rs,
+            device=device,
+            exact=use_exact,
+        )
+        null_rows += [
+            {"iteration": int(iterations[j]), "reanalysis": r + 1, "score": sc}
+            for r, sc in enumerate(scores_j)
+        ]
     null_scores = np.array([row["score"] for row in null_rows], dtype=np.float64)
     threshold = gr_threshold(null_scores, margin=null_cfg["margin"], min_threshold=null_cfg["min_threshold"])
     null_seconds = time.perf_counter() - t_null
@@ -504,13 +578,27 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     point_frames = [_points_frame(it, fps, pca) for it, fps in zip(iterations, sets)]
     for row, fps in zip(summary_rows, sets):
         n = fps.counts()
-        row.update({"n_fixed": n["stable"] + n["saddle"] + n["unstable"], "n_stable": n["stable"],
-                    "n_saddle": n["saddle"], "n_unstable": n["unstable"], "n_slow": n["slow"]})
-    points = pd.concat(point_frames, ignore_index=True) if point_frames else pd.DataFrame(columns=FIXED_POINT_COLUMNS)
+        row.update(
+            {
+                "n_fixed": n["stable"] + n["saddle"] + n["unstable"],
+                "n_stable": n["stable"],
+                "n_saddle": n["saddle"],
+                "n_unstable": n["unstable"],
+                "n_slow": n["slow"],
+            }
+        )
+    points = (
+        pd.concat(point_frames, ignore_index=True)
+        if point_frames
+        else pd.DataFrame(columns=FIXED_POINT_COLUMNS)
+    )
     summary = pd.DataFrame(summary_rows)[SUMMARY_COLUMNS]
     flows = [f for f in flow_frames if not f.empty]
-    flow_table = (pd.concat(flows, ignore_index=True)[KAPPA_FLOW_COLUMNS] if flows
-                  else pd.DataFrame(columns=KAPPA_FLOW_COLUMNS))  # fmt: skip
+    flow_table = (
+        pd.concat(flows, ignore_index=True)[KAPPA_FLOW_COLUMNS]
+        if flows
+        else pd.DataFrame(columns=KAPPA_FLOW_COLUMNS)
+    )
 
     # Loss drop. (Time-to-learn is computed once, in rnngeom.aggregate, which knows per-task thresholds and
     # divergence; keeping it out of here means a threshold change never re-runs the analysis.)
@@ -528,13 +616,20 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     write_tsv_atomic(out_dir / "gr_scores.tsv", gr.scores)
     write_tsv_atomic(out_dir / "events.tsv", gr.events)
     with atomic_path(out_dir / "trajectories_pca.npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, iterations=np.asarray(iterations, dtype=np.int64), pcs=np.stack(pcs_for_plots),
-                 pca_mean=pca.mean, pca_components=pca.components)
+        np.savez(
+            f,
+            iterations=np.asarray(iterations, dtype=np.int64),
+            pcs=np.stack(pcs_for_plots),
+            pca_mean=pca.mean,
+            pca_components=pca.components,
+        )
 
     per_ckpt = np.asarray(seconds_per_ckpt, dtype=float)
     drop_fields = {("drop_reason" if k == "reason" else k): v for k, v in drop.to_dict().items()}
-    drop_fields = {k: None if isinstance(v, float) and math.isnan(v) else v  # NaN -> null: strict JSON
-                   for k, v in drop_fields.items()}
+    drop_fields = {
+        k: None if isinstance(v, float) and math.isnan(v) else v  # NaN -> null: strict JSON
+        for k, v in drop_fields.items()
+    }
     result = {
         **drop_fields,
         "t_GR": gr.t_gr,
@@ -543,14 +638,23 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         "gr_noise_floor": float(np.median(null_scores)),
         "gr_null_scores": null_rows,
         "n_gr_events": int(len(gr.events)),
-        "gr_before_drop": (None if gr.t_gr is None or drop_fields["t_drop"] is None
-                           else bool(gr.t_gr < drop.t_drop)),
+        "gr_before_drop": (
+            None if gr.t_gr is None or drop_fields["t_drop"] is None else bool(gr.t_gr < drop.t_drop)
+        ),
         "n_checkpoints": len(iterations),
-        "final_counts": summary.iloc[-1][["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]].astype(int).to_dict(),
-        "kappa_fixed_points_final": (None if not is_rank1 else [
-            {"kappa": float(r.kappa), "kind": r.kind} for r in flow_table[
-                (flow_table["iteration"] == iterations[-1]) & (flow_table["kind"] != "grid")].itertuples()
-        ]),  # fmt: skip
+        "final_counts": summary.iloc[-1][["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]]
+        .astype(int)
+        .to_dict(),
+        "kappa_fixed_points_final": (
+            None
+            if not is_rank1
+            else [
+                {"kappa": float(r.kappa), "kind": r.kind}
+                for r in flow_table[
+                    (flow_table["iteration"] == iterations[-1]) & (flow_table["kind"] != "grid")
+                ].itertuples()
+            ]
+        ),
         "fixed_point_input": [float(v) for v in s_in],
         "fixed_point_input_source": input_source,
         "method": "plrnn_exact" if use_exact else "speed_minimiser",

@@ -63,8 +63,10 @@ class LearningRule:
         self.members = [dict(m) for m in members]
         unknown = sorted(set(settings or {}) - set(self.default_settings()))
         if unknown:
-            raise ValueError(f"unknown setting(s) {unknown} for learning rule {self.name!r}; "
-                             f"allowed: {sorted(self.default_settings())}")  # fmt: skip
+            raise ValueError(
+                f"unknown setting(s) {unknown} for learning rule {self.name!r}; "
+                f"allowed: {sorted(self.default_settings())}"
+            )
         self.settings = {**self.default_settings(), **(settings or {})}
         self._lambdas = torch.tensor([float(m["lambda_tcr"]) for m in self.members])
 
@@ -122,7 +124,6 @@ def rule_source_files(name: str) -> list[str]:
     """The package files that define learning rule ``name`` (its class, its bases and this module), so
     the pipeline re-trains exactly the runs whose learning-rule code changed."""
     import inspect
-
     import sys
 
     cls = get_rule(name)
@@ -130,7 +131,9 @@ def rule_source_files(name: str) -> list[str]:
     # ... and the learning modules whose functions or classes those modules use (freeze_in builds on rflo).
     for module in list(modules):
         for obj in vars(sys.modules[module]).values():
-            owner = getattr(obj, "__module__", None) if inspect.isfunction(obj) or inspect.isclass(obj) else None
+            owner = (
+                getattr(obj, "__module__", None) if inspect.isfunction(obj) or inspect.isclass(obj) else None
+            )
             if owner and owner.startswith("rnngeom.learning."):
                 modules.add(owner)
     files = {inspect.getsourcefile(sys.modules[m]) for m in modules}

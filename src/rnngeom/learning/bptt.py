@@ -229,8 +229,12 @@ def lstm_fused_bptt(lstm: torch.nn.LSTM, params: dict, batch: Batch, lambdas: to
     with torch.enable_grad():
         for k in range(params["b"].shape[0]):
             member = {n: params[n][k].detach().requires_grad_(True) for n in names}
-            weights = {"weight_ih_l0": member["W_ih"], "weight_hh_l0": member["W_hh"],
-                       "bias_ih_l0": member["b"], "bias_hh_l0": zero_bias}
+            weights = {
+                "weight_ih_l0": member["W_ih"],
+                "weight_hh_l0": member["W_hh"],
+                "bias_ih_l0": member["b"],
+                "bias_hh_l0": zero_bias,
+            }
             h, _ = torch.func.functional_call(lstm, weights, (batch.inputs[k],))  # [B, T, N]
             y = torch.nn.functional.linear(h, member["readout.weight"], member["readout.bias"])
             task_loss = masked_mse(y, batch.targets[k], batch.mask[k])
@@ -241,8 +245,12 @@ def lstm_fused_bptt(lstm: torch.nn.LSTM, params: dict, batch: Batch, lambdas: to
             losses.append(task_loss.detach())
             tcrs.append(tcr.detach())
             variances.append(activity_variance(h.detach()[None])[0])
-    return StepResult(torch.stack(losses), torch.stack(tcrs), {n: torch.stack(v) for n, v in grads.items()},
-                      torch.stack(variances))
+    return StepResult(
+        torch.stack(losses),
+        torch.stack(tcrs),
+        {n: torch.stack(v) for n, v in grads.items()},
+        torch.stack(variances),
+    )
 
 
 @register
@@ -268,7 +276,9 @@ class BPTT(LearningRule):
             raise ValueError(f"bptt setting hand_written must be 'auto', true or false, got {choice!r}")
         noisy = float(self.model_spec.get("noise_std", 0.0)) > 0
         pays = arch != "lstm" or int(self.model_spec["n_hidden"]) <= self.LSTM_HAND_WRITTEN_MAX_UNITS
-        self.hand_written = arch in HAND_WRITTEN and not noisy and (choice is True or (choice == "auto" and pays))
+        self.hand_written = (
+            arch in HAND_WRITTEN and not noisy and (choice is True or (choice == "auto" and pays))
+        )
         # One module whose parameters are swapped for each member's (autograd path only).
         self._module = None if self.hand_written else build_model({**self.model_spec, "gain": 1.0})
         # "auto" on a CPU: the LSTM through torch's fused kernel (faster than both other paths, measured).
@@ -301,15 +311,20 @@ class BPTT(LearningRule):
             out = functional_call(self._module, member, (batch.inputs[k],))
             task_loss = masked_mse(out.outputs, batch.targets[k], batch.mask[k])
             tcr = tcr_penalty(out.activity)
-            g = torch.autograd.grad(task_loss + lambdas[k].to(tcr) * tcr, [member[n] for n in names],
-                                    allow_unused=True)  # fmt: skip
+            g = torch.autograd.grad(
+                task_loss + lambdas[k].to(tcr) * tcr, [member[n] for n in names], allow_unused=True
+            )
             for n, gn in zip(names, g):
                 grads[n].append(torch.zeros_like(member[n]) if gn is None else gn)
             losses.append(task_loss.detach())
             tcrs.append(tcr.detach())
             variances.append(activity_variance(out.activity.detach()[None])[0])
-        return StepResult(torch.stack(losses), torch.stack(tcrs), {n: torch.stack(v) for n, v in grads.items()},
-                          torch.stack(variances))  # fmt: skip
+        return StepResult(
+            torch.stack(losses),
+            torch.stack(tcrs),
+            {n: torch.stack(v) for n, v in grads.items()},
+            torch.stack(variances),
+        )
 
 
 __all__ = ["BPTT", "leaky_bptt", "lstm_bptt", "lstm_fused_bptt", "plrnn_bptt"]

@@ -89,8 +89,10 @@ class FreezeIn(LearningRule):
         self.generators = []
         if self.perturbs_weights:
             # One generator per member, independent of the stream that drew the initial weights.
-            self.generators = [torch.Generator().manual_seed(member_seed(int(m["seed"]), "freeze_in_noise"))
-                               for m in self.members]  # fmt: skip
+            self.generators = [
+                torch.Generator().manual_seed(member_seed(int(m["seed"]), "freeze_in_noise"))
+                for m in self.members
+            ]
 
     def _check_settings(self) -> None:
         s = self.settings
@@ -107,10 +109,12 @@ class FreezeIn(LearningRule):
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"learning rule {self.name!r}: invalid setting(s) {[(k, s[k]) for k in bad]} "
-                             f"(schedule in {list(SCHEDULES)}, ramp_iterations >= 1, weight_noise_std >= 0, "
-                             f"target_var > 0, 0 < low_frac <= 1, 0 <= var_ema < 1, 0 < down <= 1, up >= 1, "
-                             f"lambda_min >= 0)")  # fmt: skip
+            raise ValueError(
+                f"learning rule {self.name!r}: invalid setting(s) {[(k, s[k]) for k in bad]} "
+                f"(schedule in {list(SCHEDULES)}, ramp_iterations >= 1, weight_noise_std >= 0, "
+                f"target_var > 0, 0 < low_frac <= 1, 0 <= var_ema < 1, 0 < down <= 1, up >= 1, "
+                f"lambda_min >= 0)"
+            )
 
     def schedule(self, iteration: int) -> float:
         """s(t): 1 ("constant") or min(1, t / ramp_iterations) ("ramp")."""
@@ -155,7 +159,9 @@ class FreezeIn(LearningRule):
             for name, scale in scales.items():
                 p = params[name]
                 # Drawn on the CPU per member (each member owns its stream); the update itself is one op.
-                noise = torch.stack([torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in self.generators])
+                noise = torch.stack(
+                    [torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in self.generators]
+                )
                 p.add_(noise.to(p.device), alpha=scale)
 
     def state_dict(self) -> dict:
@@ -168,8 +174,10 @@ class FreezeIn(LearningRule):
     def load_state_dict(self, state: dict) -> None:
         K = self.n_members
         if len(state["factor"]) != K or len(state["noise_rng"]) != len(self.generators):
-            raise ValueError(f"rule state for {len(state['factor'])} members / {len(state['noise_rng'])} "
-                             f"generators does not fit {self.name!r} with {K} members")  # fmt: skip
+            raise ValueError(
+                f"rule state for {len(state['factor'])} members / {len(state['noise_rng'])} "
+                f"generators does not fit {self.name!r} with {K} members"
+            )
         self.factor = state["factor"].clone().to(torch.float64)
         self.var_avg = state["var_avg"].clone().to(torch.float64)
         for g, rng_state in zip(self.generators, state["noise_rng"]):

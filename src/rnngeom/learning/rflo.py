@@ -91,8 +91,10 @@ def model_hparams(model_spec: dict, rule_name: str) -> tuple[str, int, int, floa
     defaults = {k: p.default for k, p in inspect.signature(MODELS[arch].__init__).parameters.items()}
     spec = {**defaults, **model_spec}  # a spec may leave out hyperparameters at their model default
     if float(spec["noise_std"]) > 0:
-        raise ValueError(f"learning rule {rule_name!r} needs noise_std = 0 (got {spec['noise_std']}): it runs "
-                         f"the dynamics itself and has no noise stream of its own")  # fmt: skip
+        raise ValueError(
+            f"learning rule {rule_name!r} needs noise_std = 0 (got {spec['noise_std']}): it runs "
+            f"the dynamics itself and has no noise stream of its own"
+        )
     return arch, int(spec["n_hidden"]), int(spec["n_out"]), float(spec["alpha"])
 
 
@@ -222,4 +224,6 @@ class RFLO(LearningRule):
         self.feedback = feedback_matrices([int(m["seed"]) for m in self.members], n_hidden, n_out, scale)
 
     def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
-        return local_gradients(params, batch, lambdas, arch=self.arch, alpha=self.alpha, feedback=self.feedback)
+        return local_gradients(
+            params, batch, lambdas, arch=self.arch, alpha=self.alpha, feedback=self.feedback
+        )

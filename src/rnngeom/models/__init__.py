@@ -10,9 +10,23 @@ from rnngeom.models.lstm import LSTM
 from rnngeom.models.plrnn import PLRNN
 from rnngeom.models.rank1 import RankOneRNN
 
-MODELS: dict[str, type[RecurrentModel]] = {"plrnn": PLRNN, "leaky": LeakyRNN, "lstm": LSTM, "rank1": RankOneRNN}
+MODELS: dict[str, type[RecurrentModel]] = {
+    "plrnn": PLRNN,
+    "leaky": LeakyRNN,
+    "lstm": LSTM,
+    "rank1": RankOneRNN,
+}
 
-__all__ = ["MODELS", "build_model", "ModelOutput", "RecurrentModel", "PLRNN", "LeakyRNN", "LSTM", "RankOneRNN"]
+__all__ = [
+    "MODELS",
+    "build_model",
+    "ModelOutput",
+    "RecurrentModel",
+    "PLRNN",
+    "LeakyRNN",
+    "LSTM",
+    "RankOneRNN",
+]
 
 
 def build_model(spec: dict) -> RecurrentModel:

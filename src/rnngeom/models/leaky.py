@@ -60,4 +60,9 @@ class LeakyRNN(RecurrentModel):
         return torch.tanh(x)
 
     def hparams(self) -> dict:
-        return {"n_hidden": self.n_hidden, "gain": self.gain, "alpha": self.alpha, "noise_std": self.noise_std}
+        return {
+            "n_hidden": self.n_hidden,
+            "gain": self.gain,
+            "alpha": self.alpha,
+            "noise_std": self.noise_std,
+        }

@@ -33,6 +33,7 @@ from rnngeom.plots.style import (
     set_style,
 )
 
+
 def reached(runs) -> tuple[int, float]:
     """Seeds that reached the expected count (runs.tsv attractors_censored False), and their median
     time_to_attractors."""
@@ -63,10 +64,14 @@ def main(argv=None) -> int:
             label = f"λ={lam} ({n_seeds} seeds)"
             if target is not None and "time_to_attractors" in runs.columns:
                 k, first = reached(runs[runs["run_id"].isin(dl["run_id"])])
-                label = f"λ={lam}: {k}/{n_seeds} seeds reach {target}" + (f", median at {first:g}" if k else "")
+                label = f"λ={lam}: {k}/{n_seeds} seeds reach {target}" + (
+                    f", median at {first:g}" if k else ""
+                )
             seed_lines(ax, dl, "iteration", "n_stable", palette[lam], label=label)
         if target is not None:
-            ax.axhline(target, color="0.4", ls="--", lw=1.0, zorder=0, label=f"{target} stable (the task's solution)")
+            ax.axhline(
+                target, color="0.4", ls="--", lw=1.0, zorder=0, label=f"{target} stable (the task's solution)"
+            )
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(cond, fontsize=8)
@@ -74,8 +79,11 @@ def main(argv=None) -> int:
         ax.set_ylabel("stable fixed points (count)")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6.5, frameon=False, loc="best")
-    fig.suptitle("Does TCR facilitate attractor formation? Stable fixed points over training (C4)\n"
-                 "thin: one seed; thick: median over seeds", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "Does TCR facilitate attractor formation? Stable fixed points over training (C4)\n"
+        "thin: one seed; thick: median over seeds",
+        fontsize=10,
+    )
     save(fig, args.out)
     return 0
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 
-from matplotlib.ticker import MaxNLocator
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from rnngeom.plots.style import (
     conditions,
@@ -68,16 +68,25 @@ def main(argv=None) -> int:
             for rule in rules:
                 dr = d[d["learning_rule"] == rule]
                 if not dr.empty:
-                    seed_lines(ax, dr, "iteration", column, colors[rule],
-                               label=f"{rule_label(rule)} ({dr['run_id'].nunique()} seeds)")  # fmt: skip
+                    seed_lines(
+                        ax,
+                        dr,
+                        "iteration",
+                        column,
+                        colors[rule],
+                        label=f"{rule_label(rule)} ({dr['run_id'].nunique()} seeds)",
+                    )
             if log:
                 ax.set_yscale("log")
             else:
                 ax.set_ylim(bottom=0)
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=6.5, frameon=False, loc="best")
-    fig.suptitle("Does freeze-in training collapse to trivial fixed points without weight noise or λ(t) control? "
-                 "(C11)\nthin: one seed; thick: median over seeds", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "Does freeze-in training collapse to trivial fixed points without weight noise or λ(t) control? "
+        "(C11)\nthin: one seed; thick: median over seeds",
+        fontsize=10,
+    )
     save(fig, args.out)
     return 0
 

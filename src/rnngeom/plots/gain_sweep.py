@@ -75,19 +75,41 @@ def main(argv=None) -> int:
             g = stats.index.to_numpy(float)
             rate = (stats["sum"] / stats["count"]).to_numpy()
             ci = np.array([wilson(int(k), int(n)) for k, n in zip(stats["sum"], stats["count"])])
-            ax_rate.errorbar(g + off, rate, yerr=[rate - ci[:, 0], ci[:, 1] - rate], color=color, marker="o", ms=5,
-                             lw=1.4, capsize=2, label=f"λ_TCR={lam}")  # fmt: skip
+            ax_rate.errorbar(
+                g + off,
+                rate,
+                yerr=[rate - ci[:, 0], ci[:, 1] - rate],
+                color=color,
+                marker="o",
+                ms=5,
+                lw=1.4,
+                capsize=2,
+                label=f"λ_TCR={lam}",
+            )
             # seeds spread a little around their (gain, λ) position so equal times stay visible
             rank = dl.groupby("gain")["seed"].rank(method="first").to_numpy() - 1
             size = dl.groupby("gain")["seed"].transform("size").to_numpy()
-            x = dl["gain"].to_numpy(float) + off + (rank - (size - 1) / 2) * 0.03 * step / np.maximum(size - 1, 1)
+            x = (
+                dl["gain"].to_numpy(float)
+                + off
+                + (rank - (size - 1) / 2) * 0.03 * step / np.maximum(size - 1, 1)
+            )
             for censored, face in ((False, color), (True, "none")):
                 m = (dl["censored"] == censored).to_numpy()
                 if m.any():
-                    ax_ttl.scatter(x[m], dl["ttl"].to_numpy()[m], s=22, facecolors=face, edgecolors=color,
-                                   linewidths=1.0, zorder=3)  # fmt: skip
+                    ax_ttl.scatter(
+                        x[m],
+                        dl["ttl"].to_numpy()[m],
+                        s=22,
+                        facecolors=face,
+                        edgecolors=color,
+                        linewidths=1.0,
+                        zorder=3,
+                    )
             med = dl.groupby("gain")["ttl"].median().sort_index()
-            ax_ttl.plot(med.index.to_numpy(float) + off, med.to_numpy(), color=color, lw=1.4, label=f"λ_TCR={lam}")
+            ax_ttl.plot(
+                med.index.to_numpy(float) + off, med.to_numpy(), color=color, lw=1.4, label=f"λ_TCR={lam}"
+            )
         arch = d["arch"].iloc[0]
         for ax in (ax_rate, ax_ttl):
             if arch in CHAOTIC_ARCHS and gains.min() <= GAIN_THRESHOLD <= gains.max():
@@ -104,8 +126,11 @@ def main(argv=None) -> int:
         ax_ttl.set_title(f"{cond}: time to learn", fontsize=8)
         ax_rate.legend(fontsize=7, frameon=False, loc="best")
     fig.legend(handles=censor_handles(), loc="outside lower center", ncol=3, frameon=False, fontsize=8)
-    fig.suptitle("Does TCR rescue strongly connected networks? Learning vs gain g (C5; C9: small benefit at low g)\n"
-                 "dotted vertical: g = 1, onset of chaos (leaky, rank-one)", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "Does TCR rescue strongly connected networks? Learning vs gain g (C5; C9: small benefit at low g)\n"
+        "dotted vertical: g = 1, onset of chaos (leaky, rank-one)",
+        fontsize=10,
+    )
     save(fig, args.out)
     return 0
 

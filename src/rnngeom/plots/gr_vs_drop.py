@@ -34,11 +34,21 @@ def main(argv=None) -> int:
         ax.set_ylim(0, hi)
         ax.legend(fontsize=7, frameon=False, loc="upper left")
     else:
-        ax.text(0.5, 0.5, "no run has both a drop and a GR event", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no run has both a drop and a GR event",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     ax.set_xlabel("t_drop (training iteration)")
     ax.set_ylabel("t_GR, first GR event (training iteration)")
     n_missing = len(runs) - len(both)
-    ax.set_title(f"GR before drop: {before}/{len(both)} runs; {n_missing} runs lack a drop, a GR event or both", fontsize=9)
+    ax.set_title(
+        f"GR before drop: {before}/{len(both)} runs; {n_missing} runs lack a drop, a GR event or both",
+        fontsize=9,
+    )
     save(fig, args.out)
     return 0
 

@@ -24,10 +24,22 @@ def main(argv=None) -> int:
     ).rename(columns={"lam": "λ_TCR"})
     hue_order = sorted(df["λ_TCR"].unique(), key=float)
     g = sns.relplot(
-        data=df, x="iteration", y="test_loss", row="task", col="arch", hue="λ_TCR", hue_order=hue_order, units="seed",
-        estimator=None, kind="line", height=2.4, aspect=1.25, facet_kws={"sharey": "row", "margin_titles": True},
-        linewidth=1.2, alpha=0.85,
-    )  # fmt: skip
+        data=df,
+        x="iteration",
+        y="test_loss",
+        row="task",
+        col="arch",
+        hue="λ_TCR",
+        hue_order=hue_order,
+        units="seed",
+        estimator=None,
+        kind="line",
+        height=2.4,
+        aspect=1.25,
+        facet_kws={"sharey": "row", "margin_titles": True},
+        linewidth=1.2,
+        alpha=0.85,
+    )
     g.set(yscale="log")
     g.set_axis_labels("training iteration", "held-out loss (MSE, log)")
     g.set_titles(row_template="{row_name}", col_template="{col_name}")

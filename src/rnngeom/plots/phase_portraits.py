@@ -14,7 +14,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rnngeom.plots.style import KIND_COLORS, KIND_MARKERS, load, load_table, parse_args, run_label, save, set_style
+from rnngeom.plots.style import (
+    KIND_COLORS,
+    KIND_MARKERS,
+    load,
+    load_table,
+    parse_args,
+    run_label,
+    save,
+    set_style,
+)
 
 
 def pick_run(runs):
@@ -54,9 +63,20 @@ def main(argv=None) -> int:
         for kind, color in KIND_COLORS.items():
             pk = p[p["kind"] == kind]
             if not pk.empty:
-                ax.scatter(pk["pc1"], pk["pc2"], c=color, marker=KIND_MARKERS[kind], s=40, label=kind, zorder=3,
-                           edgecolors="k", linewidths=0.3)  # fmt: skip
-        counts = ", ".join(f"{int((p['kind'] == kd).sum())} {kd}" for kd in KIND_COLORS if (p["kind"] == kd).any())
+                ax.scatter(
+                    pk["pc1"],
+                    pk["pc2"],
+                    c=color,
+                    marker=KIND_MARKERS[kind],
+                    s=40,
+                    label=kind,
+                    zorder=3,
+                    edgecolors="k",
+                    linewidths=0.3,
+                )
+        counts = ", ".join(
+            f"{int((p['kind'] == kd).sum())} {kd}" for kd in KIND_COLORS if (p["kind"] == kd).any()
+        )
         ax.set_title(f"{name}: iteration {it}\n{counts or 'no fixed points'}", fontsize=8)
         ax.set_xlabel("PC1")
     axes[0].set_ylabel("PC2")

@@ -75,8 +75,11 @@ def main(argv=None) -> int:
         final = final_checkpoints(d) if not d.empty else d
         for ax, column in ((ax_speed, "mean_speed"), (ax_ramp, "ramping_excess")):
             if column not in d.columns or d[column].isna().all():
-                message(ax, f"checkpoints.tsv has no {COLUMNS[column].split(',')[0]} values\n"
-                            "(re-run the analysis and aggregate steps)")
+                message(
+                    ax,
+                    f"checkpoints.tsv has no {COLUMNS[column].split(',')[0]} values\n"
+                    "(re-run the analysis and aggregate steps)",
+                )
             else:
                 strip(ax, final, column, order, palette)
             ax.set_ylabel(COLUMNS[column])
@@ -96,8 +99,11 @@ def main(argv=None) -> int:
         ax_time.set_xlabel("training iteration")
         ax_time.set_ylabel("hidden-state speed (per step)")
         ax_time.set_title("speed over training", fontsize=7)
-    fig.suptitle("Does TCR promote slow dynamics and ramping activity? (C8)\n"
-                 "markers: one seed; bars: median over seeds; thin lines: one seed, thick: median", fontsize=10)
+    fig.suptitle(
+        "Does TCR promote slow dynamics and ramping activity? (C8)\n"
+        "markers: one seed; bars: median over seeds; thin lines: one seed, thick: median",
+        fontsize=10,
+    )
     save(fig, args.out)
     return 0
 

@@ -10,18 +10,26 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display needed (clusters, CI)
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from rnngeom.io import atomic_path, json_arg  # noqa: E402
 
 ARCH_LABELS = {"plrnn": "PLRNN", "leaky": "leaky firing-rate", "rank1": "rank-one", "lstm": "LSTM"}
-TASK_LABELS = {"flipflop": "3-bit flip-flop", "delayed_addition": "delayed addition",
-               "evidence_accumulation": "evidence accumulation"}  # fmt: skip
-RULE_LABELS = {"bptt": "BPTT", "rflo": "RFLO", "eprop": "e-prop", "e_prop": "e-prop", "freeze_in": "freeze-in",
-               "freeze_in_noise": "freeze-in + weight noise",
-               "freeze_in_control": "freeze-in + λ(t) control"}  # fmt: skip
+TASK_LABELS = {
+    "flipflop": "3-bit flip-flop",
+    "delayed_addition": "delayed addition",
+    "evidence_accumulation": "evidence accumulation",
+}
+RULE_LABELS = {
+    "bptt": "BPTT",
+    "rflo": "RFLO",
+    "eprop": "e-prop",
+    "e_prop": "e-prop",
+    "freeze_in": "freeze-in",
+    "freeze_in_noise": "freeze-in + weight noise",
+    "freeze_in_control": "freeze-in + λ(t) control",
+}
 
 
 def set_style() -> None:
@@ -34,7 +42,9 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     ap.add_argument("--runs", required=True, help="results/tables/runs.tsv")
     ap.add_argument("--metrics", required=True, help="results/tables/metrics.tsv")
     ap.add_argument("--tables", default="results/tables", help="folder of the other tidy tables")
-    ap.add_argument("--runs-dir", default="results/runs", help="per-run folders (phase portraits read from them)")
+    ap.add_argument(
+        "--runs-dir", default="results/runs", help="per-run folders (phase portraits read from them)"
+    )
     ap.add_argument("--run-ids", required=True, help="JSON list of the run_ids to draw, or @file")
     ap.add_argument("--out", nargs="+", required=True, help="output files (.png and/or .pdf)")
     return ap.parse_args(argv)
@@ -134,11 +144,14 @@ def panel_grid(n: int, ncols: int = 4, width: float = 3.6, height: float = 3.0, 
 
 def message(ax, text: str) -> None:
     """An explanatory note in place of a panel's data (e.g. a column the tables do not have yet)."""
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True,
-            color="0.3")  # fmt: skip
+    ax.text(
+        0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True, color="0.3"
+    )
 
 
-def seed_lines(ax, df: pd.DataFrame, x: str, y: str, color, label: str | None = None, median: bool = True) -> None:
+def seed_lines(
+    ax, df: pd.DataFrame, x: str, y: str, color, label: str | None = None, median: bool = True
+) -> None:
     """One thin line per run (seed) and, if several, the median over them at each x (thick)."""
     for _, d in df.groupby("run_id", sort=True):
         d = d.sort_values(x)
@@ -155,14 +168,18 @@ def censor_handles() -> list:
     from matplotlib.lines import Line2D
 
     kw = {"ls": "none", "marker": "o", "markersize": 5, "markeredgecolor": "0.3"}
-    return [Line2D([], [], markerfacecolor="0.3", label="one seed (learned)", **kw),
-            Line2D([], [], markerfacecolor="none", label="did not learn (run length + one eval step)", **kw),
-            Line2D([], [], color="0.5", ls=":", lw=0.8, label="training length")]  # fmt: skip
+    return [
+        Line2D([], [], markerfacecolor="0.3", label="one seed (learned)", **kw),
+        Line2D([], [], markerfacecolor="none", label="did not learn (run length + one eval step)", **kw),
+        Line2D([], [], color="0.5", ls=":", lw=0.8, label="training length"),
+    ]
 
 
 def run_label(row) -> str:
-    return (f"{TASK_LABELS.get(row['task'], row['task'])} · {ARCH_LABELS.get(row['arch'], row['arch'])} · "
-            f"λ={row['lambda_tcr']:g} · g={row['gain']:g} · seed {row['seed']}")  # fmt: skip
+    return (
+        f"{TASK_LABELS.get(row['task'], row['task'])} · {ARCH_LABELS.get(row['arch'], row['arch'])} · "
+        f"λ={row['lambda_tcr']:g} · g={row['gain']:g} · seed {row['seed']}"
+    )
 
 
 KIND_COLORS = {"stable": "#1b7837", "saddle": "#e08214", "unstable": "#b2182b", "slow": "#7f7f7f"}

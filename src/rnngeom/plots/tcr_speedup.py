@@ -61,7 +61,9 @@ def main(argv=None) -> int:
         d = runs[runs["condition"] == cond]
         top = float(d["n_iterations"].max())
         ceiling = max(top, float(d["ttl"].max()))
-        sns.barplot(data=d, x="lam", y="ttl", order=order, estimator=np.median, errorbar=None, color="0.88", ax=ax)
+        sns.barplot(
+            data=d, x="lam", y="ttl", order=order, estimator=np.median, errorbar=None, color="0.88", ax=ax
+        )
         for i, lam in enumerate(order):
             dl = d[d["lam"] == lam].sort_values("seed")
             if dl.empty:
@@ -71,8 +73,15 @@ def main(argv=None) -> int:
             for censored, face in ((False, color), (True, "none")):
                 m = (dl["censored"] == censored).to_numpy()
                 if m.any():
-                    ax.scatter(i + jitter[m], dl["ttl"].to_numpy()[m], s=26, facecolors=face, edgecolors=color,
-                               linewidths=1.1, zorder=3)  # fmt: skip
+                    ax.scatter(
+                        i + jitter[m],
+                        dl["ttl"].to_numpy()[m],
+                        s=26,
+                        facecolors=face,
+                        edgecolors=color,
+                        linewidths=1.1,
+                        zorder=3,
+                    )
             n_learned = int((~dl["censored"]).sum())
             ax.text(i, ceiling * 1.06, f"{n_learned}/{len(dl)}", ha="center", va="bottom", fontsize=8)
         ax.axhline(top, color="0.5", lw=0.8, ls=":", zorder=0)
@@ -81,8 +90,11 @@ def main(argv=None) -> int:
         ax.set_xlabel("λ_TCR")
         ax.set_ylabel("time to learn (training iterations)")
     fig.legend(handles=censor_handles(), loc="outside lower center", ncol=3, frameon=False, fontsize=8)
-    fig.suptitle(f"Does TCR speed up learning? Time to learn vs λ_TCR ({claims(runs)})\n"
-                 "bars: median over seeds; k/n above a bar: seeds that learned", fontsize=10)
+    fig.suptitle(
+        f"Does TCR speed up learning? Time to learn vs λ_TCR ({claims(runs)})\n"
+        "bars: median over seeds; k/n above a bar: seeds that learned",
+        fontsize=10,
+    )
     save(fig, args.out)
     return 0
 

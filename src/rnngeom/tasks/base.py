@@ -8,8 +8,8 @@ keep its memory under a constant input; ``resting_input`` is that input (fixed p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -46,8 +46,9 @@ class Task:
         under (flip-flop: no pulse; delayed addition: the distractor value's mean, markers and go off)."""
         rest = np.asarray(self.rest_steps(data), dtype=bool)
         if rest.shape != data.inputs.shape[:2]:
-            raise ValueError(f"{self.name}: rest_steps gave shape {rest.shape}, "
-                             f"expected {data.inputs.shape[:2]}")
+            raise ValueError(
+                f"{self.name}: rest_steps gave shape {rest.shape}, expected {data.inputs.shape[:2]}"
+            )
         if not rest.any():
             raise ValueError(f"{self.name}: the data has no delay/hold steps to take a resting input from")
         return data.inputs[rest].astype(np.float64).mean(axis=0)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -73,8 +73,11 @@ def flipflop_baselines(train: TaskData, params: dict) -> list[tuple[str, Callabl
         ("zero_output", lambda d: _constant(d, 0.0), {}),
         ("constant_sign", lambda d: _constant(d, best_sign), {"value": best_sign}),
         ("echo_input", lambda d: d.inputs.astype(np.float64), {}),  # the pulse at its own step, then 0
-        ("decaying_hold", lambda d: decaying_hold(d, half_life),
-         {"half_life": round(half_life, 2), "max_half_life": max_half_life}),
+        (
+            "decaying_hold",
+            lambda d: decaying_hold(d, half_life),
+            {"half_life": round(half_life, 2), "max_half_life": max_half_life},
+        ),
     ]
 
 
@@ -87,7 +90,7 @@ def _answer(data: TaskData, per_trial: np.ndarray) -> np.ndarray:
 def last_k_sign(data: TaskData, k: float, stim_len: int) -> np.ndarray:
     """Sign of the sum of only the last k stimulus samples (held over the delay)."""
     k = int(k)
-    return _answer(data, np.sign(data.inputs[:, stim_len - k:stim_len, 0].sum(axis=1)))
+    return _answer(data, np.sign(data.inputs[:, stim_len - k : stim_len, 0].sum(axis=1)))
 
 
 def leaky_integrator_sign(data: TaskData, gamma: float, stim_len: int) -> np.ndarray:
@@ -100,19 +103,27 @@ def leaky_integrator_sign(data: TaskData, gamma: float, stim_len: int) -> np.nda
 def evidence_baselines(train: TaskData, params: dict) -> list[tuple[str, Callable, dict]]:
     S = params["stim_len"]
     max_window = MAX_SPAN_FRACTION * S
-    k = _fit("evidence_accumulation", train, lambda d, v: last_k_sign(d, v, S),
-             list(range(1, int(max_window) + 1)))
+    k = _fit(
+        "evidence_accumulation", train, lambda d, v: last_k_sign(d, v, S), list(range(1, int(max_window) + 1))
+    )
     max_gamma = 1.0 - 1.0 / max_window  # time constant 1 / (1 - gamma) <= max_window
-    gamma = _fit("evidence_accumulation", train, lambda d, v: leaky_integrator_sign(d, v, S),
-                 list(np.linspace(0.0, max_gamma, 50)))
+    gamma = _fit(
+        "evidence_accumulation",
+        train,
+        lambda d, v: leaky_integrator_sign(d, v, S),
+        list(np.linspace(0.0, max_gamma, 50)),
+    )
     best_sign = _fit("evidence_accumulation", train, _constant, [-1.0, 1.0])
     return [
         ("zero_output", lambda d: _constant(d, 0.0), {}),
         ("constant_sign", lambda d: _constant(d, best_sign), {"value": best_sign}),
         ("last_sample_sign", lambda d: last_k_sign(d, 1, S), {}),
         ("last_k_sign", lambda d: last_k_sign(d, k, S), {"k": int(k), "max_k": int(max_window)}),
-        ("leaky_integrator", lambda d: leaky_integrator_sign(d, gamma, S),
-         {"gamma": round(float(gamma), 4), "max_gamma": round(max_gamma, 4)}),
+        (
+            "leaky_integrator",
+            lambda d: leaky_integrator_sign(d, gamma, S),
+            {"gamma": round(float(gamma), 4), "max_gamma": round(max_gamma, 4)},
+        ),
     ]
 
 
@@ -150,15 +161,23 @@ def task_baselines(
     ``train``, accuracy on ``test``. ``params`` are the task's generator parameters (defaults filled in)."""
     task = get_task(task_name)
     if task_name not in BASELINES:
-        raise ValueError(f"no shortcut baselines defined for task {task_name!r}; "
-                         f"defined: {sorted(BASELINES)}")
+        raise ValueError(
+            f"no shortcut baselines defined for task {task_name!r}; defined: {sorted(BASELINES)}"
+        )
     full = resolve(task_name, task.defaults, params)
     rows = []
     for name, outputs, fitted in BASELINES[task_name](train, full):
         acc = task.accuracy(outputs(test), test)
-        rows.append({"task": task_name, "baseline": name, "accuracy": acc, "threshold": float(threshold),
-                     "reaches_threshold": bool(acc >= threshold),
-                     "params": ";".join(f"{k}={v:g}" for k, v in sorted(fitted.items()))})
+        rows.append(
+            {
+                "task": task_name,
+                "baseline": name,
+                "accuracy": acc,
+                "threshold": float(threshold),
+                "reaches_threshold": bool(acc >= threshold),
+                "params": ";".join(f"{k}={v:g}" for k, v in sorted(fitted.items())),
+            }
+        )
     return rows
 
 

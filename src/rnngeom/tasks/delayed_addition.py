@@ -53,15 +53,15 @@ def generate(n_trials: int, *, seed, **params) -> TaskData:
     inputs = np.zeros((n_trials, T, 3))
     inputs[:, :, 0] = values
     inputs[rows, marks, 1] = 1.0
-    inputs[:, T - R:, 2] = 1.0
+    inputs[:, T - R :, 2] = 1.0
     inputs = inputs.astype(np.float32)
 
     # Sum the float32 values the network actually sees, so the target is exactly recoverable.
     total = inputs[rows, marks, 0].astype(np.float64).sum(axis=1)
     targets = np.zeros((n_trials, T, 1))
-    targets[:, T - R:, 0] = total[:, None]
+    targets[:, T - R :, 0] = total[:, None]
     mask = np.zeros((n_trials, T, 1))
-    mask[:, T - R:, 0] = 1.0
+    mask[:, T - R :, 0] = 1.0
 
     return TaskData(inputs=inputs, targets=targets.astype(np.float32), mask=mask.astype(np.float32))
 
@@ -80,5 +80,12 @@ def rest_steps(data: TaskData) -> np.ndarray:
     return (t > last_mark[:, None]) & (data.inputs[:, :, 2] == 0)
 
 
-TASK = Task(name=NAME, n_in=3, n_out=1, generate=generate, entry_correct=entry_correct, defaults=DEFAULTS,
-            rest_steps=rest_steps)
+TASK = Task(
+    name=NAME,
+    n_in=3,
+    n_out=1,
+    generate=generate,
+    entry_correct=entry_correct,
+    defaults=DEFAULTS,
+    rest_steps=rest_steps,
+)

@@ -43,16 +43,16 @@ def generate(n_trials: int, *, seed, **params) -> TaskData:
 
     inputs = np.zeros((n_trials, T, 2))
     inputs[:, :S, 0] = evidence
-    inputs[:, T - R:, 1] = 1.0
+    inputs[:, T - R :, 1] = 1.0
     inputs = inputs.astype(np.float32)
 
     # Sign of the float32 samples the network sees (summed in float64), so the label matches the input.
     total = inputs[:, :S, 0].astype(np.float64).sum(axis=1)
     label = np.where(total != 0, np.sign(total), direction)
     targets = np.zeros((n_trials, T, 1))
-    targets[:, T - R:, 0] = label[:, None]
+    targets[:, T - R :, 0] = label[:, None]
     mask = np.zeros((n_trials, T, 1))
-    mask[:, T - R:, 0] = 1.0
+    mask[:, T - R :, 0] = 1.0
 
     return TaskData(inputs=inputs, targets=targets.astype(np.float32), mask=mask.astype(np.float32))
 
@@ -70,5 +70,12 @@ def rest_steps(data: TaskData) -> np.ndarray:
     return (t > last_sample[:, None]) & (data.inputs[:, :, 1] == 0)
 
 
-TASK = Task(name=NAME, n_in=2, n_out=1, generate=generate, entry_correct=entry_correct, defaults=DEFAULTS,
-            rest_steps=rest_steps)
+TASK = Task(
+    name=NAME,
+    n_in=2,
+    n_out=1,
+    generate=generate,
+    entry_correct=entry_correct,
+    defaults=DEFAULTS,
+    rest_steps=rest_steps,
+)

@@ -71,5 +71,12 @@ def rest_steps(data: TaskData) -> np.ndarray:
     return ~(data.inputs != 0).any(axis=2)
 
 
-TASK = Task(name=NAME, n_in=N_BITS, n_out=N_BITS, generate=generate, entry_correct=entry_correct,
-            defaults=DEFAULTS, rest_steps=rest_steps)
+TASK = Task(
+    name=NAME,
+    n_in=N_BITS,
+    n_out=N_BITS,
+    generate=generate,
+    entry_correct=entry_correct,
+    defaults=DEFAULTS,
+    rest_steps=rest_steps,
+)
