@@ -2,12 +2,13 @@
 #   make reproduce   -> quick reproduction of the paper on the default config (results/)
 #   make test        -> the test suite
 #   make report      -> results/report.html from the results already computed (make reproduce ends with it)
+#   make lint        -> ruff check, ruff format --check, snakefmt --check (CI runs it before the tests)
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test venv report clean-results
+.PHONY: reproduce test lint format venv report clean-results
 
 venv: $(VENV)/.installed
 
@@ -26,6 +27,15 @@ report: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/
 
 clean-results:
 	rm -rf results/data results/runs results/tables results/figures results/logs results/benchmarks results/claims.tsv results/claims.md results/report.html
