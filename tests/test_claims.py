@@ -267,6 +267,10 @@ def test_gr_before_drop_detects_a_planted_lead_and_not_independent_timing():
     tables["runs"]["lambda_tcr"] = [0.0, 0.5, 1.0, 2.0, 3.0] * 2  # five conditions of 2 runs: 2^5 orderings
     assert evaluate(tables, ["C2"]).loc["C2", "verdict"] == "not run"
     assert evaluate(tables_of([make_run(t_drop=500.0)]), ["C2"]).loc["C2", "verdict"] == "not run"
+    no_drop = c2_tables(0, planted=True, n_runs=10)
+    no_drop["runs"]["t_drop"] = math.nan  # GR scores but no run with a drop (the tiny pipeline's case)
+    c2 = evaluate(no_drop, ["C2"]).loc["C2"]
+    assert c2["verdict"] == "not run" and "no run with a loss drop" in c2["statistic"], c2["statistic"]
 
 
 def test_gr_window_at_the_drop_time_fits_the_series_or_is_nan():

@@ -658,8 +658,15 @@ def claim_c2(d: ClaimData) -> Outcome:
         raise NotRun("no calibrated GR scores (checkpoints.tsv gr_score, gr_null_q) for these runs")
     with_drop = runs.assign(t_drop=pd.to_numeric(runs["t_drop"], errors="coerce")).dropna(subset=["t_drop"])
     series = gr_series(ck)
-    long_enough = [r in series and len(series[r][1]) >= C2_MIN_TRANSITIONS for r in with_drop["run_id"]]
-    scored = with_drop[long_enough]
+    long_enough = np.array(
+        [r in series and len(series[r][1]) >= C2_MIN_TRANSITIONS for r in with_drop["run_id"]], dtype=bool
+    )
+    scored = with_drop[long_enough]  # a boolean mask: an empty list would select columns, not rows
+    if scored.empty:
+        raise NotRun(
+            f"no run with a loss drop (t_drop) and ≥ {C2_MIN_TRANSITIONS} scored checkpoint transitions "
+            f"({len(with_drop)} of {len(runs)} runs have a t_drop)"
+        )
     strata = [c for c in C2_CONDITION if c in scored.columns]
     groups = scored[strata].astype(str).agg("/".join, axis=1).to_numpy() if strata else np.zeros(len(scored))
     observed, p, used = gr_drop_test(
