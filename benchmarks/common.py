@@ -103,7 +103,10 @@ def machine_description() -> str:
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}; {usable}/{os.cpu_count()} cpus; {platform.system()} {platform.machine()}; torch {torch.__version__}"
+    return (
+        f"{model}; {usable}/{os.cpu_count()} cpus; {platform.system()} {platform.machine()}; "
+        f"torch {torch.__version__}"
+    )
 
 
 def usable_cpus() -> int:

@@ -9,21 +9,21 @@ their spread, as the pipeline does), the zero input, and the finder settings the
 (``find_fixed_points_batched`` defaults updated by config.yaml's ``analysis.fixed_points``).
 
   reference_per_start     the same algorithm one start at a time, written here: for each start, Adam on
-                          q(x) = 1/2 |F(x) - x|^2 (float32) with the same learning rate, geometric decay, iteration
-                          cap and early stop (q < tol_q, or less than stall_rtol improvement per check_every
-                          iterations); then the same candidate selection (cluster_tol, max_candidates), a
-                          per-point Levenberg-Marquardt polish in float64 (same lm_steps, Jacobian by
-                          torch.autograd.functional.jacobian), dedup, and per-point eigenvalues. On checkpoint 0,
-                          16 of its starts (one start at a time is slow).
+                          q(x) = 1/2 |F(x) - x|^2 (float32) with the same learning rate, geometric decay,
+                          iteration cap and early stop (q < tol_q, or less than stall_rtol improvement per
+                          check_every iterations); then the same candidate selection (cluster_tol,
+                          max_candidates), a per-point Levenberg-Marquardt polish in float64 (same lm_steps,
+                          Jacobian by torch.autograd.functional.jacobian), dedup, and per-point eigenvalues.
+                          On checkpoint 0, 16 of its starts (one start at a time is slow).
   batched_C1_same_starts  find_fixed_points_batched on exactly those 16 starts: the exact comparison.
   batched_C1              find_fixed_points_batched([checkpoint 0], all its starts) in one batch.
-  batched_C<C>            find_fixed_points_batched(C checkpoints, their starts), time / C: the pipeline's mode
-                          (checkpoints_per_batch = 16 by default).
-value = seconds per checkpoint (lower is better); ratio = value / reference (below 1: faster than the reference).
-batched_C1 and batched_C<C> are compared with the reference extrapolated to all starts: its Adam time scaled by
-n_starts / 16 (starts are independent, so that part is additive) plus its polish time per candidate times
-min(max_candidates, candidates x n_starts / 16). The notes give the counts by kind both methods found from the
-same 16 starts, as a check that they do the same job.
+  batched_C<C>            find_fixed_points_batched(C checkpoints, their starts), time / C: the pipeline's
+                          mode (checkpoints_per_batch = 16 by default).
+value = seconds per checkpoint (lower is better); ratio = value / reference (below 1: faster than the
+reference). batched_C1 and batched_C<C> are compared with the reference extrapolated to all starts: its Adam
+time scaled by n_starts / 16 (starts are independent, so that part is additive) plus its polish time per
+candidate times min(max_candidates, candidates x n_starts / 16). The notes give the counts by kind both
+methods found from the same 16 starts, as a check that they do the same job.
 
 Older script (kept): time the whole per-run analysis on synthetic checkpoints, one line per architecture:
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import inspect
 import json
 import sys
@@ -87,7 +88,8 @@ class SyntheticCheckpoints:
 
 
 def finder_settings(overrides: dict | None = None) -> dict:
-    """Keyword defaults of find_fixed_points_batched, updated by `overrides` (config analysis.fixed_points)."""
+    """Keyword defaults of find_fixed_points_batched, updated by `overrides` (config
+    analysis.fixed_points)."""
     from rnngeom.analysis.fixed_points import find_fixed_points_batched
 
     params = inspect.signature(find_fixed_points_batched).parameters
@@ -266,16 +268,21 @@ def bench_fixed_points(ctx: Context) -> list[dict]:
             better="lower",
         )
         note = (
-            f"synthetic drifting checkpoints, config.yaml hparams, zero input, n_iters {settings['n_iters']}, "
-            f"lr {settings['lr']}, lm_steps {settings['lm_steps']}, max_candidates {settings['max_candidates']}"
+            "synthetic drifting checkpoints, config.yaml hparams, zero input, "
+            f"n_iters {settings['n_iters']}, lr {settings['lr']}, lm_steps {settings['lm_steps']}, "
+            f"max_candidates {settings['max_candidates']}"
         )
 
-        find_fixed_points_batched(models[:1], sub, **settings)  # warm-up (vmap/functorch tracing)
+        # the three timed calls, their arguments bound now (this loop's models and starts)
+        run_sub = functools.partial(find_fixed_points_batched, models[:1], sub, **settings)
+        run_c1 = functools.partial(find_fixed_points_batched, models[:1], starts[:1], **settings)
+        run_cc = functools.partial(find_fixed_points_batched, models, starts, **settings)
+        run_sub()  # warm-up (vmap/functorch tracing)
         t_sub, t_c1, t_cc = [], [], []
         for _ in range(repeats):
-            t_sub.append(wall(lambda: find_fixed_points_batched(models[:1], sub, **settings)))
-            t_c1.append(wall(lambda: find_fixed_points_batched(models[:1], starts[:1], **settings)))
-        t_cc.append(wall(lambda: find_fixed_points_batched(models, starts, **settings)) / C)  # long: once
+            t_sub.append(wall(run_sub))
+            t_c1.append(wall(run_c1))
+        t_cc.append(wall(run_cc) / C)  # long: once
         counts_sub = find_fixed_points_batched(models[:1], sub, **settings)[0].counts()
         ref = reference_fixed_points(models[0], sub[0], settings)
         t_ref = ref["adam_s"] + ref["polish_s"]

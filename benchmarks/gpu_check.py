@@ -194,7 +194,7 @@ def bench_analysis(ctx: Context, devices: list[str], configs: dict) -> list[dict
                         unit="s/checkpoint",
                         better="lower",
                         repeats=1,
-                        reference="cpu_C%d" % C if device != "cpu" else "",
+                        reference=f"cpu_C{C}" if device != "cpu" else "",
                         reference_value=cpu if device != "cpu" else "",
                         notes=f"{size} sizes; find_fixed_points_batched, {n_starts} starts per "
                         f"checkpoint, {C} synthetic checkpoints per call",

@@ -1,10 +1,11 @@
 """Benchmarks of the Snakemake pipeline, each in a fresh temporary copy of the workflow (code, configs, src/),
 so they never touch this checkout's results/ or .snakemake/ and always plan/run from scratch.
 
-`dag_build`   wall time of ``snakemake -n --configfile config/paper.yaml --quiet`` (a dry run of the full paper
-              grid: parse, validate, build the DAG of ~1000 jobs), `repeats` times; value = the median (each run
-              includes Python and Snakemake start-up).
-`e2e_tiny`    wall time of ``snakemake --cores 2 --configfile tests/configs/tiny.yaml --replace-workflow-config``
+`dag_build`   wall time of ``snakemake -n --configfile config/paper.yaml --quiet`` (a dry run of the full
+              paper grid: parse, validate, build the DAG of ~1000 jobs), `repeats` times; value = the median
+              (each run includes Python and Snakemake start-up).
+`e2e_tiny`    wall time of
+              ``snakemake --cores 2 --configfile tests/configs/tiny.yaml --replace-workflow-config``
               (every stage, a few seconds of compute). Only with --e2e-tiny or --e2e.
 `e2e_default` wall time of ``snakemake --cores 2`` on the default config.yaml (the quick reproduction, ~10 min
               on an idle 2-core machine). Only with --e2e.
@@ -74,8 +75,8 @@ def bench_dag_build(ctx: Context) -> list[dict]:
             unit="s",
             better="lower",
             repeats=repeats,
-            notes=f"snakemake {' '.join(args)} in a fresh copy of the workflow (nothing built, so every job is "
-            f"planned); runs: {', '.join(f'{t:.2f}' for t in times)} s",
+            notes=f"snakemake {' '.join(args)} in a fresh copy of the workflow (nothing built, so every "
+            f"job is planned); runs: {', '.join(f'{t:.2f}' for t in times)} s",
         )
     ]
 
@@ -98,7 +99,8 @@ def _e2e(ctx: Context, name: str, args: list[str], timeout: float) -> list[dict]
             unit="s",
             better="lower",
             repeats=1,
-            notes=f"snakemake {' '.join(args)} in a fresh copy, from nothing to figures; {jobs} jobs, {n_runs} runs",
+            notes=f"snakemake {' '.join(args)} in a fresh copy, from nothing to figures; "
+            f"{jobs} jobs, {n_runs} runs",
         )
     ]
 

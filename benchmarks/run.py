@@ -162,7 +162,8 @@ def main(argv=None) -> int:
     out_dir = Path(args.out_dir)
     torch_threads = torch.get_num_threads()
     print(
-        f"benchmarks: {', '.join(selected)}  ({'tiny' if args.tiny else 'quick' if quick else 'default'} mode, "
+        f"benchmarks: {', '.join(selected)}  "
+        f"({'tiny' if args.tiny else 'quick' if quick else 'default'} mode, "
         f"repeats {ctx.repeats}, {ctx.budget_s} s per measurement, K = {ctx.members})"
     )
     print(f"machine: {ctx.machine}; date {ctx.date}; output {out_dir}/<benchmark>.tsv", flush=True)

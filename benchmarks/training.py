@@ -5,8 +5,9 @@ Throughput unit: network-iterations/s (one iteration of one network = one miniba
 step). Ours trains K ensemble members together, so its figure is K x iterations/s.
 
 NAIVE REFERENCE (``NaiveTrainer``): the textbook loop, one network at a time: an rnngeom model (so the network
-is the same), a Python loop over time steps calling ``model.step``, masked MSE + lambda * mean((r_{t+1}-r_t)^2),
-plain autograd, gradient-norm clipping, torch.optim.Adam. It does not use rnngeom.train.
+is the same), a Python loop over time steps calling ``model.step``, masked MSE
++ lambda * mean((r_{t+1}-r_t)^2), plain autograd, gradient-norm clipping, torch.optim.Adam. It does not use
+rnngeom.train.
 
 OURS: ``rnngeom.train.Trainer(members, train_data, test_data, out_dirs)`` and ``trainer.train_step(i)``, one
 call = one iteration of all K members. Where that API is missing (or fails) the ours cases are skipped with
@@ -16,18 +17,18 @@ ANCHOR (``TorchTrainer``): what an ML user would write: torch.nn.RNN (tanh; the 
 plrnn, leaky and rank1, torch.nn.LSTM for the LSTM, autograd, the same loss, minibatches, clipping and Adam.
 
 Cases (per architecture and size):
-  torch_nnRNN_1thread      nn.RNN anchor (plrnn, leaky, rank1), torch 1 thread        (the per-core reference)
-  torch_nnLSTM_1thread     nn.LSTM anchor (lstm), torch 1 thread                      (the per-core reference)
-  naive_1thread            naive loop, torch 1 thread                                  ratio vs the anchor
-  ours_K1_1thread          one run through our Trainer, 1 thread                       ratio vs the anchor
-  ours_K<K>_1thread        K members together (seeds x lambda), 1 thread               ratio vs the anchor
-  naive_2threads           naive loop, torch 2 threads                                 ratio vs naive_1thread
+  torch_nnRNN_1thread      nn.RNN anchor (plrnn, leaky, rank1), torch 1 thread    (the per-core reference)
+  torch_nnLSTM_1thread     nn.LSTM anchor (lstm), torch 1 thread                  (the per-core reference)
+  naive_1thread            naive loop, torch 1 thread                              ratio vs the anchor
+  ours_K1_1thread          one run through our Trainer, 1 thread                   ratio vs the anchor
+  ours_K<K>_1thread        K members together (seeds x lambda), 1 thread           ratio vs the anchor
+  naive_2threads           naive loop, torch 2 threads                             ratio vs naive_1thread
   naive_2x1procs           two naive loops in two processes, 1 thread each (how two Snakemake jobs share
-                           2 cores), summed                                            ratio vs naive_1thread
+                           2 cores), summed                                        ratio vs naive_1thread
   ours_K<K>_2threads       ours, K members, torch 2 threads (default mode, and only where one iteration is
-                           short: it collapses on oversubscribed cores)               ratio vs best naive 2-core
+                           short: it collapses on oversubscribed cores)            ratio vs best naive 2-core
   ours_K<K>_2x1procs       ours, K members, in each of two processes, 1 thread each,
-                           summed                                                      ratio vs best naive 2-core
+                           summed                                                  ratio vs best naive 2-core
 The 2-process cases start both processes' timed loops together (a barrier) and add their rates.
 The 1-thread cases (anchor, naive, ours) are measured interleaved in one process (A, B, C, A, B, C, ...).
 Each figure is the median of --repeats measurements of at least --budget seconds and one iteration, after a
@@ -84,7 +85,8 @@ def validated(cfg: dict) -> dict:
 
 
 def sizes(ctx: Context) -> dict[str, dict]:
-    """name -> the config a size comes from: quick = config.yaml, paper = config/paper.yaml, tiny = smoke test."""
+    """name -> the config a size comes from: quick = config.yaml, paper = config/paper.yaml,
+    tiny = smoke test."""
     quick = _load(ROOT / "config.yaml")
     if ctx.tiny:
         tiny = copy.deepcopy(quick)
@@ -250,7 +252,8 @@ def import_trainer():
 
 
 class OursTrainer:
-    """rnngeom's training loop for K members: Trainer(members, train_data, test_data, out_dirs).train_step(i)."""
+    """rnngeom's training loop for K members:
+    Trainer(members, train_data, test_data, out_dirs).train_step(i)."""
 
     def __init__(self, members: list[dict], train_data, test_data):
         import inspect
@@ -273,8 +276,8 @@ class OursTrainer:
         except Exception as err:  # noqa: BLE001
             self._tmp.cleanup()
             raise SkipBenchmark(
-                f"rnngeom.train.Trainer{sig} does not work as Trainer(members, train_data, test_data, out_dirs)"
-                f".train_step(i) yet ({type(err).__name__}: {err})"
+                f"rnngeom.train.Trainer{sig} does not work as Trainer(members, train_data, test_data, "
+                f"out_dirs).train_step(i) yet ({type(err).__name__}: {err})"
             ) from None
 
     def step(self) -> None:
@@ -286,8 +289,8 @@ class OursTrainer:
 
 
 def make_runner(kind: str, cfg: dict, arch: str, k: int, seed0: int = 0):
-    """An object with .step() (one iteration), .close() and .first_step_s (the time of the warm-up iteration it
-    has already done, at the current thread count); kind "naive", "torch" (the nn.RNN/nn.LSTM anchor) or
+    """An object with .step() (one iteration), .close() and .first_step_s (the time of the warm-up iteration
+    it has already done, at the current thread count); kind "naive", "torch" (the nn.RNN/nn.LSTM anchor) or
     "ours"."""
     train, test = task_data(cfg, seed_offset=seed0)
     if kind in ("naive", "torch"):

@@ -23,7 +23,8 @@ FAST = dict(n_iters=400, lm_steps=15)  # enough for these small systems
 
 
 class LinearMap(RecurrentModel):
-    """x' = A x + b + s (input s of the state's size): one fixed point (I - A)^-1 (b + s), eigenvalues of A."""
+    """x' = A x + b + s (input s of the state's size): one fixed point (I - A)^-1 (b + s), eigenvalues of
+    A."""
 
     arch = "test_linear"
 

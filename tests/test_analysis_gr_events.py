@@ -1,4 +1,5 @@
-"""GR scores and events on synthetic checkpoint sequences whose fixed-point set changes at a known checkpoint."""
+"""GR scores and events on synthetic checkpoint sequences whose fixed-point set changes at a known
+checkpoint."""
 
 import numpy as np
 import pandas as pd

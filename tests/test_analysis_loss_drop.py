@@ -34,7 +34,8 @@ def test_sigmoid_drop_found_at_known_step(seed):
 def test_same_sigmoid_same_answer_whatever_run_length_and_eval_interval(n_iterations, eval_every):
     """A plateau then a sigmoid fall (at 60 % of the run, off the evaluation grid, with small noise on the
     log-loss): t_drop within one evaluation step and the 10-90 % width within 20 %, and abrupt whenever the
-    fall is at most max_width_frac of the run. The width is at least 3 evaluation steps (else unresolvable)."""
+    fall is at most max_width_frac of the run. The width is at least 3 evaluation steps (else
+    unresolvable)."""
     its = np.arange(0, n_iterations + 1, eval_every)
     width = max(0.05 * n_iterations, 3 * eval_every)
     t_mid = 0.6 * n_iterations + 0.37 * eval_every

@@ -9,8 +9,10 @@ from rnngeom.analysis.plrnn_exact import plrnn_fixed_points, plrnn_fixed_points_
 from rnngeom.models import PLRNN
 
 # z' = 0.2 z - relu(other) + 1 for two mutually inhibiting units. By hand, region by region:
-#   d=(1,1): 0.8 z1 + z2 = 1 = z1 + 0.8 z2      -> z = (5/9, 5/9), Jacobian [[.2,-1],[-1,.2]]: eig 1.2, -0.8 (saddle)
-#   d=(1,0): 0.8 z1 = 1, 0.8 z2 = 1 - z1         -> z = (1.25, -0.3125), Jacobian [[.2,0],[-1,.2]]: eig .2, .2
+#   d=(1,1): 0.8 z1 + z2 = 1 = z1 + 0.8 z2      -> z = (5/9, 5/9), Jacobian [[.2,-1],[-1,.2]]:
+#                                                  eig 1.2, -0.8 (saddle)
+#   d=(1,0): 0.8 z1 = 1, 0.8 z2 = 1 - z1         -> z = (1.25, -0.3125), Jacobian [[.2,0],[-1,.2]]:
+#                                                  eig .2, .2
 #   d=(0,1): symmetric                          -> z = (-0.3125, 1.25) (stable)
 #   d=(0,0): z = (1.25, 1.25) is not in its region (virtual)
 A2, W2, H2 = [0.2, 0.2], [[0.0, -1.0], [-1.0, 0.0]], [1.0, 1.0]

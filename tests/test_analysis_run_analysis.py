@@ -278,7 +278,8 @@ def test_ramping_null_leaves_real_ramps_clearly_above():
 
 
 def ramping_leaky_checkpoints(path: Path):
-    """A leaky RNN with W = 0 and a constant input: every unit relaxes monotonically, x_t = c (1 − (1−α)^t)."""
+    """A leaky RNN with W = 0 and a constant input: every unit relaxes monotonically,
+    x_t = c (1 − (1−α)^t)."""
     torch.manual_seed(0)
     model = build_model({"arch": "leaky", "n_in": 3, "n_out": 3, "n_hidden": 5, "gain": 0.3, "alpha": 0.05})
     with torch.no_grad():

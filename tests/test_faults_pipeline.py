@@ -46,8 +46,8 @@ def test_killed_pipeline_resumes_to_identical_tables(tiny_run, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # snakemake and every job it started
     proc.wait()
     assert not (wd / "results/tables/runs.tsv").exists()
-    # What a user does after a hard kill: remove Snakemake's stale lock, then run again. The default profile sets
-    # rerun-incomplete, so interrupted jobs re-run; interrupted trainings resume from their resume.pt.
+    # What a user does after a hard kill: remove Snakemake's stale lock, then run again. The default profile
+    # sets rerun-incomplete, so interrupted jobs re-run; interrupted trainings resume from their resume.pt.
     snakemake(wd, "--unlock", *TINY)
     snakemake(wd, "--cores", "2", *TINY)
     for ours, reference in zip(tables_without_timing(wd), tables_without_timing(tiny_run)):

@@ -1,4 +1,5 @@
-"""The hand-written BPTT gradients equal autograd through the model files, and ensemble members are independent."""
+"""The hand-written BPTT gradients equal autograd through the model files, and ensemble members are
+independent."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""Freeze-in (TCR as the only, local learning signal): collapse without control, none with control or noise."""
+"""Freeze-in (TCR as the only, local learning signal): collapse without control, none with control or
+noise."""
 
 import functools
 import io
@@ -82,7 +83,7 @@ def final_var(var):
     return var[-20:].mean()  # the last 20 steps: one step's minibatch is noisy
 
 
-# -- collapse and its prevention -------------------------------------------------------------------------------
+# -- collapse and its prevention -----------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [0, 1])
 def test_without_control_activity_collapses_to_a_fixed_point(seed):
     var, lam, initial, params = freeze_in_run("freeze_in", seed)
@@ -128,7 +129,7 @@ def test_ramp_schedule():
     assert torch.equal(constant.lambdas(0), torch.tensor([0.5, 2.0]))
 
 
-# -- reuse of RFLO ---------------------------------------------------------------------------------------------
+# -- reuse of RFLO -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("arch", ["leaky", "rank1"])
 def test_updates_are_rflo_with_the_task_error_switched_off(arch):
     seeds = [3, 4]
@@ -215,7 +216,7 @@ def test_state_dict_round_trip_continues_identically(rule_name):
         assert torch.equal(va, vb) and torch.equal(la, lb)
 
 
-# -- construction ---------------------------------------------------------------------------------------------
+# -- construction --------------------------------------------------------------------------------------------
 def test_registered_side_by_side_with_one_settings_block():
     names = ["freeze_in", "freeze_in_noise", "freeze_in_control"]
     classes = [get_rule(n) for n in names]

@@ -321,7 +321,7 @@ def test_members_are_independent(arch):
         torch.testing.assert_close(res3.task_loss[k], res1.task_loss[0])
 
 
-# -- construction ---------------------------------------------------------------------------------------------
+# -- construction --------------------------------------------------------------------------------------------
 def test_feedback_is_fixed_random_and_seeded():
     spec, _, _ = make_members("leaky", [1], n_hidden=50)
     fb = rule_for(spec, [1, 2, 1], [0.0] * 3).feedback

@@ -6,11 +6,11 @@ import torch
 from rnngeom.losses import masked_mse, masked_mse_grad
 
 
-def _ensemble(K=3, B=4, T=5, O=2):
+def _ensemble(K=3, B=4, T=5, n_out=2):
     g = torch.Generator().manual_seed(0)
-    y = torch.randn(K, B, T, O, generator=g, dtype=torch.float64)
-    target = torch.randn(K, B, T, O, generator=g, dtype=torch.float64)
-    mask = (torch.rand(K, B, T, O, generator=g) > 0.4).to(torch.float64)
+    y = torch.randn(K, B, T, n_out, generator=g, dtype=torch.float64)
+    target = torch.randn(K, B, T, n_out, generator=g, dtype=torch.float64)
+    mask = (torch.rand(K, B, T, n_out, generator=g) > 0.4).to(torch.float64)
     return y, target, mask
 
 

@@ -1,9 +1,9 @@
 """The SLURM profile (profiles/slurm) on a real, throw-away one-node SLURM cluster, and its grouped plan.
 
 * test_tiny_config_on_slurm_equals_local_run: brings up SLURM on localhost with scripts/slurm/up.sh (root,
-  apt-get; skipped with a message where that is impossible; torn down afterwards), runs the tiny config through
-  ``--workflow-profile profiles/slurm`` and, at the same time, locally; the tables must be identical apart from
-  wall_seconds (training is deterministic on CPU) and results/runs must hold the same files.
+  apt-get; skipped with a message where that is impossible; torn down afterwards), runs the tiny config
+  through ``--workflow-profile profiles/slurm`` and, at the same time, locally; the tables must be identical
+  apart from wall_seconds (training is deterministic on CPU) and results/runs must hold the same files.
 * test_paper_config_plan_is_grouped: ``snakemake -n --configfile config/paper.yaml --workflow-profile
   profiles/slurm`` bundles the per-run jobs into groups of ``group-components`` (no cluster needed).
 * test_account_and_partition_come_from_a_global_profile: a user's global profile supplies them (dry run).
@@ -43,7 +43,8 @@ UP_CANNOT_RUN = {
 }
 # the local cluster's fast settings: first status check after 2 s instead of 40 s; squeue needs no slurmdbd
 # (up.sh sets MinJobAge=300, so finished jobs stay visible to squeue long enough)
-# --retries 0: a broken job fails the test at once instead of after two re-submissions (retries were checked by hand)
+# --retries 0: a broken job fails the test at once instead of after two re-submissions (retries were checked
+# by hand)
 FAST = ["--slurm-init-seconds-before-status-checks", "2", "--retries", "0"]
 FAST += [] if WITH_DBD else ["--slurm-status-command", "squeue"]
 GROUP_SIZE_IN_TEST = 4  # tiny config: 15 training runs -> 4 SLURM group jobs on the 2-core node
@@ -84,7 +85,8 @@ def cluster_is_ours_and_up() -> bool:
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    """A one-node SLURM cluster on localhost for this module; torn down afterwards if this fixture started it."""
+    """A one-node SLURM cluster on localhost for this module; torn down afterwards if this fixture started
+    it."""
     if os.environ.get("RNNGEOM_SLURM_TESTS", "1") == "0":
         pytest.skip("RNNGEOM_SLURM_TESTS=0: SLURM cluster test disabled")
     if os.geteuid() != 0:
@@ -136,7 +138,8 @@ def profile_groups() -> tuple[dict[str, str], dict[str, int]]:
 
 
 def dry_run_plan(out: str) -> tuple[dict[str, int], dict[str, list[list[str]]], list[str]]:
-    """Parse a dry run: job counts by rule, the member rules of each group job (by group), jobs submitted alone."""
+    """Parse a dry run: job counts by rule, the member rules of each group job (by group), jobs submitted
+    alone."""
     stats = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M)}
     stats.pop("total", None)
     groups: dict[str, list[list[str]]] = {}
@@ -156,7 +159,8 @@ def test_tiny_config_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     sizes = {g: GROUP_SIZE_IN_TEST for g in set(rule_group.values())}
     components = [f"{g}={n}" for g, n in sizes.items()]
 
-    # The local reference runs at the same time: the SLURM run spends most of its time waiting for the scheduler.
+    # The local reference runs at the same time: the SLURM run spends most of its time waiting for the
+    # scheduler.
     t_local = time.monotonic()
     local = subprocess.Popen(
         [*SNAKEMAKE, "--cores", "2", *TINY],
@@ -192,8 +196,9 @@ def test_tiny_config_on_slurm_equals_local_run(slurm_cluster, tmp_path):
         assert submitted == math.ceil(n_jobs / sizes[group]), (rule, n_jobs, submitted, log[-3000:])
         assert ("rule", rule) not in logs  # never submitted alone
 
-    # the jobs saw the same config as the main process (Snakemake 9.27 does not forward --replace-workflow-config
-    # to submitted jobs: without the Snakefile's guard, config.yaml is merged back in there, silently)
+    # the jobs saw the same config as the main process (Snakemake 9.27 does not forward
+    # --replace-workflow-config to submitted jobs: without the Snakefile's guard, config.yaml is merged back
+    # in there, silently)
     for meta in sorted((local_wd / "results/data").glob("*/*.json")):
         ours_meta = json.loads((slurm_wd / meta.relative_to(local_wd)).read_text())
         assert ours_meta == json.loads(meta.read_text()), f"{meta.relative_to(local_wd)}: job config differs"
@@ -242,7 +247,8 @@ def test_paper_config_plan_is_grouped(tmp_path):
 
 
 def test_account_and_partition_come_from_a_global_profile(tmp_path):
-    """The workflow profile sets no default-resources, so a user's global profile supplies account and partition."""
+    """The workflow profile sets no default-resources, so a user's global profile supplies account and
+    partition."""
     pytest.importorskip(
         "snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed"
     )

@@ -8,12 +8,12 @@ Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and 
     runs.tsv          one row per run: identity, final/best held-out accuracy, learned, diverged, the
                       times below, the loss-drop and GR fields of analysis.json (ANALYSIS_FIELDS), ...
     metrics.tsv       every evaluation of every run (learning curves)
-    checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, mean TCR penalty,
-                      ramping index, GR score into it
+    checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, mean TCR
+                      penalty, ramping index, GR score into it
     fixed_points.tsv  one row per (run, checkpoint, fixed/slow point), PCA coordinates in the run's frame
     events.tsv        one row per GR event
-    kappa_flow.tsv    rank-one runs only: one row per (run, checkpoint, κ grid point or fixed point) of the latent
-                      flow (iteration, kappa, dkappa, slope, kind; see run_analysis.kappa_flow)
+    kappa_flow.tsv    rank-one runs only: one row per (run, checkpoint, κ grid point or fixed point) of the
+                      latent flow (iteration, kappa, dkappa, slope, kind; see run_analysis.kappa_flow)
 
 Every table starts with the identity columns ID_COLUMNS; a table no run contributes to holds only those.
 

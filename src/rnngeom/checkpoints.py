@@ -51,7 +51,8 @@ def read_checkpoint_payload(path: str | os.PathLike) -> dict:
     payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     if payload.get("format_version") != FORMAT_VERSION:
         raise CorruptCheckpointError(
-            f"checkpoint file {path} has format_version {payload.get('format_version')}, expected {FORMAT_VERSION}"
+            f"checkpoint file {path} has format_version {payload.get('format_version')}, "
+            f"expected {FORMAT_VERSION}"
         )
     return payload
 

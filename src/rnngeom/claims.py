@@ -1,4 +1,5 @@
-"""The claim table: one row per claim C1..C11 of the paper, with an effect size, a CI, a p-value and a verdict.
+"""The claim table: one row per claim C1..C11 of the paper, with an effect size, a CI, a p-value and a
+verdict.
 
     python -m rnngeom.claims --tables results/tables --experiments @experiments.json --claims @claims.json \\
         --out results/claims.tsv --markdown results/claims.md
@@ -341,7 +342,8 @@ def compare_tcr(
 
     better: "lower" or "higher" (the claimed direction); scale: "ratio" (effect 1 − x₊/x₀, or x₊/x₀ − 1
     when higher is claimed) or "difference" (x₊ − x₀, or x₀ − x₊ when lower is claimed).
-    treated: "pooled" (every λ>0 run) or "largest" (each stratum's largest λ only). label: ``value`` in messages.
+    treated: "pooled" (every λ>0 run) or "largest" (each stratum's largest λ only). label: ``value`` in
+    messages.
     Raises NotRun when no stratum holds both λ=0 and treated runs with a finite value.
     """
     sign = 1.0 if better == "higher" else -1.0
@@ -483,14 +485,20 @@ def _outcome_from(claim_id: str, comp: Comparison, what: str, alpha: float, extr
         alpha=alpha,
     )
     test = "Wilcoxon signed-rank" if comp.design == "paired" else "Mann-Whitney U"
-    text = f"{what}; {comp.describe()}; one-sided {test}; {100 * (1 - alpha):g}% bootstrap CI{extra}; verdict: {why}"
+    text = (
+        f"{what}; {comp.describe()}; one-sided {test}; {100 * (1 - alpha):g}% bootstrap CI{extra}; "
+        f"verdict: {why}"
+    )
     return Outcome(verdict, text, comp.n_runs, comp.effect, comp.ci_low, comp.ci_high, comp.p_value)
 
 
 def _learned_counts(runs: pd.DataFrame) -> str:
     ok = as_bool(runs["censored"]).eq(False)
     pos = runs["lambda_tcr"] > 0
-    return f"learned: λ>0 {int((ok & pos).sum())}/{int(pos.sum())}, λ=0 {int((ok & ~pos).sum())}/{int((~pos).sum())}"
+    return (
+        f"learned: λ>0 {int((ok & pos).sum())}/{int(pos.sum())}, "
+        f"λ=0 {int((ok & ~pos).sum())}/{int((~pos).sum())}"
+    )
 
 
 def _speedup(claim_id: str, d: ClaimData, runs: pd.DataFrame, label: str) -> Outcome:
@@ -904,7 +912,7 @@ def claim_c10(d: ClaimData) -> Outcome:
     k = len(per_task)
     a_k = d.alpha / k
     results = {}
-    for task, (sub, comp) in per_task.items():
+    for task, (_sub, comp) in per_task.items():
         lo, hi = percentile_ci(comp.replicates, a_k)
         p = min(1.0, comp.p_value * k)  # Bonferroni-adjusted, compared with alpha
         verdict, why = decide(comp.effect, lo, hi, p, n=comp.n, min_effect=MIN_EFFECT["C10"], alpha=d.alpha)

@@ -204,7 +204,8 @@ class Trainer:
         raise ValueError(f"training.optimizer {name!r} unknown; allowed: ['adam', 'sgd']")
 
     def batch(self, iteration: int) -> Batch:
-        """Each member's minibatch of ``iteration``: a function of (its seed, iteration) only, so resume is exact."""
+        """Each member's minibatch of ``iteration``: a function of (its seed, iteration) only, so resume is
+        exact."""
         n_train = self.train[0].shape[0]
         size = min(self.tr["batch_size"], n_train)
         idx = []

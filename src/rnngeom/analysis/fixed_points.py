@@ -83,7 +83,8 @@ class FixedPointSet:
         return {k: int((self.kind == k).sum()) for k in KINDS}
 
     def to_frame(self, pca=None) -> pd.DataFrame:
-        """One row per point: point_id, [pc1..pcN if a PCA frame is given], q, max_abs_eig, n_unstable_modes, kind."""
+        """One row per point: point_id, [pc1..pcN if a PCA frame is given], q, max_abs_eig, n_unstable_modes,
+        kind."""
         df = pd.DataFrame({"point_id": np.arange(len(self), dtype=int)})
         if pca is not None:
             pcs = pca.transform(self.positions) if len(self) else np.zeros((0, pca.components.shape[0]))
@@ -117,7 +118,8 @@ def classify(q: np.ndarray, eigvals: np.ndarray, tol_q: float) -> np.ndarray:
 
 
 def deduplicate(positions: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
-    """Indices of a subset with pairwise distances > tol: greedy in order of increasing q (best point wins)."""
+    """Indices of a subset with pairwise distances > tol: greedy in order of increasing q (best point
+    wins)."""
     positions = np.asarray(positions, dtype=np.float64)
     if len(positions) == 0:
         return np.zeros(0, dtype=int)
@@ -131,7 +133,8 @@ def deduplicate(positions: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
 
 
 def sorted_set(positions, q, eigvals, kind) -> FixedPointSet:
-    """Build a FixedPointSet in a canonical order (kind as in KINDS, then coordinates), for reproducible ids."""
+    """Build a FixedPointSet in a canonical order (kind as in KINDS, then coordinates), for reproducible
+    ids."""
     positions = np.asarray(positions, dtype=np.float64)
     eigvals = np.asarray(eigvals)
     if len(eigvals):  # eigenvalues by decreasing modulus (ties broken by angle) so columns are comparable
@@ -178,8 +181,8 @@ class StackedMap:
     """F(x, s) for C models with identical architecture, evaluated together.
 
     Parameters of the C models are stacked along a new leading axis (torch.func.stack_module_state) and the
-    step is vmapped over it, so one call advances states [C, N, S] of all models: the whole analysis of a chunk
-    of checkpoints is one batched computation.
+    step is vmapped over it, so one call advances states [C, N, S] of all models: the whole analysis of a
+    chunk of checkpoints is one batched computation.
     """
 
     def __init__(self, models: Sequence[nn.Module], *, dtype=torch.float64, device=None):

@@ -167,13 +167,13 @@ def gr_scores(
 
 
 def gr_threshold(null_scores, *, margin: float = 0.5, min_threshold: float = 3.5) -> float:
-    """Event threshold from the null scores (same checkpoint, other start seeds): (1 + margin) x their maximum,
-    at least min_threshold. The floor matters where the null sample is all ~0 (e.g. the exhaustive PLRNN
-    solver, or a small network whose few re-analyses agree): one point found in one analysis and missed in
-    the other scores 3 (count, class and appearance 1 each) plus a little relocation of the others, a
+    """Event threshold from the null scores (same checkpoint, other start seeds): (1 + margin) x their
+    maximum, at least min_threshold. The floor matters where the null sample is all ~0 (e.g. the exhaustive
+    PLRNN solver, or a small network whose few re-analyses agree): one point found in one analysis and missed
+    in the other scores 3 (count, class and appearance 1 each) plus a little relocation of the others, a
     flicker a few re-analyses can miss, so the default floor 3.5 asks for more than one point's change (a
-    pitchfork or a new attractor-saddle pair scores about 6; one point changing stability alone scores 2
-    and is below the floor)."""
+    pitchfork or a new attractor-saddle pair scores about 6; one point changing stability alone scores 2 and
+    is below the floor)."""
     null = np.asarray(null_scores, dtype=np.float64)
     null = null[np.isfinite(null)]
     top = float(null.max()) if len(null) else 0.0

@@ -6,7 +6,8 @@ affine: z' = (diag(a) + W diag(d)) z + h + c, so its only candidate fixed point 
     z*(d) = (I − diag(a) − W diag(d))⁻¹ (h + c).
 
 z*(d) is a true fixed point iff it lies in its own region (z*_i > 0 exactly where d_i = 1); otherwise it is
-"virtual" and discarded. Its stability follows from the eigenvalues of the region's Jacobian diag(a) + W diag(d).
+"virtual" and discarded. Its stability follows from the eigenvalues of the region's
+Jacobian diag(a) + W diag(d).
 
 For M ≤ exhaustive_max units all 2^M regions are solved (batched). For larger M we search regions like SCYFI
 (Eisenmann et al., NeurIPS 2023): solve in region d, jump to the region the candidate actually lies in, repeat

@@ -27,23 +27,25 @@ Outputs in --out-dir (each written atomically):
                             (mean (r_t − r_{t−1})², the TCR penalty), ramping_index (see ``ramping_index``:
                             mean over units of |Spearman ρ| between the trial-averaged rate r̄_i(t) and t),
                             ramping_null (the same index of AR(1) surrogates with matched autocorrelation)
-    kappa_flow.tsv          rank-one runs (arch "rank1"): the 1-D flow of the latent κ at every checkpoint (see
-                            ``kappa_flow``): iteration, kappa, dkappa, slope, kind (grid | stable | saddle |
-                            unstable; the non-grid rows are the fixed points). Other architectures: the header only
+    kappa_flow.tsv          rank-one runs (arch "rank1"): the 1-D flow of the latent κ at every checkpoint
+                            (see ``kappa_flow``): iteration, kappa, dkappa, slope, kind (grid | stable |
+                            saddle | unstable; the non-grid rows are the fixed points). Other architectures:
+                            the header only
     gr_scores.tsv           one row per consecutive checkpoint pair (gr_events.JUDGED_COLUMNS: the score, the
                             run's threshold null_q and event = score > null_q)
     events.tsv              the GR events (gr_events.EVENT_COLUMNS), possibly no rows
     trajectories_pca.npz    iterations [C], pcs [C, n_plot_trials, T, 3] (for phase portraits), pca_mean,
                             pca_components
     analysis.json           loss drop (abrupt, t_drop, plateau_length, plateau_fraction, drop_width,
-                            drop_width_rel, drop_decades, ...), GR (t_GR, t_GR_max, gr_threshold, gr_noise_floor
-                            = median null score, gr_null_scores, n_gr_events), fixed_point_input(_source),
-                            timing, settings, kappa_fixed_points_final (rank-one: [{kappa, kind}] at the end)
+                            drop_width_rel, drop_decades, ...), GR (t_GR, t_GR_max, gr_threshold,
+                            gr_noise_floor = median null score, gr_null_scores, n_gr_events),
+                            fixed_point_input(_source), timing, settings, kappa_fixed_points_final (rank-one:
+                            [{kappa, kind}] at the end)
 Every table is a deterministic function of the inputs and settings; only analysis.json holds timings.
 
-Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword arguments of
-find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and gr_threshold; unknown
-keys are an error).
+Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword
+arguments of find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and gr_threshold;
+unknown keys are an error).
 """
 
 from __future__ import annotations
@@ -119,10 +121,12 @@ def default_settings() -> dict:
         "seed": 0,  # seeds the run's start set, the PLRNN region search and the ramping surrogates
         "device": "cpu",  # where the generic finder runs: "cpu", "cuda" or "auto"
         "num_threads": None,  # torch intra-op threads; None leaves torch's default
-        "input": "task",  # constant input for fixed points: "task" (the task's resting input), "zeros" or a list
+        # constant input for fixed points: "task" (the task's resting input), "zeros" or a list
+        "input": "task",
         "n_starts": 128,  # starts (one set per run, used at every checkpoint)
         "covering_frac": 0.5,  # fraction of the starts drawn uniformly from the box the trajectories visit
-        "start_noise_rel": 0.05,  # noise of the trajectory starts, as a fraction of the trajectories' RMS spread
+        # noise of the trajectory starts, as a fraction of the trajectories' RMS spread
+        "start_noise_rel": 0.05,
         "checkpoints_per_batch": 16,  # checkpoints optimised together in one batch (generic finder)
         "plrnn_method": "exact",  # "exact" (region solver) or "generic" (speed minimiser) for PLRNNs
         "loss_column": "task_loss",  # metrics column for the loss drop
@@ -284,10 +288,10 @@ def ramping_null(
     for activity with the same autocorrelation and no ramp.
 
     Per unit, the trial-averaged r̄_i(t) is replaced by a stationary AR(1) series (its variance does not
-    matter: the index uses ranks) whose lag-1 autocorrelation matches r̄_i's: φ_i is the AR(1) coefficient whose
-    expected sample lag-1 autocorrelation over T steps equals r̄_i's (``_lag1_bias_table``; the plain estimate
-    is biased low for short trials). The index is averaged over ``n_surrogates`` seeded draws; a unit that
-    ramping_index counts as flat is flat here too. ramping_index − ramping_null ≈ 0 for stationary
+    matter: the index uses ranks) whose lag-1 autocorrelation matches r̄_i's: φ_i is the AR(1) coefficient
+    whose expected sample lag-1 autocorrelation over T steps equals r̄_i's (``_lag1_bias_table``; the plain
+    estimate is biased low for short trials). The index is averaged over ``n_surrogates`` seeded draws; a unit
+    that ramping_index counts as flat is flat here too. ramping_index − ramping_null ≈ 0 for stationary
     autocorrelated activity and > 0 for a ramp (a ramp's lag-1 autocorrelation is near 1, so its null is the
     index of a near-random walk, about 0.5). NaN where ramping_index is NaN.
     """
@@ -322,9 +326,10 @@ def kappa_flow(model, input=None, kappa_traj=None, n_grid: int = 201, pad: float
       dkappa  α (f(k) − k), the change of k in one step (= f(k) − k for α = 1); zero at fixed points;
       slope   1 − α + α f'(k), the derivative of the 1-D map (|slope| < 1 at a stable fixed point);
       kind    "grid" for grid rows; the fixed point's class ("stable", "saddle", "unstable") otherwise.
-    Grid range: since |f| ≤ B = mean_i |n_i|, every fixed point lies in [−B, B]; the grid spans [−B, B] and the
-    trajectories' κ values ``kappa_traj`` (if given), padded by ``pad`` of the width. Fixed points are the sign
-    changes of f(k) − k on the grid, refined by Brent's method (a tangency without a sign change is missed).
+    Grid range: since |f| ≤ B = mean_i |n_i|, every fixed point lies in [−B, B]; the grid spans [−B, B] and
+    the trajectories' κ values ``kappa_traj`` (if given), padded by ``pad`` of the width. Fixed points are the
+    sign changes of f(k) − k on the grid, refined by Brent's method (a tangency without a sign change is
+    missed).
     A model with non-finite parameters gives no rows.
     """
     m = model.m.detach().double().cpu().numpy()

@@ -137,7 +137,8 @@ def plrnn_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     """z_t = a ⊙ z_{t-1} + W̃ relu(z_{t-1}) + h + C s_t,  r_t = z_t,  W̃ = W with zero diagonal  (plrnn.py).
 
     Backward:  g_t = dL/dr_t + a ⊙ g_{t+1} + 1[z_t > 0] ⊙ (g_{t+1} W̃)
-               da = Σ_t g_t ⊙ z_{t-1},  dW = (Σ_t g_tᵀ relu(z_{t-1})) ⊙ offdiag,  dh = Σ_t g_t,  dC = Σ_t g_tᵀ s_t
+               da = Σ_t g_t ⊙ z_{t-1},  dW = (Σ_t g_tᵀ relu(z_{t-1})) ⊙ offdiag,  dh = Σ_t g_t,
+               dC = Σ_t g_tᵀ s_t
     """
     s = _time_first(batch.inputs)
     T, K, B, _ = s.shape
@@ -265,7 +266,8 @@ class BPTT(LearningRule):
 
     @classmethod
     def default_settings(cls) -> dict:
-        # "auto": hand-written where it pays (measured); true: always; false: autograd everywhere (the reference)
+        # "auto": hand-written where it pays (measured); true: always;
+        # false: autograd everywhere (the reference)
         return {"hand_written": "auto"}
 
     def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):

@@ -19,7 +19,8 @@ one experiment grid:
     freeze_in_control   λ_k(t) = λ_k · s(t) · c_k(t), a controller factor c_k ∈ [floor_k, 1],
                         floor_k = clamp(lambda_min / λ_k, MIN_FACTOR = 1e-8, 1)
 
-Schedule s(t): "constant" (s = 1) or "ramp" (s = min(1, t / ramp_iterations): λ(0) = 0, λ(ramp_iterations) = λ).
+Schedule s(t): "constant" (s = 1) or "ramp" (s = min(1, t / ramp_iterations):
+λ(0) = 0, λ(ramp_iterations) = λ).
 
 Controller (after every step, per member, from that step's activity variance v_k = Var(r) over trials and
 time, averaged over units):
@@ -52,8 +53,9 @@ from rnngeom.learning import Batch, LearningRule, StepResult, register
 from rnngeom.learning.rflo import local_gradients, member_seed, model_hparams
 
 SCHEDULES = ("constant", "ramp")
-# Lowest controller factor c_k: λ·1e-8 leaves the gradients at Adam's eps level (learning stalls), and up = 1.05
-# brings it back to 1 in ~380 steps once the activity recovers (a factor of exactly 0 could never recover).
+# Lowest controller factor c_k: λ·1e-8 leaves the gradients at Adam's eps level (learning stalls), and
+# up = 1.05 brings it back to 1 in ~380 steps once the activity recovers (a factor of exactly 0 could never
+# recover).
 MIN_FACTOR = 1e-8
 
 
@@ -142,7 +144,8 @@ class FreezeIn(LearningRule):
         first = torch.isnan(self.var_avg)
         self.var_avg = torch.where(first, v, s["var_ema"] * self.var_avg + (1 - s["var_ema"]) * v)
         base = self._lambdas.to(torch.float64)
-        # Floor on c_k: lambda_min / λ_k, and never below MIN_FACTOR, so that a recovery can still bring it back.
+        # Floor on c_k: lambda_min / λ_k, and never below MIN_FACTOR,
+        # so that a recovery can still bring it back.
         floor = (s["lambda_min"] / base.clamp_min(1e-300)).clamp(min=MIN_FACTOR, max=1.0)
         collapsing = self.var_avg < s["low_frac"] * s["target_var"]
         recovered = self.var_avg >= s["target_var"]
@@ -194,7 +197,8 @@ class FreezeInNoise(FreezeIn):
 
 @register
 class FreezeInControl(FreezeIn):
-    """Freeze-in with the activity-variance controller on λ (target_var, low_frac, var_ema, down, up, lambda_min)."""
+    """Freeze-in with the activity-variance controller on λ (target_var, low_frac, var_ema, down, up,
+    lambda_min)."""
 
     name = "freeze_in_control"
     controls_lambda = True

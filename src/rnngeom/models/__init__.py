@@ -30,7 +30,8 @@ __all__ = [
 
 
 def build_model(spec: dict) -> RecurrentModel:
-    """Build a model from {"arch", "n_in", "n_out", "n_hidden", **hparams} (the output of ``model.spec()``)."""
+    """Build a model from {"arch", "n_in", "n_out", "n_hidden", **hparams} (the output of
+    ``model.spec()``)."""
     spec = dict(spec)
     arch = spec.pop("arch", None)
     if arch not in MODELS:
