@@ -56,7 +56,9 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     )
     points = pd.read_csv(tiny_run / "results/tables/fixed_points.tsv", sep="\t")
     assert {"run_id", "iteration", "pc1", "pc2", "kind"} <= set(points.columns) and len(points) > 0
-    assert {"t_drop", "has_drop", "t_GR"} <= set(runs.columns)
+    assert {"t_drop", "abrupt", "plateau_fraction", "drop_width_rel", "t_GR", "gr_noise_floor"} <= set(
+        runs.columns
+    )
     for run_id in runs["run_id"]:
         assert (
             tiny_run / "results/runs" / run_id / "analysis/events.tsv"
@@ -139,7 +141,14 @@ def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp
     for job in by_rule["train"] + by_rule["analyze"]:
         assert job["resources"].get("gpu") == gpus and f"--device {device} " in job["shell"], job
     others = [job for job in jobs if job["rule"] not in ("train", "analyze")]
-    assert {job["rule"] for job in others} == {"make_dataset", "aggregate", "claims", "figure", "all"}
+    assert {job["rule"] for job in others} == {
+        "make_dataset",
+        "baselines",
+        "aggregate",
+        "claims",
+        "figure",
+        "all",
+    }
     for job in others:
         assert job["resources"].get("gpu", "0") == "0" and "--device" not in job["shell"], job
 
