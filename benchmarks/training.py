@@ -103,10 +103,10 @@ def sizes(ctx: Context) -> dict[str, dict]:
 
 def member_settings(cfg: dict, arch: str, seed: int, lambda_tcr: float) -> dict:
     """The run settings the pipeline gives this run (rnngeom.config.run_settings), on CPU and 1 thread."""
-    from rnngeom.config import Run, fmt_num, run_settings
+    from rnngeom.config import Run, run_settings
 
-    gain = fmt_num(cfg["models"][arch].get("gain", 1.0))
-    run = Run(TASK, arch, "bptt", fmt_num(lambda_tcr), gain, int(seed))
+    gain = float(cfg["models"][arch].get("gain", 1.0))
+    run = Run(TASK, arch, "bptt", float(lambda_tcr), gain, int(seed))
     return {**run_settings(cfg, run), "device": "cpu", "threads": 1}
 
 

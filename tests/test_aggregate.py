@@ -7,9 +7,13 @@ import json
 import math
 
 import pandas as pd
+import pytest
 
 from rnngeom.aggregate import ID_COLUMNS, aggregate, main, time_to_attractors
-from rnngeom.config import RUN_KEYS
+from rnngeom.constants import RUN_KEYS
+
+
+THRESHOLDS = {"flipflop": 0.9, "delayed_addition": 0.9, "evidence_accumulation": 0.9}
 
 
 def fake_run(root, run_id, accuracy, diverged=False, analysis=None, kappa_flow=None):
@@ -72,7 +76,7 @@ def test_runs_table(tmp_path):
     )
     b = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
     c = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3])
-    tables = aggregate([a, b, c], {"flipflop": 0.9})
+    tables = aggregate([a, b, c], THRESHOLDS)
     runs = tables["runs"].set_index("run_id")
     assert runs.loc["flipflop/leaky/bptt/lam0/g2/seed0", "time_to_learn"] == 50
     assert runs.loc["flipflop/leaky/bptt/lam0/g2/seed0", "t_GR"] == 30 and runs.iloc[0]["n_stable_final"] == 8
@@ -106,7 +110,7 @@ def test_censored_times_are_computed_once_into_the_runs_table(tmp_path):
     never = fake_run(
         tmp_path, "delayed_addition/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3], analysis=analysis
     )
-    runs = aggregate([learned, early, diverged, never], {"flipflop": 0.9})["runs"].set_index("run_id")
+    runs = aggregate([learned, early, diverged, never], THRESHOLDS)["runs"].set_index("run_id")
     assert runs["eval_every"].tolist() == [50.0] * 4 and runs["n_iterations"].tolist() == [100] * 4
     by_id = runs["time_to_learn_censored"].to_dict()
     assert by_id["flipflop/leaky/bptt/lam0/g2/seed0"] == 50.0
@@ -130,11 +134,19 @@ def test_time_to_attractors_censors_at_one_checkpoint_interval_past_the_end():
 
 def test_cli_writes_every_table_and_rejects_missing_runs(tmp_path, capsys):
     a = fake_run(tmp_path, "flipflop/lstm/bptt/lam0/g1/seed0", [0.1, 0.5, 0.99])
-    assert main(["--thresholds", '{"flipflop": 0.9}', "--out-dir", str(tmp_path / "tables"), str(a)]) == 0
+    assert main(["--thresholds", json.dumps(THRESHOLDS), "--out-dir", str(tmp_path / "tables"), str(a)]) == 0
     for name in ("runs", "metrics", "checkpoints", "fixed_points", "events", "kappa_flow"):
         assert (tmp_path / "tables" / f"{name}.tsv").exists()
     try:
-        main(["--out-dir", str(tmp_path / "t2"), str(tmp_path / "runs/nope")])
+        main(
+            [
+                "--thresholds",
+                json.dumps(THRESHOLDS),
+                "--out-dir",
+                str(tmp_path / "t2"),
+                str(tmp_path / "runs/nope"),
+            ]
+        )
     except SystemExit as err:
         assert err.code == 2
     assert "without metrics.tsv" in capsys.readouterr().err
@@ -162,7 +174,7 @@ def test_kappa_flow_table_from_rank1_runs_only(tmp_path):
         analysis=analysis,
         kappa_flow=pd.DataFrame(columns=cols),
     )  # header only, as run_analysis writes for leaky
-    tables = aggregate([leaky, r], {})
+    tables = aggregate([leaky, r], THRESHOLDS)
     kf = tables["kappa_flow"]
     assert (
         list(kf.columns) == ["run_id", "task", "arch", "learning_rule", "lambda_tcr", "gain", "seed"] + cols
@@ -174,7 +186,25 @@ def test_kappa_flow_table_from_rank1_runs_only(tmp_path):
         "saddle",
     ]  # by κ
     assert tables["checkpoints"]["ramping_index"].tolist() == [0.1, 0.5, 0.9] * 2
-    only_leaky = aggregate([leaky], {})["kappa_flow"]
+    only_leaky = aggregate([leaky], THRESHOLDS)["kappa_flow"]
     assert only_leaky.empty and list(only_leaky.columns)[-5:] == cols  # header-only tables keep their columns
-    assert main(["--out-dir", str(tmp_path / "tables"), str(leaky), str(r)]) == 0
+    assert (
+        main(
+            [
+                "--thresholds",
+                json.dumps(THRESHOLDS),
+                "--out-dir",
+                str(tmp_path / "tables"),
+                str(leaky),
+                str(r),
+            ]
+        )
+        == 0
+    )
     assert len(pd.read_csv(tmp_path / "tables" / "kappa_flow.tsv", sep="\t")) == 3
+
+
+def test_a_task_without_a_threshold_is_an_error_naming_it(tmp_path):
+    run = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g1/seed0", [0.5, 0.95])
+    with pytest.raises(ValueError, match="no accuracy threshold for task 'flipflop'"):
+        aggregate([run], {"evidence_accumulation": 0.9})

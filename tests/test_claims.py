@@ -22,7 +22,8 @@ from rnngeom.claims import (
     render_markdown,
 )
 from rnngeom.claims_sim import rejection_rate, simulated_tables
-from rnngeom.config import RUN_KEYS, experiment_runs
+from rnngeom.config import experiment_runs
+from rnngeom.constants import RUN_KEYS
 
 N_ITER, EVAL_EVERY = 2000, 50
 FAST = {"n_boot": 400}  # enough for the planted effects; the default 2000 is for the pipeline

@@ -15,9 +15,26 @@ DOC_FILES = sorted(
     | set((ROOT / "docs").glob("*.md"))
     | set((ROOT / "profiles").rglob("README.md"))
 )
-# Where a pointer outside the repository could hide (text files only).
-SCAN_ROOTS = ["README.md", "docs", "src", "config.yaml", "config", "workflow"]
-TEXT_SUFFIXES = {".md", ".py", ".yaml", ".yml", ".smk", ".rst", ".txt", ".html", ".json"}
+# Where a pointer outside the repository could hide (text files only): everything but the tests, whose
+# planted examples name such pointers on purpose.
+SCAN_ROOTS = [
+    "README.md",
+    "docs",
+    "src",
+    "config.yaml",
+    "config",
+    "workflow",
+    "profiles",
+    "benchmarks",
+    "scripts",
+    "envs",
+    "Makefile",
+    ".ci/run",
+    "Snakefile",
+    "pyproject.toml",
+    "requirements.txt",
+]
+TEXT_SUFFIXES = {".md", ".py", ".yaml", ".yml", ".smk", ".rst", ".txt", ".html", ".json", ".sh", ".toml"}
 # Markdown [text](target) (an optional "title" after the target) and HTML <img src="target">.
 MD_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 IMG_SRC = re.compile(r"<img\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)

@@ -17,7 +17,8 @@ import torch
 from rnngeom.aggregate import main as aggregate_main
 from rnngeom.analysis.gr_events import EVENT_COLUMNS, SCORE_COLUMNS
 from rnngeom.analysis.run_analysis import FIXED_POINT_COLUMNS, KAPPA_FLOW_COLUMNS, SUMMARY_COLUMNS, kappa_flow
-from rnngeom.config import RUN_KEYS, experiment_runs
+from rnngeom.config import experiment_runs
+from rnngeom.constants import RUN_KEYS
 from rnngeom.models import build_model
 from rnngeom.plots.style import load, parse_args
 

@@ -43,9 +43,8 @@ import numpy as np
 import pandas as pd
 
 from rnngeom.analysis.loss_drop import time_to_learn
-from rnngeom.config import RUN_KEYS
-from rnngeom.constants import EXPECTED_STABLE
-from rnngeom.io import write_tsv_atomic
+from rnngeom.constants import EXPECTED_STABLE, RUN_KEYS, TABLES
+from rnngeom.io import json_arg, write_tsv_atomic
 
 ID_COLUMNS = ["run_id", *RUN_KEYS]
 LOSS_DROP_FIELDS = [
@@ -59,7 +58,6 @@ LOSS_DROP_FIELDS = [
 ]
 GR_FIELDS = ["t_GR", "t_GR_max", "n_gr_events", "gr_noise_floor", "gr_threshold"]
 ANALYSIS_FIELDS = LOSS_DROP_FIELDS + GR_FIELDS
-TABLES = ("runs", "metrics", "checkpoints", "fixed_points", "events", "kappa_flow")
 
 
 def run_id_of(run_dir: Path, runs_root: str = "runs") -> str:
@@ -106,7 +104,11 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
     ident = {"run_id": run_id_of(run_dir), **{k: s[k] for k in ID_COLUMNS[1:]}}
     metrics = pd.read_csv(run_dir / "metrics.tsv", sep="\t")
     diverged = bool(prov.get("diverged", False)) or bool(metrics["diverged"].any())
-    threshold = float(thresholds.get(s["task"], 0.9))
+    if s["task"] not in thresholds:
+        raise ValueError(
+            f"no accuracy threshold for task {s['task']!r} (run {run_dir}); given: {sorted(thresholds)}"
+        )
+    threshold = float(thresholds[s["task"]])
     # A diverged run "did not learn", whatever its accuracy was before it blew up.
     ttl = None if diverged else time_to_learn(metrics["iteration"], metrics["test_accuracy"], threshold)
     ttl = math.nan if ttl is None else float(ttl)
@@ -187,7 +189,9 @@ def aggregate(run_dirs: list[str | Path], thresholds: dict) -> dict[str, pd.Data
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Aggregate per-run outputs into tidy tables")
-    ap.add_argument("--thresholds", default="{}", help="JSON {task: accuracy threshold for time_to_learn}")
+    ap.add_argument(
+        "--thresholds", required=True, help="JSON (or @file) {task: accuracy threshold for time_to_learn}"
+    )
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("run_dirs", nargs="+", help="results/runs/<run_id> folders")
     a = ap.parse_args(argv)
@@ -198,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if missing:
         ap.error(f"run folders without metrics.tsv/provenance.json: {missing[:5]}")
-    tables = aggregate(a.run_dirs, json.loads(a.thresholds))
+    try:
+        tables = aggregate(a.run_dirs, json_arg(a.thresholds, "--thresholds"))
+    except ValueError as err:
+        ap.error(str(err))
     for name, df in tables.items():
         write_tsv_atomic(Path(a.out_dir) / f"{name}.tsv", df)
     runs = tables["runs"]

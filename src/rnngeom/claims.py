@@ -6,7 +6,7 @@ verdict.
 
 Inputs are the tidy tables of ``rnngeom.aggregate`` (runs, metrics, checkpoints, fixed_points, events), a map
 experiment -> [run_id, ...] (``--experiments``: each experiment's exact run list), and a map claim id ->
-{"experiment": name or [names], "figure": name or [names]} (the config's claim section). The shared values
+{"experiment": name or [names], "figure": name} (the config's claim section). The shared values
 (the flip-flop's 8 stable points, the gain threshold 1.0) live in ``rnngeom.constants``.
 Every statistic below was fixed before looking at any result; none is tuned to the data.
 
@@ -97,7 +97,7 @@ C4  TCR facilitates attractor formation. As C3 on runs.tsv ``time_to_attractors`
 C5  TCR rescues strongly connected networks. As C3 restricted to gain > ``GAIN_THRESHOLD`` (1.0: the
     chaotic regime of the leaky / rank-one RNN). Censoring makes failure to learn count; success rates with
     and without TCR are reported in the text.
-C6  TCR accelerates local learning. As C3 restricted to learning_rule "rflo" (or "eprop").
+C6  TCR accelerates local learning. As C3 restricted to learning_rule "rflo".
 C7  TCR helps LSTMs. As C3 restricted to arch "lstm" (the search phase is the bulk of time-to-learn).
 C8  TCR promotes slow dynamics and ramping. Final checkpoint of each (non-diverged) run. Primary (the
     effect columns): seed-paired relative reduction of mean_speed, 1 − speed(λ>0)/speed(λ=0). Secondary:
@@ -138,9 +138,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rnngeom.config import RUN_KEYS
-from rnngeom.constants import EXPECTED_STABLE, GAIN_THRESHOLD, final_checkpoints
-from rnngeom.io import atomic_path, json_arg, write_tsv_atomic
+from rnngeom.constants import EXPECTED_STABLE, GAIN_THRESHOLD, RUN_KEYS, TABLES, final_checkpoints
+from rnngeom.io import as_bool, atomic_path, json_arg, write_tsv_atomic
 
 CLAIM_TEXT = {
     "C1": "Abrupt learning: plateau, then a sudden drop",
@@ -170,7 +169,6 @@ COLUMNS = [
     "figure",
 ]
 VERDICTS = ("supported", "not supported", "inconclusive", "not run")
-TABLE_NAMES = ("runs", "metrics", "checkpoints", "fixed_points", "events")
 CLAIM_SPEC_KEYS = {"experiment", "figure"}
 
 MIN_N = 3  # fewer units (or runs per arm) than this: at most "inconclusive"
@@ -192,7 +190,7 @@ RAMPING_MIN_EFFECT = 0.05
 STRATUM = ["task", "arch", "learning_rule", "gain"]
 FREEZE_IN = "freeze_in"
 FREEZE_IN_CONTROLLED = ("freeze_in_noise", "freeze_in_control")
-LOCAL_RULES = ("rflo", "eprop")
+LOCAL_RULES = ("rflo",)
 LOG_FLOOR = 1e-12
 C2_WINDOW = 3  # C2: the GR transitions into the last 3 checkpoints at or before t_drop are "before the drop"
 C2_MIN_TRANSITIONS = 8  # C2: scored transitions a run needs (a window at its own and at other drop times)
@@ -431,20 +429,6 @@ def compare_tcr(
 # ----------------------------------------------------------------------------------------------------------
 # Per-run quantities
 # ----------------------------------------------------------------------------------------------------------
-
-
-def as_bool(series: pd.Series) -> pd.Series:
-    """True/False from bools, 0/1 or the strings "True"/"False"; missing (NaN, "") stays NaN (object)."""
-    mapping = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
-
-    def one(v):
-        if isinstance(v, (bool, np.bool_)):
-            return bool(v)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return np.nan
-        return mapping.get(str(v).strip().lower(), np.nan)
-
-    return series.map(one).astype(object)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1165,7 +1149,7 @@ def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
     if not (folder / "runs.tsv").is_file():
         raise ValueError(f"--tables: {folder / 'runs.tsv'} not found")
     tables = {}
-    for name in (*TABLE_NAMES, "kappa_flow"):
+    for name in TABLES:
         path = folder / f"{name}.tsv"
         try:
             tables[name] = pd.read_csv(path, sep="\t") if path.is_file() else pd.DataFrame(columns=["run_id"])

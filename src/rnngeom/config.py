@@ -22,13 +22,13 @@ import jsonschema
 import yaml
 
 from rnngeom import deps
+from rnngeom.constants import RUN_KEYS
 
 
 class ConfigError(ValueError):
     """A config problem; the message names the key and what is allowed."""
 
 
-RUN_KEYS = ("task", "arch", "learning_rule", "lambda_tcr", "gain", "seed")  # what identifies a run
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
 
 
@@ -45,6 +45,11 @@ class Run:
     lambda_tcr: float
     gain: float
     seed: int
+
+    def __post_init__(self):
+        # Numbers stay numbers whoever builds the run (a "0.3" from a path or a CLI becomes 0.3).
+        for key, kind in (("lambda_tcr", float), ("gain", float), ("seed", int)):
+            object.__setattr__(self, key, kind(getattr(self, key)))
 
     @property
     def run_id(self) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnngeom.io import atomic_path, sha256_file, write_json_atomic
+from rnngeom.io import atomic_path, json_arg, sha256_file, write_json_atomic
 from rnngeom.tasks import TaskData, get_task
 
 # Splits get different seed streams so train and test trials never coincide.
@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.n_trials < 1:
         ap.error(f"--n-trials must be >= 1, got {a.n_trials}")
-    params = json.loads(a.params)
+    try:
+        params = json_arg(a.params, "--params")
+    except ValueError as err:
+        ap.error(str(err))
     data = generate_split(a.task, a.split, a.n_trials, a.seed, params)
     write_dataset(a.out, data, {"task": a.task, "split": a.split, "seed": a.seed, "params": params})
     print(f"wrote {a.out}: {data.n_trials} trials, inputs {data.inputs.shape}", file=sys.stderr)

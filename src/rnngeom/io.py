@@ -1,4 +1,5 @@
-"""Small I/O helpers shared by every stage: atomic writes, checksums, TSV tables, JSON arguments.
+"""Small I/O helpers shared by every stage: atomic writes, checksums, TSV tables (and their boolean
+columns), JSON arguments.
 
 Every file a job writes appears whole or not at all: it is written to a temporary name in the same
 folder and renamed into place (``os.replace`` is atomic on POSIX), so a killed job never leaves a
@@ -10,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -75,3 +79,18 @@ def json_arg(text: str, what: str):
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{what}: not valid JSON ({source}: {err})") from None
+
+
+def as_bool(series):
+    """A TSV table's boolean column as True/False (object dtype): from bools, 0/1 or the strings "True" /
+    "False"; missing values (NaN, "") stay NaN."""
+    mapping = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+
+    def one(v):
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return math.nan
+        return mapping.get(str(v).strip().lower(), math.nan)
+
+    return series.map(one).astype(object)

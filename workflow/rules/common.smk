@@ -35,7 +35,7 @@ if not os.access(_RESULTS if _RESULTS.exists() else Path("."), os.W_OK | os.X_OK
     )
 
 RUNS = {run.run_id: run for run in rnngeom_config.all_runs(config)}
-TABLES = module_constant("rnngeom.aggregate", "TABLES")
+TABLES = module_constant("rnngeom.constants", "TABLES")
 FIGURES = sorted(config["figures"])
 # device: cuda -> training and analysis jobs compute on a GPU and ask for one each (SLURM: one GPU per job;
 # locally, cap concurrent GPU jobs with --resources gpu=N). auto uses a GPU where torch sees one at run

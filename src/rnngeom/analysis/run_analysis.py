@@ -184,7 +184,6 @@ def constant_input(setting, task_name: str | None, data, n_in: int) -> tuple[np.
         return np.zeros(n_in), "zeros"
     if isinstance(setting, str):  # "task" (resolve_settings allows nothing else)
         from rnngeom.tasks import get_task
-        from rnngeom.tasks.base import TaskData
 
         if not task_name:
             raise ValueError(
@@ -481,6 +480,13 @@ def reanalysis_scores(
     ]
 
 
+def _finite_median(values) -> float | None:
+    """Median of the finite values, None (JSON null) when there are none."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if len(v) else None
+
+
 def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dict | None = None):
     """Analyse one run (see the module docstring); returns the analysis.json content.
 
@@ -640,12 +646,9 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         "t_GR": gr.t_gr,
         "t_GR_max": gr.t_gr_max,
         "gr_threshold": gr.threshold,
-        "gr_noise_floor": float(np.median(null_scores)),
+        "gr_noise_floor": _finite_median(null_scores),
         "gr_null_scores": null_rows,
         "n_gr_events": int(len(gr.events)),
-        "gr_before_drop": (
-            None if gr.t_gr is None or drop_fields["t_drop"] is None else bool(gr.t_gr < drop.t_drop)
-        ),
         "n_checkpoints": len(iterations),
         "final_counts": summary.iloc[-1][["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]]
         .astype(int)

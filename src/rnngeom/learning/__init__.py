@@ -120,26 +120,6 @@ def register(cls: type[LearningRule]) -> type[LearningRule]:
     return cls
 
 
-def rule_source_files(name: str) -> list[str]:
-    """The package files that define learning rule ``name`` (its class, its bases and this module), so
-    the pipeline re-trains exactly the runs whose learning-rule code changed."""
-    import inspect
-    import sys
-
-    cls = get_rule(name)
-    modules = {c.__module__ for c in cls.__mro__ if c.__module__.startswith("rnngeom.learning.")}
-    # ... and the learning modules whose functions or classes those modules use (freeze_in builds on rflo).
-    for module in list(modules):
-        for obj in vars(sys.modules[module]).values():
-            owner = (
-                getattr(obj, "__module__", None) if inspect.isfunction(obj) or inspect.isclass(obj) else None
-            )
-            if owner and owner.startswith("rnngeom.learning."):
-                modules.add(owner)
-    files = {inspect.getsourcefile(sys.modules[m]) for m in modules}
-    return sorted(files | {inspect.getsourcefile(LearningRule)})
-
-
 def get_rule(name: str) -> type[LearningRule]:
     _load_rules()
     if name not in RULES:

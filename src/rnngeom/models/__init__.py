@@ -45,14 +45,3 @@ def build_model(spec: dict) -> RecurrentModel:
     if missing:
         raise ValueError(f"model spec for arch {arch!r} is missing {missing}")
     return cls(**spec)
-
-
-def model_source_files(arch: str) -> list[str]:
-    """The package files that define ``arch`` (its class and every base class in rnngeom), so the pipeline
-    can re-train exactly the runs whose model code changed."""
-    import inspect
-
-    if arch not in MODELS:
-        raise ValueError(f"unknown arch {arch!r}; allowed: {sorted(MODELS)}")
-    files = {inspect.getsourcefile(c) for c in MODELS[arch].__mro__ if c.__module__.startswith("rnngeom.")}
-    return sorted(files | {inspect.getsourcefile(inspect.getmodule(build_model))})

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from rnngeom.constants import EXPECTED_STABLE
+from rnngeom.io import as_bool
 from rnngeom.plots.style import (
     conditions,
     lam_palette,
@@ -37,7 +38,7 @@ from rnngeom.plots.style import (
 def reached(runs) -> tuple[int, float]:
     """Seeds that reached the expected count (runs.tsv attractors_censored False), and their median
     time_to_attractors."""
-    hit = runs["attractors_censored"].astype(str).str.lower().isin(["false", "0", "0.0"])
+    hit = as_bool(runs["attractors_censored"]).eq(False)
     firsts = runs.loc[hit, "time_to_attractors"].astype(float)
     return int(hit.sum()), (float(np.median(firsts)) if len(firsts) else np.nan)
 

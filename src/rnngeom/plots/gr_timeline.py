@@ -13,6 +13,7 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rnngeom.io import as_bool
 from rnngeom.plots.style import load, load_table, parse_args, run_label, save, set_style
 
 MAX_PANELS = 12
@@ -23,7 +24,7 @@ def main(argv=None) -> int:
     set_style()
     runs, metrics = load(args)
     checkpoints = load_table(args, "checkpoints", runs)
-    runs = runs.assign(abrupt=runs["abrupt"].astype(str).str.lower().isin(["true", "1", "1.0"]))
+    runs = runs.assign(abrupt=as_bool(runs["abrupt"]).eq(True))
     runs = runs.sort_values(["abrupt", "run_id"], ascending=[False, True]).head(MAX_PANELS)
     n = len(runs)
     cols = min(4, n)

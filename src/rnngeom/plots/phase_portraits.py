@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rnngeom.io import as_bool
 from rnngeom.plots.style import (
     KIND_COLORS,
     KIND_MARKERS,
@@ -27,7 +28,7 @@ from rnngeom.plots.style import (
 
 
 def pick_run(runs):
-    dropped = runs[runs["abrupt"].astype(str).str.lower().isin(["true", "1", "1.0"])]
+    dropped = runs[as_bool(runs["abrupt"]).eq(True)]
     if not dropped.empty:
         return dropped.sort_values(["drop_width_rel", "run_id"]).iloc[0]
     return runs.sort_values(["final_test_loss", "run_id"]).iloc[0]

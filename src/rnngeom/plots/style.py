@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from rnngeom.io import atomic_path, json_arg  # noqa: E402
+from rnngeom.io import as_bool, atomic_path, json_arg  # noqa: E402
 
 ARCH_LABELS = {"plrnn": "PLRNN", "leaky": "leaky firing-rate", "rank1": "rank-one", "lstm": "LSTM"}
 TASK_LABELS = {
@@ -24,8 +24,6 @@ TASK_LABELS = {
 RULE_LABELS = {
     "bptt": "BPTT",
     "rflo": "RFLO",
-    "eprop": "e-prop",
-    "e_prop": "e-prop",
     "freeze_in": "freeze-in",
     "freeze_in_noise": "freeze-in + weight noise",
     "freeze_in_control": "freeze-in + λ(t) control",
@@ -84,7 +82,7 @@ def load_table(args: argparse.Namespace, name: str, runs: pd.DataFrame) -> pd.Da
 def with_censored_ttl(runs: pd.DataFrame) -> pd.DataFrame:
     """runs plus ``censored`` (bool) and ``ttl``: runs.tsv's time_to_learn_censored, as the claims use it
     (unlearned or diverged runs at the run length + one evaluation step, drawn as open markers at the top)."""
-    censored = runs["censored"].astype(str).str.lower().isin(["true", "1", "1.0"])
+    censored = as_bool(runs["censored"]).eq(True)
     return runs.assign(censored=censored, ttl=runs["time_to_learn_censored"].astype(float))
 
 

@@ -33,17 +33,6 @@ from rnngeom.plots.style import (
 )
 
 
-def claims(runs) -> str:
-    tested = ["C3"]
-    if (runs["learning_rule"] != "bptt").any():
-        tested.append("C6 (local learning)")
-    if (runs["arch"] == "lstm").any():
-        tested.append("C7 (LSTM)")
-    if runs["lambda_tcr"].nunique() >= 3:
-        tested.append("C10 (too much TCR?)")
-    return ", ".join(tested)
-
-
 def main(argv=None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     set_style()
@@ -91,7 +80,7 @@ def main(argv=None) -> int:
         ax.set_ylabel("time to learn (training iterations)")
     fig.legend(handles=censor_handles(), loc="outside lower center", ncol=3, frameon=False, fontsize=8)
     fig.suptitle(
-        f"Does TCR speed up learning? Time to learn vs λ_TCR ({claims(runs)})\n"
+        "Does TCR speed up learning? Time to learn vs λ_TCR\n"
         "bars: median over seeds; k/n above a bar: seeds that learned",
         fontsize=10,
     )

@@ -16,7 +16,6 @@ fitted and capped parameters as ``name=value`` pairs separated by ``;``, empty i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rnngeom.data import load_dataset
-from rnngeom.io import write_tsv_atomic
+from rnngeom.io import json_arg, write_tsv_atomic
 from rnngeom.tasks import get_task
 from rnngeom.tasks._params import resolve
 from rnngeom.tasks.base import TaskData
@@ -188,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--thresholds", required=True, help="JSON {task: accuracy threshold}")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    tasks, thresholds = json.loads(a.tasks), json.loads(a.thresholds)
+    try:
+        tasks, thresholds = json_arg(a.tasks, "--tasks"), json_arg(a.thresholds, "--thresholds")
+    except ValueError as err:
+        ap.error(str(err))
     missing = sorted(set(tasks) - set(thresholds))
     if missing:
         ap.error(f"--thresholds has no threshold for task(s) {missing}")
