@@ -12,7 +12,6 @@ import pytest
 from rnngeom.aggregate import ID_COLUMNS, aggregate, main, time_to_attractors
 from rnngeom.constants import RUN_KEYS
 
-
 THRESHOLDS = {"flipflop": 0.9, "delayed_addition": 0.9, "evidence_accumulation": 0.9}
 
 
