@@ -35,6 +35,30 @@ SMALL_SETTINGS = {
 }
 
 
+# Default gains differ by arch (leaky 1.5, LSTM 1.0) and a second experiment runs leaky at g = 1.0 and 1.5: a
+# product grid of abrupt_learning's key values would also pick gain_sweep's leaky g = 1 runs (18, not 12).
+SELECTION_CONFIG = {
+    "models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
+    "experiments": {
+        "abrupt_learning": {
+            "tasks": ["flipflop"],
+            "archs": ["leaky", "lstm"],
+            "learning_rules": ["bptt"],
+            "lambda_tcr": [0.0],
+            "seeds": list(range(6)),
+        },
+        "gain_sweep": {
+            "tasks": ["flipflop"],
+            "archs": ["leaky"],
+            "learning_rules": ["bptt"],
+            "lambda_tcr": [0.0],
+            "gain": [1.0, 1.5],
+            "seeds": list(range(6)),
+        },
+    },
+}
+
+
 @pytest.fixture
 def small_settings():
     return copy.deepcopy(SMALL_SETTINGS)

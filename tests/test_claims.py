@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SELECTION_CONFIG
 
 from rnngeom.aggregate import censored_time_to_learn, time_to_attractors
 from rnngeom.claims import (
@@ -421,26 +423,7 @@ def test_freeze_in_collapse():
 def test_claims_select_exactly_the_experiments_runs():
     # Default gains differ by arch (leaky 1.5, LSTM 1.0) and another experiment runs leaky at g = 1.0: a
     # product grid of abrupt_learning's key values would also pick those 6 leaky g = 1 runs (18, not 12).
-    config = {
-        "models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
-        "experiments": {
-            "abrupt_learning": {
-                "tasks": ["flipflop"],
-                "archs": ["leaky", "lstm"],
-                "learning_rules": ["bptt"],
-                "lambda_tcr": [0.0],
-                "seeds": list(range(6)),
-            },
-            "gain_sweep": {
-                "tasks": ["flipflop"],
-                "archs": ["leaky"],
-                "learning_rules": ["bptt"],
-                "lambda_tcr": [0.0],
-                "gain": [1.0, 1.5],
-                "seeds": list(range(6)),
-            },
-        },
-    }
+    config = copy.deepcopy(SELECTION_CONFIG)
     experiments = {
         name: sorted({r.run_id for r in experiment_runs(config, name)}) for name in config["experiments"]
     }

@@ -4,6 +4,7 @@ error for a figure whose experiment selects no runs."""
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import zlib
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import SELECTION_CONFIG
 
 from rnngeom.aggregate import main as aggregate_main
 from rnngeom.analysis.gr_events import EVENT_COLUMNS, SCORE_COLUMNS
@@ -297,26 +299,7 @@ def test_freeze_in_without_activity_var_column_still_draws(results, tmp_path):
 def test_figure_selects_exactly_the_experiments_runs(tmp_path):
     # Default gains differ by arch (leaky 1.5, LSTM 1.0) and another experiment runs leaky at g = 1.0: a
     # product grid of abrupt_learning's key values would also pick the leaky g = 1 runs (18, not 12).
-    config = {
-        "models": {"leaky": {"gain": 1.5}, "lstm": {"gain": 1.0}},
-        "experiments": {
-            "abrupt_learning": {
-                "tasks": ["flipflop"],
-                "archs": ["leaky", "lstm"],
-                "learning_rules": ["bptt"],
-                "lambda_tcr": [0.0],
-                "seeds": list(range(6)),
-            },
-            "gain_sweep": {
-                "tasks": ["flipflop"],
-                "archs": ["leaky"],
-                "learning_rules": ["bptt"],
-                "lambda_tcr": [0.0],
-                "gain": [1.0, 1.5],
-                "seeds": list(range(6)),
-            },
-        },
-    }
+    config = copy.deepcopy(SELECTION_CONFIG)
     every = sorted({r for name in config["experiments"] for r in experiment_runs(config, name)})
     assert len(every) == 18
     (tmp_path / "tables").mkdir()

@@ -323,6 +323,12 @@ class Comparison:
         unit = "seed-paired units" if self.design == "paired" else "runs in the smaller arm (unpaired)"
         return f"{self.design}, n = {self.n} {unit}, λ>0 = {{{', '.join(f'{v:g}' for v in self.lambdas)}}}"
 
+    def decide(self, min_effect: float, alpha: float) -> tuple[str, str]:
+        """(verdict, reason) of this comparison by the verdict rule (``decide``)."""
+        return decide(
+            self.effect, self.ci_low, self.ci_high, self.p_value, n=self.n, min_effect=min_effect, alpha=alpha
+        )
+
 
 def compare_tcr(
     runs: pd.DataFrame,
@@ -459,15 +465,7 @@ def _not_freeze_in(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outcome_from(claim_id: str, comp: Comparison, what: str, alpha: float, extra: str = "") -> Outcome:
-    verdict, why = decide(
-        comp.effect,
-        comp.ci_low,
-        comp.ci_high,
-        comp.p_value,
-        n=comp.n,
-        min_effect=MIN_EFFECT[claim_id],
-        alpha=alpha,
-    )
+    verdict, why = comp.decide(MIN_EFFECT[claim_id], alpha)
     test = "Wilcoxon signed-rank" if comp.design == "paired" else "Mann-Whitney U"
     text = (
         f"{what}; {comp.describe()}; one-sided {test}; {100 * (1 - alpha):g}% bootstrap CI{extra}; "
@@ -776,15 +774,7 @@ def claim_c8(d: ClaimData) -> Outcome:
         alpha=d.alpha,
         label="final mean_speed",
     )
-    verdict, why = decide(
-        comp.effect,
-        comp.ci_low,
-        comp.ci_high,
-        comp.p_value,
-        n=comp.n,
-        min_effect=MIN_EFFECT["C8"],
-        alpha=d.alpha,
-    )
+    verdict, why = comp.decide(MIN_EFFECT["C8"], d.alpha)
     if {"ramping_index", "ramping_null"} <= set(ck.columns):
         excess = pd.to_numeric(final["ramping_index"], errors="coerce") - pd.to_numeric(
             final["ramping_null"], errors="coerce"
@@ -801,15 +791,7 @@ def claim_c8(d: ClaimData) -> Outcome:
                 alpha=d.alpha,
                 label="final ramping_index − ramping_null",
             )
-            r_verdict, r_why = decide(
-                ramp.effect,
-                ramp.ci_low,
-                ramp.ci_high,
-                ramp.p_value,
-                n=ramp.n,
-                min_effect=RAMPING_MIN_EFFECT,
-                alpha=d.alpha,
-            )
+            r_verdict, r_why = ramp.decide(RAMPING_MIN_EFFECT, d.alpha)
             secondary = (
                 f"secondary: median Δ(ramping_index − ramping_null), λ>0 − λ=0 = {ramp.effect:.3g} "
                 f"[{ramp.ci_low:.3g}, {ramp.ci_high:.3g}], p = {ramp.p_value:.3g} ({ramp.design}, "
