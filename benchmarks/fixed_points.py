@@ -55,6 +55,7 @@ import torch
 import yaml
 
 from benchmarks.common import ROOT, Context, median, wall
+from rnngeom.runtime import set_threads
 
 
 class SyntheticCheckpoints:
@@ -245,7 +246,7 @@ def bench_fixed_points(ctx: Context) -> list[dict]:
     task = get_task("flipflop")
     data = task.generate(n_trials, seed=1, n_steps=T, p_pulse=0.05 if not ctx.tiny else 0.2)
     inputs = torch.from_numpy(data.inputs)
-    torch.set_num_threads(1)
+    set_threads(1)
     rows = []
     for arch in archs:
         hp = {k: v for k, v in cfg_all["models"][arch].items()}

@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks import training  # noqa: E402
+from rnngeom.runtime import set_threads  # noqa: E402
 
 TINY_CMD = [
     "--cores",
@@ -270,7 +271,7 @@ def main(argv=None) -> int:
     if not a.cpu_only and not torch.cuda.is_available():
         print("error: torch sees no CUDA device; use --cpu-only for the dry mode", file=sys.stderr)
         return 2
-    torch.set_num_threads(1)
+    set_threads(1)
     gpu_name = "" if a.cpu_only else f"; {torch.cuda.get_device_name(0)}"
     budget = a.budget or (0.02 if a.cpu_only else 0.5)
     ctx = Context(

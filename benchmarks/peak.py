@@ -12,6 +12,7 @@ import time
 import torch
 
 from benchmarks.common import Context, usable_cpus
+from rnngeom.runtime import threads as threads_for
 
 
 def case_name(threads: int) -> str:
@@ -20,9 +21,7 @@ def case_name(threads: int) -> str:
 
 def matmul_gflops(n: int, threads: int, repeats: int) -> list[float]:
     """GFLOP/s of `repeats` float32 n x n matmuls on `threads` torch threads (after one warm-up)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with threads_for(threads):
         gen = torch.Generator().manual_seed(0)
         a = torch.randn(n, n, generator=gen)
         b = torch.randn(n, n, generator=gen)
@@ -33,8 +32,6 @@ def matmul_gflops(n: int, threads: int, repeats: int) -> list[float]:
             torch.matmul(a, b)
             out.append(2.0 * n**3 / (time.perf_counter() - t0) / 1e9)
         return out
-    finally:
-        torch.set_num_threads(old)
 
 
 def peak(ctx: Context) -> dict[int, float]:

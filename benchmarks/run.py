@@ -148,6 +148,7 @@ def main(argv=None) -> int:
     import torch
 
     from benchmarks.common import machine_description
+    from rnngeom.runtime import set_threads
 
     quick = args.quick or args.tiny
     ctx = Context(
@@ -183,7 +184,7 @@ def main(argv=None) -> int:
             failed.append(name)
             continue
         finally:
-            torch.set_num_threads(torch_threads)
+            set_threads(torch_threads)
         if rows:
             write_tsv(out_dir / f"{name}.tsv", rows)
             print_table(rows)

@@ -61,6 +61,8 @@ import yaml
 from benchmarks.common import ROOT, Context, SkipBenchmark, median, rate
 from benchmarks.peak import case_name, peak
 from rnngeom.losses import masked_mse
+from rnngeom.runtime import set_threads
+from rnngeom.runtime import threads as threads_for
 from rnngeom.tcr import tcr_penalty
 
 ARCHS = ("plrnn", "leaky", "rank1", "lstm")
@@ -313,7 +315,7 @@ def make_runner(kind: str, cfg: dict, arch: str, k: int, seed0: int = 0):
 
 
 def _worker(jobs, results, barrier) -> None:
-    torch.set_num_threads(1)
+    set_threads(1)
     while True:
         job = jobs.get()
         if job is None:
@@ -408,9 +410,7 @@ class WorkerPair:
 
 def _measure_in_process(runners: dict, threads: int, reps: dict, budget_s: float, warm_up: bool) -> dict:
     """Interleaved (A, B, C, A, B, C, ...) so that load drift hits every case alike; {name: [rates]}."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with threads_for(threads):
         if warm_up:
             for r in runners.values():
                 r.step()
@@ -420,8 +420,6 @@ def _measure_in_process(runners: dict, threads: int, reps: dict, budget_s: float
                 if i < reps[name]:
                     out[name].append(rate(r.step, budget_s, MIN_ITERS))
         return out
-    finally:
-        torch.set_num_threads(old)
 
 
 MIN_ITERS = 1  # each measurement: at least this many iterations and at least the budget
@@ -434,7 +432,7 @@ def bench_training(ctx: Context) -> list[dict]:
     K, budget = ctx.members, ctx.budget_s
     rows = []
     pair = None
-    torch.set_num_threads(1)
+    set_threads(1)
 
     def n_reps(runner) -> int:  # a case whose single iteration takes over 2 budgets is measured once
         return 1 if runner.first_step_s > 2 * budget else ctx.repeats

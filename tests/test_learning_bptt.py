@@ -54,18 +54,19 @@ def test_hand_written_gradients_equal_autograd(name):
         torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-9, atol=1e-12, msg=n)
 
 
+@pytest.mark.parametrize("choice", [True, "auto"])
 @pytest.mark.parametrize("name", ["leaky", "rank1", "plrnn", "lstm"])
-def test_members_do_not_depend_on_the_ensemble(name):
+def test_members_do_not_depend_on_the_ensemble(name, choice):
     """Member k's float32 gradients are the same (to float32 rounding: batched matmuls may block differently
     for different K) whether it is computed alone or with others; nothing leaks between members."""
     spec = SPECS[name]
     params, batch = _ensemble(spec, K=4, dtype=torch.float32)
-    rule = _rule(spec, 4, True)
+    rule = _rule(spec, 4, choice)
     full = rule.gradients(params, batch, 0)
     for k in (0, 2):
         one = {n: p[k : k + 1] for n, p in params.items()}
         sub = Batch(*(t[k : k + 1] for t in (batch.inputs, batch.targets, batch.mask)))
-        alone = _rule(spec, 1, True)
+        alone = _rule(spec, 1, choice)
         alone._lambdas = rule.lambdas(0)[k : k + 1]
         res = alone.gradients(one, sub, 0)
         torch.testing.assert_close(res.task_loss[0], full.task_loss[k], rtol=1e-6, atol=0)
@@ -78,11 +79,29 @@ def test_fused_lstm_path_equals_autograd_through_the_model_file():
     spec = SPECS["lstm"]
     params, batch = _ensemble(spec, K=3)
     fused, slow = _rule(spec, 3, "auto"), _rule(spec, 3, False)
-    assert fused._fused_lstm is not None and slow._fused_lstm is None
+    assert fused._fused_lstm and not slow._fused_lstm
     lam = fused.lambdas(0).double()
     a, b = fused.gradients_for(params, batch, lam, 0), slow.gradients_for(params, batch, lam, 0)
     torch.testing.assert_close(a.task_loss, b.task_loss)
     torch.testing.assert_close(a.tcr, b.tcr)
     torch.testing.assert_close(a.activity_var, b.activity_var)
     for n in params:
+        torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-9, atol=1e-12, msg=n)
+
+
+@pytest.mark.parametrize("name", ["leaky", "leaky_a1", "rank1", "plrnn"])
+def test_numpy_cpu_path_equals_autograd_through_the_model_file(name):
+    """hand_written: auto runs the leaky, rank-one and PLRNN passes in NumPy on a CPU; same gradients."""
+    spec = SPECS[name]
+    params, batch = _ensemble(spec, K=3)
+    fast, slow = _rule(spec, 3, "auto"), _rule(spec, 3, False)
+    assert fast._numpy_on_cpu and not slow.hand_written
+    lam = fast.lambdas(0).double()
+    a, b = fast.gradients_for(params, batch, lam, 0), slow.gradients_for(params, batch, lam, 0)
+    torch.testing.assert_close(a.task_loss, b.task_loss)
+    torch.testing.assert_close(a.tcr, b.tcr)
+    torch.testing.assert_close(a.activity_var, b.activity_var)
+    assert set(a.grads) == set(b.grads) == set(params)
+    for n in params:
+        assert a.grads[n].dtype == params[n].dtype
         torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-9, atol=1e-12, msg=n)

@@ -45,6 +45,7 @@ from rnngeom.io import json_arg, write_json_atomic, write_tsv_atomic
 from rnngeom.learning import Batch, StepResult, get_rule
 from rnngeom.losses import masked_mse
 from rnngeom.models import build_model
+from rnngeom.runtime import set_threads
 from rnngeom.tasks import TaskData, get_task
 
 METRIC_COLUMNS = [
@@ -191,6 +192,12 @@ class Trainer:
         self.resumed_from: int | None = None
 
     # -- pieces -------------------------------------------------------------------------------------
+    def _per_member(self, v) -> torch.Tensor:
+        """A [K] per-member value (or None: NaN) as float64 on the CPU."""
+        if v is None:
+            return torch.full((self.K,), math.nan, dtype=torch.float64)
+        return torch.as_tensor(v).detach().to("cpu", torch.float64).reshape(self.K)
+
     def _empty_window(self) -> dict:
         return {k: torch.zeros(self.K, dtype=torch.float64) for k in WINDOW_KEYS} | {"n": 0}
 
@@ -208,11 +215,15 @@ class Trainer:
         exact."""
         n_train = self.train[0].shape[0]
         size = min(self.tr["batch_size"], n_train)
-        idx = []
-        for m in self.members:
-            rng = np.random.default_rng([int(m["seed"]), iteration])
-            idx.append(torch.from_numpy(rng.choice(n_train, size=size, replace=False)))
-        idx = torch.stack(idx).to(self.device)  # [K, B]
+        idx = np.stack(
+            [
+                np.random.default_rng([int(m["seed"]), iteration]).choice(n_train, size=size, replace=False)
+                for m in self.members
+            ]
+        )  # [K, B]
+        if self.device.type == "cpu":  # NumPy's gather: ~3x cheaper per call than torch indexing here
+            return Batch(*(torch.from_numpy(np.take(a.numpy(), idx, axis=0)) for a in self.train))
+        idx = torch.from_numpy(idx).to(self.device)
         return Batch(*(a[idx] for a in self.train))
 
     def member_state(self, k: int) -> dict:
@@ -251,11 +262,14 @@ class Trainer:
             clip = float(self.tr.get("grad_clip") or 0.0)
             coef = (clip / (grad_norm + 1e-6)).clamp(max=1.0) if clip else torch.ones_like(grad_norm)
             coef = torch.where(live, coef, torch.zeros_like(coef))  # a diverged member is frozen
-            for n, p in self.params.items():
-                g = result.grads[n]
-                p.grad = g * coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype)
+            grads = [result.grads[n] for n in self.params]
+            if self.K == 1:  # one fused call instead of one product per parameter
+                scaled = torch._foreach_mul(grads, coef[0].to(grads[0].dtype))
+            else:
+                scaled = [g * coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype) for g in grads]
+            for p, g in zip(self.params.values(), scaled):
+                p.grad = g  # replaced every step, so no zero_grad is needed
         self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             self.rule.after_step(self.params, iteration, result)
         result.extra.setdefault("grad_norm", grad_norm)
@@ -367,26 +381,17 @@ class Trainer:
                 return False
             result = self.train_step(it)
             self.iteration = it + 1
-            values = {
-                "task_loss": result.task_loss,
-                "tcr_loss": result.tcr,
-                "grad_norm": result.extra["grad_norm"],
-                "activity_var": result.activity_var,
-                "lambda_tcr_now": result.lambda_tcr,
-            }
-            values = {
-                k: torch.as_tensor(v if v is not None else torch.full((self.K,), math.nan))
-                .detach()
-                .cpu()
-                .to(torch.float64)
-                .reshape(self.K)
-                for k, v in values.items()
-            }
-            bad = ~(
-                torch.isfinite(values["task_loss"])
-                & torch.isfinite(values["tcr_loss"])
-                & torch.isfinite(values["grad_norm"])
+            # [len(WINDOW_KEYS), K] in float64 on the CPU, in the order of WINDOW_KEYS (one stack: this
+            # bookkeeping runs every iteration)
+            step = (
+                result.task_loss,
+                result.tcr,
+                result.extra["grad_norm"],
+                result.activity_var,
+                result.lambda_tcr,
             )
+            values = torch.stack([self._per_member(v) for v in step])
+            bad = ~torch.isfinite(values[:3]).all(dim=0)  # task loss, TCR or gradient norm
             for k in torch.nonzero(bad & ~self.diverged).flatten().tolist():
                 # Stop a diverged member cleanly: it is marked, counted as "did not learn", and neither
                 # crashes the other members and jobs nor the aggregation.
@@ -397,8 +402,9 @@ class Trainer:
                 )
                 self.record(k)
                 self.diverged_at[k] = self.iteration
-            for key in WINDOW_KEYS:
-                self.window[key] += torch.where(self.diverged, torch.zeros_like(values[key]), values[key])
+            values.masked_fill_(self.diverged, 0.0)  # a diverged member adds nothing
+            for i, key in enumerate(WINDOW_KEYS):
+                self.window[key] += values[i]
             self.window["n"] += 1
 
     def write_outputs(self, t_start: float) -> None:
@@ -480,7 +486,7 @@ def train_run(
     out_dir per run), and write their outputs; ``stop_after`` simulates an interruption."""
     t0 = time.time()
     first = settings if isinstance(settings, dict) else settings[0]
-    torch.set_num_threads(int(first.get("threads", 1)))
+    set_threads(int(first.get("threads", 1)))
     torch.use_deterministic_algorithms(True)
     trainer = Trainer(settings, load_dataset(train_path), load_dataset(test_path), out_dir)
     for d in trainer.out_dirs:

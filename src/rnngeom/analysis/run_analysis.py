@@ -76,6 +76,7 @@ from rnngeom.analysis.loss_drop import detect_loss_drop
 from rnngeom.analysis.pca import PCA
 from rnngeom.analysis.plrnn_exact import plrnn_fixed_points
 from rnngeom.io import atomic_path, json_arg, write_json_atomic, write_tsv_atomic
+from rnngeom.runtime import set_threads
 from rnngeom.tasks.base import TaskData
 from rnngeom.tcr import tcr_penalty
 
@@ -498,7 +499,7 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     t_start = time.perf_counter()
     cfg = resolve_settings(settings)
     if cfg["num_threads"]:
-        torch.set_num_threads(int(cfg["num_threads"]))
+        set_threads(int(cfg["num_threads"]))
     out_dir = Path(out_dir)
     iterations = list(checkpoints.iterations)
     if not iterations:

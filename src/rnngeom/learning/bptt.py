@@ -29,6 +29,7 @@ from rnngeom.learning import (
     activity_variance,
     register,
 )
+from rnngeom.learning.bptt_cpu import CPU_ARCHS, Scratch, cpu_bptt
 from rnngeom.losses import masked_mse, masked_mse_grad
 from rnngeom.models import build_model
 from rnngeom.tcr import tcr_grad, tcr_penalty
@@ -220,23 +221,22 @@ def lstm_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     return StepResult(task_loss, tcr, grads, activity_variance(h.transpose(0, 1)))
 
 
-def lstm_fused_bptt(lstm: torch.nn.LSTM, params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
-    """The LSTM (lstm.py) through torch's fused LSTM kernel and autograd, one member at a time: ``nn.LSTM``
-    has the same gates in the same row order (i, f, g, o) and h_0 = c_0 = 0; our bias b is its bias_ih and its
-    bias_hh is zero. On a CPU this beats the hand-written pass at every size (benchmarks/: ``training``)."""
+def lstm_fused_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
+    """The LSTM (lstm.py) through torch's fused LSTM kernel (``torch.lstm``, what ``nn.LSTM`` calls) and
+    autograd, one member at a time: the same gates in the same row order (i, f, g, o) and h_0 = c_0 = 0; our
+    bias b is its input bias and its hidden bias is zero. On a CPU this beats the hand-written passes at every
+    size (benchmarks/: ``training``); calling the op directly saves ~150 µs per step over the module."""
     names = list(params)
     zero_bias = params["b"].new_zeros(params["b"].shape[1:])
     losses, tcrs, variances, grads = [], [], [], {n: [] for n in names}
     with torch.enable_grad():
         for k in range(params["b"].shape[0]):
             member = {n: params[n][k].detach().requires_grad_(True) for n in names}
-            weights = {
-                "weight_ih_l0": member["W_ih"],
-                "weight_hh_l0": member["W_hh"],
-                "bias_ih_l0": member["b"],
-                "bias_hh_l0": zero_bias,
-            }
-            h, _ = torch.func.functional_call(lstm, weights, (batch.inputs[k],))  # [B, T, N]
+            x = batch.inputs[k]  # [B, T, n_in]
+            h0 = x.new_zeros(1, x.shape[0], member["W_hh"].shape[1])
+            weights = [member["W_ih"], member["W_hh"], member["b"], zero_bias]
+            # (input, (h_0, c_0), weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+            h = torch.lstm(x, (h0, h0), weights, True, 1, 0.0, True, False, True)[0]  # [B, T, N]
             y = torch.nn.functional.linear(h, member["readout.weight"], member["readout.bias"])
             task_loss = masked_mse(y, batch.targets[k], batch.mask[k])
             tcr = tcr_penalty(h)
@@ -281,18 +281,23 @@ class BPTT(LearningRule):
         self.hand_written = (
             arch in HAND_WRITTEN and not noisy and (choice is True or (choice == "auto" and pays))
         )
+        # "auto" on a CPU: the leaky, rank-one and PLRNN passes in NumPy (bptt_cpu.py; faster, measured);
+        # true: the torch pass below on any device (what a GPU runs, batched over members).
+        self._numpy_on_cpu = choice == "auto" and arch in CPU_ARCHS and not noisy
+        self._scratch = Scratch()
         # One module whose parameters are swapped for each member's (autograd path only).
         self._module = None if self.hand_written else build_model({**self.model_spec, "gain": 1.0})
         # "auto" on a CPU: the LSTM through torch's fused kernel (faster than both other paths, measured).
-        self._fused_lstm = None
-        if arch == "lstm" and choice == "auto":
-            N, n_in = int(self.model_spec["n_hidden"]), int(self.model_spec["n_in"])
-            self._fused_lstm = torch.nn.LSTM(n_in, N, batch_first=True)
+        self._fused_lstm = arch == "lstm" and choice == "auto"
 
     def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
         arch = self.model_spec["arch"]
-        if self._fused_lstm is not None and params["W_hh"].device.type == "cpu":
-            return lstm_fused_bptt(self._fused_lstm, params, batch, lambdas)
+        on_cpu = batch.inputs.device.type == "cpu"
+        if self._numpy_on_cpu and on_cpu:
+            alpha = float(self.model_spec.get("alpha", 1.0))
+            return cpu_bptt(self._scratch, arch, params, batch, lambdas, alpha)
+        if self._fused_lstm and on_cpu:
+            return lstm_fused_bptt(params, batch, lambdas)
         with torch.no_grad():
             if self.hand_written and arch == "plrnn":
                 return plrnn_bptt(params, batch, lambdas)
