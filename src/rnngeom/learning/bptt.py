@@ -1,14 +1,15 @@
 """Backpropagation through time (BPTT) of  L_k = masked MSE(y, y*) + λ_k · TCR(r)  for every ensemble member.
 
-Small RNNs on a CPU are dominated by per-operation framework overhead, not arithmetic. So for the three
-architectures with simple equations the backward pass is written by hand (one batched matmul per time step
-for all K members, no autograd graph), which is several times faster than autograd through a Python loop
-(``benchmarks/`` measures it); the time loops work in place on preallocated time-first tensors. On a CPU
-the LSTM runs through torch's fused ``nn.LSTM`` kernel with autograd (``hand_written: auto``; faster than
-the hand-written pass, measured). Models with noise use autograd on the model's own ``forward``, one member
-at a time (as does ``bptt: {hand_written: false}``, the reference). ``tests/test_learning_bptt.py`` checks
-every fast path against autograd through the model files (float64), so the model files stay the single
-statement of each equation.
+Small RNNs are dominated by per-operation framework overhead, not arithmetic. So for the three architectures
+with simple equations the backward pass is written by hand, no autograd graph: here in torch (one batched
+matmul per time step for all K members, in place on preallocated time-first tensors; what a GPU runs, and a
+CPU with ``hand_written: true``), and in NumPy network by network on a CPU with ``hand_written: auto``
+(``bptt_cpu.py``; NumPy's per-call cost and tanh are several times cheaper there, measured by
+``benchmarks/``). On a CPU the LSTM runs through torch's fused LSTM kernel with autograd (``auto``; faster
+than both hand-written passes, measured). Models with noise use autograd on the model's own ``forward``, one
+member at a time (as does ``bptt: {hand_written: false}``, the reference). ``tests/test_learning_bptt.py``
+checks every fast path against autograd through the model files (float64), so the model files stay the
+single statement of each equation.
 
 Notation (member index k and batch index omitted): inputs s_t, states x_t, activity r_t, outputs
 y_t = B r_t + b_out for t = 1..T from x_0 = 0.  g^x_t = dL/dx_t, the total derivative.
