@@ -25,7 +25,9 @@ def scan_cell_of(wildcards):
     try:
         return SCAN_CELLS[wildcards.cell]
     except KeyError:
-        raise WorkflowError(f"cell {wildcards.cell!r} is not in the scan {SCAN_FILE}") from None
+        raise WorkflowError(
+            f"cell {wildcards.cell!r} is not in the scan {SCAN_FILE}"
+        ) from None
 
 
 rule scan_cell:
@@ -101,4 +103,8 @@ rule scan:
     """Target: the scan table and every scan figure."""
     input:
         f"{SCAN_DIR}/scan.tsv",
-        expand(f"{SCAN_DIR}/figures/{{family}}.{{ext}}", family=SCAN_FAMILIES, ext=["png", "pdf"]),
+        expand(
+            f"{SCAN_DIR}/figures/{{family}}.{{ext}}",
+            family=SCAN_FAMILIES,
+            ext=["png", "pdf"],
+        ),
