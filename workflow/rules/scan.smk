@@ -96,7 +96,7 @@ rule scan_figure:
         vary=lambda wc: SCAN_FAMILIES[wc.family],
     shell:
         "python -m rnngeom.plots.scan_maps --table {input.table} --family {wildcards.family} "
-        "--vary {params.vary:q} --out {output.png} {output.pdf} > {log} 2>&1"
+        "--vary={params.vary:q} --out {output.png} {output.pdf} > {log} 2>&1"
 
 
 rule scan:

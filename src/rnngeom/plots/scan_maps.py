@@ -39,7 +39,6 @@ def cell_stats(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             abrupt=("abrupt", "mean"),
             plateau=("plateau_fraction", "median"),
             n=("seed", "size"),
-            n_iterations=("n_iterations", "max"),
         )
         .reset_index()
     )
@@ -76,7 +75,7 @@ def heatmap(ax, stats: pd.DataFrame, row: str, col: str, value: str, text, cmap,
     ax.tick_params(labelsize=7)
     bar = ax.figure.colorbar(image, ax=ax, shrink=0.9, pad=0.02)
     bar.set_label(label, fontsize=7)
-    bar.ax.tick_params(labelsize=6)
+    bar.ax.tick_params(which="both", labelsize=6)
 
 
 def draw(runs: pd.DataFrame, family: str, vary: str = ""):
@@ -99,8 +98,9 @@ def draw(runs: pd.DataFrame, family: str, vary: str = ""):
         squeeze=False,
         layout="constrained",
     )
-    ttl_max = float(stats["n_iterations"].max()) * 1.1
-    ttl_norm = mcolors.LogNorm(vmin=max(float(stats["ttl"].min()), 1.0), vmax=ttl_max)
+    # one colour scale for the whole family; its top is the censored value (n_iterations + one evaluation)
+    ttl_min = max(float(stats["ttl"].min()), 1.0)
+    ttl_norm = mcolors.LogNorm(vmin=ttl_min, vmax=max(float(stats["ttl"].max()), 2.0 * ttl_min))
     ratio_max = max(
         float(np.nanmax(np.abs(stats["log2_ratio"]))) if stats["log2_ratio"].notna().any() else 0, 0.5
     )
@@ -149,7 +149,10 @@ def draw(runs: pd.DataFrame, family: str, vary: str = ""):
             "gain",
             col,
             "abrupt",
-            lambda c: f"{c['abrupt']:.2f}\nplat. {c['plateau']:.2f}",
+            lambda c: (
+                f"{c['abrupt']:.2f}\n"
+                + (f"plat. {c['plateau']:.2f}" if pd.notna(c["plateau"]) else "no drop")
+            ),
             "magma",
             unit_norm,
             "fraction abrupt",
