@@ -150,11 +150,13 @@ def test_cell_trains_its_seeds_as_one_ensemble_equal_to_each_alone(main_config, 
 def synthetic_table() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
-    for family, vary_values in (("gain_lambda", [1.0]), ("alpha", [0.5, 1.0])):
+    grids = (
+        ("gain_lambda", ["leaky", "rank1"], [0.0, 0.3, 1.0], [1.0]),
+        ("alpha", ["leaky"], [0.0, 0.3], [0.5, 1.0]),
+    )
+    for family, archs, lams, alphas in grids:
         for arch, gain, lam, alpha, seed in np.broadcast(
-            *np.meshgrid(
-                ["leaky", "rank1"], [1.0, 2.0, 3.0], [0.0, 0.3, 1.0], vary_values, [1000, 1001, 1002]
-            )
+            *np.meshgrid(archs, [1.0, 2.0, 3.0], lams, alphas, [1000, 1001, 1002])
         ):
             learned = rng.random() < 0.7
             ttl = float(rng.integers(2, 40) * 50) if learned else math.nan
@@ -210,3 +212,14 @@ def test_figure_draws_a_synthetic_table(tmp_path, family, vary):
         scan_maps.cell_stats(synthetic_table(), ["arch", "gain", "lambda_tcr"]), "gain", "lambda_tcr"
     )
     assert np.allclose(stats.loc[stats["lambda_tcr"] == 0.0, "log2_ratio"], 0.0)
+
+
+@pytest.mark.parametrize(
+    "main, scan_path", [("config.yaml", "config/scan.yaml"), ("config/paper.yaml", "config/scan_paper.yaml")]
+)
+def test_shipped_scan_files_are_valid_for_their_main_config(main, scan_path):
+    config = scan.load_main_config(str(ROOT / main))
+    cells = scan.cells(scan.read_scan(ROOT / scan_path, config), config)
+    families = {c.family for c in cells}
+    assert families == {"gain_lambda", "alpha", "lr", "timing"}
+    assert {c.arch for c in cells if c.family == "gain_lambda"} == {"leaky", "rank1", "plrnn", "lstm"}
