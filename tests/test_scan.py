@@ -137,6 +137,10 @@ def test_cell_trains_its_seeds_as_one_ensemble_equal_to_each_alone(main_config, 
     metrics = pd.read_csv(tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv", sep="\t")
     assert metrics["iteration"].max() == 60
     assert not (tmp_path / "ensemble" / cell.cell_id / "seed1000/checkpoints.pt").exists()
+    # a cell whose runs finished (a job killed after training) is not trained again
+    stamp = (tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv").stat().st_mtime_ns
+    pd.testing.assert_frame_equal(scan.cell_rows(main_config, cell, tmp_path / "ensemble"), rows)
+    assert (tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv").stat().st_mtime_ns == stamp
     alone = scan.cell_rows(main_config, scan.Cell(**{**cell.__dict__, "seeds": (1001,)}), tmp_path / "alone")
     together = rows[rows["seed"] == 1001].reset_index(drop=True)
     numeric = ["final_accuracy", "best_accuracy", "time_to_learn_censored", "drop_decades", "t_drop"]

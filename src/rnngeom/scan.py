@@ -26,10 +26,10 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
+import json
 import math
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -326,31 +326,29 @@ def cell_rows(config: dict, cell: Cell, runs_dir: str | Path, device: str = "cpu
 
     The datasets are generated here from the cell's (overridden) task parameters and ``config["data"]``,
     exactly as the pipeline's data rule does, so a timing override gets its own data. Checkpoints and
-    datasets are deleted afterwards; metrics.tsv and provenance.json of each run stay (a few kB)."""
+    datasets are deleted afterwards; metrics.tsv and provenance.json of each run stay (a few kB), and runs
+    whose provenance.json holds these settings are not trained again (a job killed after training)."""
     from rnngeom.aggregate import collect_run
     from rnngeom.analysis.loss_drop import detect_loss_drop
     from rnngeom.analysis.run_analysis import resolve_settings
     from rnngeom.data import generate_split, write_dataset
-    from rnngeom.train import train_run
+    from rnngeom.train import settings_hash, train_run
 
     varied = apply_overrides(config, cell.overrides)
     cell_dir = Path(runs_dir) / cell.cell_id
-    data = varied["data"]
-    paths = {}
-    for split, n in (("train", data["n_train"]), ("test", data["n_test"])):
-        paths[split] = cell_dir / "data" / f"{split}.npz"
-        params = varied["tasks"][cell.task]
-        split_data = generate_split(cell.task, split, n, data["seed"], params)
-        write_dataset(paths[split], split_data, {"task": cell.task, "split": split, "seed": data["seed"]})
     runs = cell.runs()
     settings = [
         {**rnngeom_config.run_settings(varied, run), "device": device, "threads": threads} for run in runs
     ]
     out_dirs = [cell_dir / f"seed{run.seed}" for run in runs]
-    t0 = time.time()
-    train_run(settings, paths["train"], paths["test"], out_dirs)
-    wall_per_run = (time.time() - t0) / len(runs)
-    shutil.rmtree(cell_dir / "data")
+    if not all(_finished(d, settings_hash(s)) for d, s in zip(out_dirs, settings)):
+        data, paths = varied["data"], {}
+        for split, n in (("train", data["n_train"]), ("test", data["n_test"])):
+            paths[split] = cell_dir / "data" / f"{split}.npz"
+            split_data = generate_split(cell.task, split, n, data["seed"], varied["tasks"][cell.task])
+            write_dataset(paths[split], split_data, {"task": cell.task, "split": split, "seed": data["seed"]})
+        train_run(settings, paths["train"], paths["test"], out_dirs)
+        shutil.rmtree(cell_dir / "data")
 
     threshold = rnngeom_config.accuracy_thresholds(varied)
     analysis = resolve_settings(varied.get("analysis"))
@@ -379,11 +377,16 @@ def cell_rows(config: dict, cell: Cell, runs_dir: str | Path, device: str = "cpu
                 "final_accuracy": summary["final_test_accuracy"],
                 "best_accuracy": summary["best_test_accuracy"],
                 **{k: drop.to_dict()[k] for k in LOSS_DROP_COLUMNS},
-                # the cell's training time shared equally by its runs: what one run costs in an ensemble
-                "wall_seconds": round(wall_per_run, 3),
+                # the ensemble's training time shared equally by its runs: what one run costs in it
+                "wall_seconds": round(summary["wall_seconds"] / len(runs), 3),
             }
         )
     return order_columns(pd.DataFrame(rows))
+
+
+def _finished(run_dir: Path, expected_hash: str) -> bool:
+    provenance = run_dir / "provenance.json"
+    return provenance.exists() and json.loads(provenance.read_text()).get("settings_hash") == expected_hash
 
 
 def order_columns(df: pd.DataFrame) -> pd.DataFrame:
