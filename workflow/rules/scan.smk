@@ -3,11 +3,14 @@
 from rnngeom import scan as rnngeom_scan
 
 SCAN_FILE = config.get("scan", "config/scan.yaml")
+# The scan file is validated at every parse, but a problem in it stops only the scan targets (before any of
+# their jobs runs), not the reproduction, whose config may lack what the scan needs (e.g. an architecture).
 try:
     SCAN = rnngeom_scan.read_scan(SCAN_FILE, config)
+    SCAN_CELLS = {cell.cell_id: cell for cell in rnngeom_scan.cells(SCAN, config)}
+    SCAN_ERROR = None
 except rnngeom_scan.ScanError as err:
-    raise WorkflowError(str(err)) from None
-SCAN_CELLS = {cell.cell_id: cell for cell in rnngeom_scan.cells(SCAN, config)}
+    SCAN, SCAN_CELLS, SCAN_ERROR = {"families": {}}, {}, str(err)
 # {family: the table column it varies (alpha, lr, n_steps, ...), "" for gain x lambda only}
 SCAN_FAMILIES = {
     family: "".join(rnngeom_scan.override_column(path) for path in spec.get("vary", {}))
@@ -19,6 +22,17 @@ SCAN_DIR = "results/scan"
 wildcard_constraints:
     cell="[a-z0-9_]+/[a-z_]+/[a-z0-9]+/[a-z0-9_]+/([^/]+/)?lam[^/]+/g[^/]+",
     family="|".join(SCAN_FAMILIES),
+
+
+def scan_checked(paths):
+    """Input function: ``paths``, or the scan file's error (reached only when a scan target is asked for)."""
+
+    def inputs(wildcards):
+        if SCAN_ERROR:
+            raise WorkflowError(SCAN_ERROR)
+        return paths
+
+    return inputs
 
 
 def scan_cell_of(wildcards):
@@ -67,7 +81,7 @@ rule scan_cell:
 rule scan_table:
     """The scan table: one row per run of every cell."""
     input:
-        cells=expand(f"{SCAN_DIR}/cells/{{cell}}.tsv", cell=SCAN_CELLS),
+        cells=scan_checked(expand(f"{SCAN_DIR}/cells/{{cell}}.tsv", cell=SCAN_CELLS)),
         src=job_source_files("rnngeom.scan"),
     output:
         table=f"{SCAN_DIR}/scan.tsv",
