@@ -103,6 +103,10 @@ class Cell:
         parts += [f"{override_column(path)}{fmt_num(v)}" for path, v in self.overrides]
         return "/".join(parts + [f"lam{fmt_num(self.lambda_tcr)}", f"g{fmt_num(self.gain)}"])
 
+    def job_choice(self) -> tuple[str, str, str]:
+        """(task, arch, learning_rule): what ``rnngeom.deps.job_source_files`` needs for this cell's job."""
+        return self.task, self.arch, self.learning_rule
+
     def runs(self) -> list[Run]:
         return [
             Run(self.task, self.arch, self.learning_rule, self.lambda_tcr, self.gain, s) for s in self.seeds
@@ -313,11 +317,22 @@ def cells(scan: dict, config: dict) -> list[Cell]:
     return out
 
 
-def find_cell(scan: dict, config: dict, cell_id: str) -> Cell:
-    by_id = {c.cell_id: c for c in cells(scan, config)}
+def cell_of(by_id: dict[str, Cell], cell_id: str) -> Cell:
     if cell_id not in by_id:
         raise ScanError(f"cell {cell_id!r} is not in the scan ({len(by_id)} cells; list them with `list`)")
     return by_id[cell_id]
+
+
+def find_cell(scan: dict, config: dict, cell_id: str) -> Cell:
+    return cell_of({c.cell_id: c for c in cells(scan, config)}, cell_id)
+
+
+def unless_invalid(error: str | None, paths: list[str]) -> list[str]:
+    """``paths``, or the scan file's ``error`` raised: the Snakefile validates the scan at every parse but
+    lets a problem stop only the scan targets (an input function of theirs calls this)."""
+    if error:
+        raise ScanError(error)
+    return paths
 
 
 # --- one cell: train its seeds as one ensemble, one row per run -------------------------------------------

@@ -24,35 +24,13 @@ wildcard_constraints:
     family="|".join(SCAN_FAMILIES),
 
 
-def scan_checked(paths):
-    """Input function: ``paths``, or the scan file's error (reached only when a scan target is asked for)."""
-
-    def inputs(wildcards):
-        if SCAN_ERROR:
-            raise WorkflowError(SCAN_ERROR)
-        return paths
-
-    return inputs
-
-
-def scan_cell_of(wildcards):
-    try:
-        return SCAN_CELLS[wildcards.cell]
-    except KeyError:
-        raise WorkflowError(
-            f"cell {wildcards.cell!r} is not in the scan {SCAN_FILE}"
-        ) from None
-
-
 rule scan_cell:
     """Train one scan cell (all exploration seeds as one ensemble); one row per run. Resumes if interrupted."""
     input:
-        scan=SCAN_FILE,
+        # not the scan file itself: adding a family must not retrain the other cells (the id says what a cell
+        # is, params.seeds the rest)
         src=lambda wc: job_source_files(
-            "rnngeom.scan",
-            scan_cell_of(wc).task,
-            scan_cell_of(wc).arch,
-            scan_cell_of(wc).learning_rule,
+            "rnngeom.scan", *rnngeom_scan.cell_of(SCAN_CELLS, wc.cell).job_choice()
         ),
     output:
         table=f"{SCAN_DIR}/cells/{{cell}}.tsv",
@@ -70,10 +48,12 @@ rule scan_cell:
     params:
         # only the sections a scan run reads: editing an experiment or a figure does not retrain the scan
         main=json.dumps(rnngeom_scan.job_config(config), sort_keys=True),
+        scan=SCAN_FILE,
+        seeds=lambda wc: rnngeom_scan.cell_of(SCAN_CELLS, wc.cell).seeds,
         runs_dir=f"{SCAN_DIR}/runs",
         device=DEVICE,
     shell:
-        "python -m rnngeom.scan cell --main-config {params.main:q} --scan-config {input.scan} "
+        "python -m rnngeom.scan cell --main-config {params.main:q} --scan-config {params.scan:q} "
         "--cell {wildcards.cell} --out {output.table} --runs-dir {params.runs_dir} "
         "--device {params.device} --threads {threads} > {log} 2>&1"
 
@@ -81,7 +61,10 @@ rule scan_cell:
 rule scan_table:
     """The scan table: one row per run of every cell."""
     input:
-        cells=scan_checked(expand(f"{SCAN_DIR}/cells/{{cell}}.tsv", cell=SCAN_CELLS)),
+        # a problem in the scan file stops the scan here, before any of its jobs runs
+        cells=lambda wc: rnngeom_scan.unless_invalid(
+            SCAN_ERROR, expand(f"{SCAN_DIR}/cells/{{cell}}.tsv", cell=SCAN_CELLS)
+        ),
         src=job_source_files("rnngeom.scan"),
     output:
         table=f"{SCAN_DIR}/scan.tsv",
