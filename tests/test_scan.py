@@ -62,6 +62,11 @@ def test_expansion_cells_seeds_and_ids(main_config):
     timing = scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps20/lam0/g2")
     assert timing.overrides == (("tasks.flipflop.n_steps", 20),)
     assert [r.seed for r in timing.runs()] == [1000, 1001]
+    with pytest.raises(scan.ScanError, match="cell 'timing/flipflop/leaky/bptt/n_steps30/lam0/g2' is not"):
+        scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps30/lam0/g2")
+    with pytest.raises(scan.ScanError, match="seeds"):  # the Snakefile's scan targets raise a parse error
+        scan.unless_invalid("scan config error at 'seeds': ...", ["results/scan/scan.tsv"])
+    assert scan.unless_invalid(None, ["a.tsv"]) == ["a.tsv"]
 
 
 def test_overrides_apply_on_a_deep_copy(main_config):
