@@ -2,13 +2,14 @@
 #   make reproduce   -> quick reproduction of the paper on the default config (results/)
 #   make test        -> the test suite
 #   make report      -> results/report.html from the results already computed (make reproduce ends with it)
+#   make scan        -> the regime scan on exploration seeds (results/scan/, docs/scan.md)
 #   make lint        -> ruff check, ruff format --check, snakefmt --check (CI runs it before the tests)
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test lint format venv report clean-results
+.PHONY: reproduce test lint format venv report scan clean-results
 
 venv: $(VENV)/.installed
 
@@ -24,6 +25,9 @@ reproduce: venv
 
 report: venv
 	$(BIN)/snakemake --report results/report.html
+
+scan: venv
+	$(BIN)/snakemake --cores $(CORES) scan
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -27,6 +27,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/baselines.smk"
+include: "workflow/rules/scan.smk"
 
 
 rule all:

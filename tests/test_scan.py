@@ -1,0 +1,234 @@
+"""The regime scan (rnngeom.scan): expansion into cells, overrides on a copy, validation, a cell trained as
+one ensemble, the table and the figure."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT
+
+from rnngeom import scan
+from rnngeom.config import load_config, run_settings
+
+TINY = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
+
+
+@pytest.fixture
+def main_config():
+    cfg = copy.deepcopy(TINY)
+    # long enough for a learning curve the loss-drop detector can fit (>= 6 evaluations)
+    cfg["training"].update(n_iterations=60, eval_every=5)
+    return load_config(cfg)
+
+
+def scan_file(**families):
+    return {
+        "seeds": [1000, 1001],
+        "families": families
+        or {
+            "gain_lambda": {
+                "tasks": ["flipflop"],
+                "archs": ["leaky", "plrnn"],
+                "learning_rule": "bptt",
+                "gain": {"leaky": [1.0, 2.0], "plrnn": [0.2]},
+                "lambda_tcr": [0.0, 0.3],
+            },
+            "timing": {
+                "tasks": ["flipflop"],
+                "archs": ["leaky"],
+                "learning_rule": "bptt",
+                "vary": {"tasks.flipflop.n_steps": [10, 20]},
+                "gain": [2.0],
+                "lambda_tcr": [0.0],
+            },
+        },
+    }
+
+
+def test_expansion_cells_seeds_and_ids(main_config):
+    spec = scan.validate_scan(scan_file(), main_config)
+    cells = scan.cells(spec, main_config)
+    # gain_lambda: leaky 2 gains x 2 lambdas + plrnn 1 x 2; timing: 2 values x 1 x 1
+    assert len(cells) == 4 + 2 + 2
+    assert all(c.seeds == (1000, 1001) for c in cells)
+    ids = [c.cell_id for c in cells]
+    assert "gain_lambda/flipflop/plrnn/bptt/lam0.3/g0.2" in ids
+    assert "timing/flipflop/leaky/bptt/n_steps20/lam0/g2" in ids
+    timing = scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps20/lam0/g2")
+    assert timing.overrides == (("tasks.flipflop.n_steps", 20),)
+    assert [r.seed for r in timing.runs()] == [1000, 1001]
+    with pytest.raises(scan.ScanError, match="cell 'timing/flipflop/leaky/bptt/n_steps30/lam0/g2' is not"):
+        scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps30/lam0/g2")
+    with pytest.raises(scan.ScanError, match="seeds"):  # the Snakefile's scan targets raise a parse error
+        scan.unless_invalid("scan config error at 'seeds': ...", ["results/scan/scan.tsv"])
+    assert scan.unless_invalid(None, ["a.tsv"]) == ["a.tsv"]
+
+
+def test_overrides_apply_on_a_deep_copy(main_config):
+    before = copy.deepcopy(main_config)
+    varied = scan.apply_overrides(main_config, [("models.leaky.alpha", 0.7), ("training.lr", 0.003)])
+    assert main_config == before  # never mutated
+    assert varied["models"]["leaky"]["alpha"] == 0.7 and varied["training"]["lr"] == 0.003
+    varied["models"]["plrnn"]["gain"] = 9.0  # the copy shares no nested object with the config
+    assert main_config["models"]["plrnn"]["gain"] == before["models"]["plrnn"]["gain"]
+    settings = run_settings(varied, scan.Cell("f", "flipflop", "leaky", "bptt", (), 1.0, 0.0, (1,)).runs()[0])
+    assert settings["model"]["alpha"] == 0.7 and settings["training"]["lr"] == 0.003
+    assert scan.effective_values(varied, "flipflop", "leaky", "bptt") == {
+        "alpha": 0.7,
+        "lr": 0.003,
+        "n_steps": 30,
+    }
+    assert math.isnan(scan.effective_values(varied, "flipflop", "plrnn", "bptt")["alpha"])
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda s: s.update(seed=[1]), "'seed'"),
+        (lambda s: s["families"]["gain_lambda"].update(lambdas=[0.0]), "families.gain_lambda.lambdas"),
+        (lambda s: s["families"]["gain_lambda"].update(lambda_tcr=[]), "families.gain_lambda.lambda_tcr"),
+        (lambda s: s["families"]["gain_lambda"]["gain"].pop("plrnn"), "families.gain_lambda.gain"),
+        (lambda s: s["families"]["gain_lambda"].update(archs=["gru"]), "families.gain_lambda.archs"),
+        (
+            lambda s: s["families"]["timing"].update(vary={"tasks.flipflop.n_step": [10]}),
+            "families.timing.vary.tasks.flipflop.n_step",
+        ),
+        (
+            lambda s: s["families"]["timing"].update(vary={"models.plrnn.a_init": [0.5]}),
+            "families.timing.vary.models.plrnn.a_init",
+        ),
+        (
+            lambda s: s["families"]["timing"].update(vary={"tasks.flipflop.n_steps": [0]}),
+            "families.timing.vary.tasks.flipflop.n_steps",
+        ),
+    ],
+)
+def test_validation_names_the_bad_key(main_config, edit, key):
+    bad = scan_file()
+    edit(bad)
+    with pytest.raises(scan.ScanError, match=f"at '{key}'" if not key.startswith("'") else key):
+        scan.validate_scan(bad, main_config)
+
+
+def test_exploration_seed_colliding_with_an_experiment_seed_is_named(main_config):
+    bad = scan_file()
+    bad["seeds"] = [1000, 1]  # tcr_speedup of the tiny config uses seeds 0 and 1
+    with pytest.raises(scan.ScanError, match=r"seeds.*\[1\].*experiment 'tcr_speedup'"):
+        scan.validate_scan(bad, main_config)
+
+
+def test_a_training_override_shadowed_by_per_rule_is_refused(main_config):
+    cfg = copy.deepcopy(main_config)
+    cfg["training"]["per_rule"]["bptt"] = {"lr": 0.05}
+    bad = scan_file()
+    bad["families"]["timing"]["vary"] = {"training.lr": [0.001]}
+    with pytest.raises(scan.ScanError, match="shadowed"):
+        scan.validate_scan(bad, cfg)
+
+
+def test_cell_trains_its_seeds_as_one_ensemble_equal_to_each_alone(main_config, tmp_path):
+    spec = scan.validate_scan(scan_file(), main_config)
+    cell = scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps20/lam0/g2")
+    rows = scan.cell_rows(main_config, cell, tmp_path / "ensemble")
+    assert list(rows.columns) == scan.COLUMNS
+    assert rows["seed"].tolist() == [1000, 1001] and (rows["n_steps"] == 20).all()
+    assert (rows["alpha"] == main_config["models"]["leaky"]["alpha"]).all()
+    # a timing override gets its own data: the runs saw 20-step trials
+    metrics = pd.read_csv(tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv", sep="\t")
+    assert metrics["iteration"].max() == 60
+    assert not (tmp_path / "ensemble" / cell.cell_id / "seed1000/checkpoints.pt").exists()
+    # a cell whose runs finished (a job killed after training) is not trained again
+    stamp = (tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv").stat().st_mtime_ns
+    pd.testing.assert_frame_equal(scan.cell_rows(main_config, cell, tmp_path / "ensemble"), rows)
+    assert (tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv").stat().st_mtime_ns == stamp
+    alone = scan.cell_rows(main_config, scan.Cell(**{**cell.__dict__, "seeds": (1001,)}), tmp_path / "alone")
+    together = rows[rows["seed"] == 1001].reset_index(drop=True)
+    numeric = ["final_accuracy", "best_accuracy", "time_to_learn_censored", "drop_decades", "t_drop"]
+    np.testing.assert_allclose(together[numeric], alone[numeric], rtol=1e-4, atol=1e-4)
+    exact = ["learned", "censored", "diverged", "abrupt", "n_iterations", "eval_every"]
+    pd.testing.assert_frame_equal(together[exact], alone[exact])
+    # the two seeds are different runs (the comparison above is not of identical copies)
+    assert rows["final_accuracy"].iloc[0] != rows["final_accuracy"].iloc[1]
+
+
+def synthetic_table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    grids = (
+        ("gain_lambda", ["leaky", "rank1"], [0.0, 0.3, 1.0], [1.0]),
+        ("alpha", ["leaky"], [0.0, 0.3], [0.5, 1.0]),
+    )
+    for family, archs, lams, alphas in grids:
+        for arch, gain, lam, alpha, seed in np.broadcast(
+            *np.meshgrid(archs, [1.0, 2.0, 3.0], lams, alphas, [1000, 1001, 1002])
+        ):
+            learned = rng.random() < 0.7
+            ttl = float(rng.integers(2, 40) * 50) if learned else math.nan
+            cell = f"{family}/flipflop/{arch}/bptt/alpha{alpha}/lam{lam}/g{gain}"
+            rows.append(
+                dict.fromkeys(scan.COLUMNS, 0.0)
+                | {
+                    "family": family,
+                    "cell": cell,
+                    "task": "flipflop",
+                    "arch": str(arch),
+                    "learning_rule": "bptt",
+                    "alpha": float(alpha),
+                    "gain": float(gain),
+                    "lambda_tcr": float(lam),
+                    "seed": int(seed),
+                    "n_iterations": 2000,
+                    "eval_every": 50,
+                    "learned": learned,
+                    "time_to_learn": ttl,
+                    "time_to_learn_censored": ttl if learned else 2050,
+                    "abrupt": bool(learned and rng.random() < 0.4),
+                    "plateau_fraction": rng.random() * 0.5,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_table_concatenates_cells(tmp_path):
+    table = synthetic_table()
+    paths = []
+    for i, (_, part) in enumerate(table.groupby("cell")):
+        paths.append(tmp_path / f"c{i}.tsv")
+        part.to_csv(paths[-1], sep="\t", index=False)
+    out = scan.concat_cells(paths)
+    assert list(out.columns) == scan.COLUMNS and len(out) == len(table)
+    assert out["cell"].is_monotonic_increasing
+    (tmp_path / "bad.tsv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(scan.ScanError, match="columns missing"):
+        scan.concat_cells([paths[0], tmp_path / "bad.tsv"])
+
+
+@pytest.mark.parametrize("family, vary", [("gain_lambda", ""), ("alpha", "alpha")])
+def test_figure_draws_a_synthetic_table(tmp_path, family, vary):
+    from rnngeom.plots import scan_maps
+
+    table = tmp_path / "scan.tsv"
+    synthetic_table().to_csv(table, sep="\t", index=False)
+    out = [str(tmp_path / f"{family}.png"), str(tmp_path / f"{family}.pdf")]
+    assert scan_maps.main(["--table", str(table), "--family", family, "--vary", vary, "--out", *out]) == 0
+    assert all((tmp_path / f"{family}.{ext}").stat().st_size > 1000 for ext in ("png", "pdf"))
+    stats = scan_maps.tcr_effect(
+        scan_maps.cell_stats(synthetic_table(), ["arch", "gain", "lambda_tcr"]), "gain", "lambda_tcr"
+    )
+    assert np.allclose(stats.loc[stats["lambda_tcr"] == 0.0, "log2_ratio"], 0.0)
+
+
+@pytest.mark.parametrize(
+    "main, scan_path", [("config.yaml", "config/scan.yaml"), ("config/paper.yaml", "config/scan_paper.yaml")]
+)
+def test_shipped_scan_files_are_valid_for_their_main_config(main, scan_path):
+    config = scan.load_main_config(str(ROOT / main))
+    cells = scan.cells(scan.read_scan(ROOT / scan_path, config), config)
+    families = {c.family for c in cells}
+    assert families == {"gain_lambda", "alpha", "lr", "timing"}
+    assert {c.arch for c in cells if c.family == "gain_lambda"} == {"leaky", "rank1", "plrnn", "lstm"}
