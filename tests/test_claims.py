@@ -323,7 +323,9 @@ def test_gr_before_drop_false_positive_rate_and_power():
     assert within > 0.15  # the null the old test assumed does not hold under a trend (measured: 0.22)
 
 
-def checkpoints_for(runs: list[dict], n_stable, speed, ramp=None, ramp_null=None) -> pd.DataFrame:
+def checkpoints_for(
+    runs: list[dict], n_stable, speed, ramp=None, ramp_null=None, n_fixed=None
+) -> pd.DataFrame:
     """Checkpoints every 100 iterations; n_stable(run) -> list per checkpoint; speed/ramp(run) -> final value.
     Also sets each run's time_to_attractors (flip-flop: 8 stable points) by aggregate's own function."""
     parts = []
@@ -336,7 +338,7 @@ def checkpoints_for(runs: list[dict], n_stable, speed, ramp=None, ramp_null=None
                 "run_id": r["run_id"],
                 "iteration": its,
                 "n_stable": counts,
-                "n_fixed": counts,
+                "n_fixed": counts if n_fixed is None else n_fixed(r),
                 "mean_speed": speed(r),
             }
         )
@@ -387,15 +389,23 @@ def test_attractor_formation_and_slow_dynamics():
     assert evaluate(tables_of(bare), ["C4", "C8"])["verdict"].eq("not run").all()
 
 
-def freeze_in_tables(final_stable: dict, log_var: dict, n_seeds: int, rng) -> dict[str, pd.DataFrame]:
-    """Freeze-in runs: final n_stable and final log10 activity variance per learning rule (planted)."""
+def freeze_in_tables(
+    final_stable: dict, log_var: dict, n_seeds: int, rng, final_saddles: dict | None = None
+) -> dict[str, pd.DataFrame]:
+    """Freeze-in runs: final n_stable (and saddles) and final log10 activity variance per rule (planted)."""
+    saddles = final_saddles or {}
     rows, var = [], {}
     for rule in final_stable:
         for s in range(n_seeds):
             row = make_run(rule=rule, lam=1.0, seed=s)
             rows.append(row)
             var[row["run_id"]] = 10 ** (log_var[rule] + 0.3 * rng.standard_normal())
-    ck = checkpoints_for(rows, lambda r: [3, final_stable[r["learning_rule"]]], speed=lambda r: 1.0)
+    ck = checkpoints_for(
+        rows,
+        lambda r: [3, final_stable[r["learning_rule"]]],
+        speed=lambda r: 1.0,
+        n_fixed=lambda r: [6, final_stable[r["learning_rule"]] + saddles.get(r["learning_rule"], 0)],
+    )
     return tables_of(rows, metrics=metrics_for(pd.DataFrame(rows), var), checkpoints=ck)
 
 
@@ -406,7 +416,13 @@ def test_freeze_in_collapse():
     c11 = evaluate(tables, ["C11"]).loc["C11"]
     assert c11["verdict"] == "supported", c11["statistic"]
     assert c11["effect"] == 1.0 and c11["n_runs"] == 18 and c11["p_value"] < 0.01
-    assert "freeze_in 6/6, controlled 0/12" in c11["statistic"]
+    assert "freeze_in 6/6, controlled 0/12 (freeze_in_noise 0/6, freeze_in_control 0/6)" in c11["statistic"]
+    # One stable point kept beside saddles (what the controller keeps) is structure, not collapse.
+    tables = freeze_in_tables(
+        dict(zip(rules, (1, 1, 1))), dict(zip(rules, (-8.0, -2.0, -2.5))), 6, rng, {"freeze_in_control": 3}
+    )
+    c11 = evaluate(tables, ["C11"]).loc["C11"]
+    assert "freeze_in 6/6, controlled 6/12 (freeze_in_noise 6/6, freeze_in_control 0/6)" in c11["statistic"]
     # The controller sets the activity variance: a large variance gap with the same fixed-point structure
     # (no run collapsed) is no evidence of collapse.
     tables = freeze_in_tables(dict(zip(rules, (4, 4, 4))), dict(zip(rules, (-8.0, -2.0, -2.5))), 8, rng)

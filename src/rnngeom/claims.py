@@ -914,10 +914,14 @@ def claim_c10(d: ClaimData) -> Outcome:
 
 
 def collapsed(checkpoints: pd.DataFrame) -> pd.Series:
-    """Per run (index run_id): True if its final checkpoint holds at most one stable fixed point (no memory
-    can be stored: the trivial attractor, or none). The saddle count is left out: it is the noisiest count."""
+    """Per run (index run_id): True if its final checkpoint holds at most one fixed point of any stability
+    (n_fixed = stable + saddle + unstable <= 1): a single trivial attractor, or none, and no structure beside it.
+
+    Settled on exploration seeds (config/explore.yaml, seeds 1000-1005), before the confirmation runs: the
+    first criterion, n_stable <= 1, counted the controlled runs (one stable point and 1-4 saddles, the
+    structure the controller keeps) as collapsed, as often as the uncontrolled ones."""
     final = final_checkpoints(checkpoints)
-    return pd.to_numeric(final["n_stable"], errors="coerce").dropna() <= 1
+    return pd.to_numeric(final["n_fixed"], errors="coerce").dropna() <= 1
 
 
 def claim_c11(d: ClaimData) -> Outcome:
@@ -930,11 +934,16 @@ def claim_c11(d: ClaimData) -> Outcome:
             f"{sorted(d.runs['learning_rule'].unique())}"
         )
     ck = d.table("checkpoints")
-    if ck.empty or "n_stable" not in ck.columns:
-        raise NotRun("no checkpoint analysis (checkpoints.tsv n_stable) for the freeze-in runs")
+    if ck.empty or "n_fixed" not in ck.columns:
+        raise NotRun("no checkpoint analysis (checkpoints.tsv n_fixed) for the freeze-in runs")
     is_collapsed = collapsed(ck)
     cf = free["run_id"].map(is_collapsed).dropna().astype(bool).to_numpy()
     cc = ctrl["run_id"].map(is_collapsed).dropna().astype(bool).to_numpy()
+    per_rule = ", ".join(
+        f"{rule} {int(ctrl.loc[ctrl['learning_rule'] == rule, 'run_id'].map(is_collapsed).dropna().sum())}/"
+        f"{int(ctrl.loc[ctrl['learning_rule'] == rule, 'run_id'].map(is_collapsed).notna().sum())}"
+        for rule in FREEZE_IN_CONTROLLED
+    )
     if len(cf) == 0 or len(cc) == 0:
         raise NotRun("no final-checkpoint fixed points for the freeze-in runs of one arm")
     effect = float(cf.mean() - cc.mean())
@@ -961,9 +970,9 @@ def claim_c11(d: ClaimData) -> Outcome:
             f"{median_log_var(free):.3g}, controlled {median_log_var(ctrl):.3g}"
         )
     text = (
-        f"runs collapsed at the final checkpoint (n_stable ≤ 1: a single trivial attractor or none): "
-        f"freeze_in {int(cf.sum())}/{len(cf)}, controlled {int(cc.sum())}/{len(cc)} (freeze_in_noise, "
-        f"freeze_in_control); effect = difference of the fractions; {100 * (1 - d.alpha):g}% bootstrap "
+        f"runs collapsed at the final checkpoint (n_fixed ≤ 1: a single trivial fixed point or none): "
+        f"freeze_in {int(cf.sum())}/{len(cf)}, controlled {int(cc.sum())}/{len(cc)} ({per_rule}); "
+        f"effect = difference of the fractions; {100 * (1 - d.alpha):g}% bootstrap "
         f"CI within arms; one-sided Fisher exact test{variance}; verdict: {why}"
     )
     return Outcome(verdict, text, len(cf) + len(cc), effect, lo, hi, p)
