@@ -20,6 +20,8 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from rnngeom.plots.style import (
+    FINAL_ONLY_NOTE,
+    analysed_every_checkpoint,
     conditions,
     load,
     load_table,
@@ -65,6 +67,11 @@ def main(argv=None) -> int:
             if d.empty:
                 message(ax, f"no {column} values for these runs")
                 continue
+            if (
+                table == "checkpoints"
+                and not analysed_every_checkpoint(df[df["run_id"].isin(ids["run_id"])]).any()
+            ):
+                message(ax, FINAL_ONLY_NOTE)
             for rule in rules:
                 dr = d[d["learning_rule"] == rule]
                 if not dr.empty:
