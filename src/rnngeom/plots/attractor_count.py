@@ -22,8 +22,8 @@ from rnngeom.constants import EXPECTED_STABLE
 from rnngeom.io import as_bool
 from rnngeom.plots.style import (
     FINAL_ONLY_NOTE,
-    analysed_every_checkpoint,
     conditions,
+    fixed_point_time_course,
     lam_palette,
     lam_str,
     load,
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         target = EXPECTED_STABLE.get(task)
         if d.empty or "n_stable" not in d.columns:
             message(ax, "no checkpoint analysis for these runs\n(run rnngeom.analysis.run_analysis)")
-        elif not analysed_every_checkpoint(d).any():
+        elif not fixed_point_time_course(d).any():
             message(ax, FINAL_ONLY_NOTE)
         for lam in sorted(d["lam"].unique(), key=float):
             dl = d[d["lam"] == lam]

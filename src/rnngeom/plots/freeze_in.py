@@ -21,8 +21,8 @@ from matplotlib.ticker import MaxNLocator
 
 from rnngeom.plots.style import (
     FINAL_ONLY_NOTE,
-    analysed_every_checkpoint,
     conditions,
+    fixed_point_time_course,
     load,
     load_table,
     message,
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
                 continue
             if (
                 table == "checkpoints"
-                and not analysed_every_checkpoint(df[df["run_id"].isin(ids["run_id"])]).any()
+                and not fixed_point_time_course(df[df["run_id"].isin(ids["run_id"])]).any()
             ):
                 message(ax, FINAL_ONLY_NOTE)
             for rule in rules:

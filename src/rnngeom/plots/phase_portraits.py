@@ -19,7 +19,7 @@ from rnngeom.io import as_bool
 from rnngeom.plots.style import (
     KIND_COLORS,
     KIND_MARKERS,
-    analysed_every_checkpoint,
+    fixed_point_time_course,
     load,
     load_table,
     parse_args,
@@ -32,7 +32,7 @@ from rnngeom.plots.style import (
 def pick_run(runs, checkpoints):
     """The sharpest abrupt drop (else the lowest final loss), among the runs with fixed points at every
     checkpoint where there are any (experiment analysis: full)."""
-    full = analysed_every_checkpoint(checkpoints)
+    full = fixed_point_time_course(checkpoints)
     full_runs = runs[runs["run_id"].map(full).eq(True)]
     runs = full_runs if not full_runs.empty else runs
     dropped = runs[as_bool(runs["abrupt"]).eq(True)]
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         if (
             analysed is not None and it not in analysed
         ):  # the run's fixed points were found at its final checkpoint only
-            counts = "fixed points not analysed here (analysis: final)"
+            counts = "not analysed (analysis: final)"
         ax.set_title(f"{name}: iteration {it}\n{counts or 'no fixed points'}", fontsize=8)
         ax.set_xlabel("PC1")
     axes[0].set_ylabel("PC2")

@@ -150,14 +150,14 @@ def message(ax, text: str) -> None:
 FINAL_ONLY_NOTE = "fixed points at the final checkpoint only\n(experiment analysis: final): no time course"
 
 
-def analysed_every_checkpoint(checkpoints: pd.DataFrame) -> pd.Series:
-    """Per run_id: True if its fixed points were found at every checkpoint (analysis level full), False if
-    at the final checkpoint only (level final: the counts before it are empty)."""
+def fixed_point_time_course(checkpoints: pd.DataFrame) -> pd.Series:
+    """Per run_id: True if its fixed points were found at every one of its (two or more) checkpoints
+    (analysis level full); False for a run analysed at its final checkpoint only (level final: the counts
+    before it are empty) or one with a single checkpoint."""
     if checkpoints.empty or "n_stable" not in checkpoints.columns:
         return pd.Series(dtype=bool)
-    return (
-        pd.to_numeric(checkpoints["n_stable"], errors="coerce").notna().groupby(checkpoints["run_id"]).all()
-    )
+    known = pd.to_numeric(checkpoints["n_stable"], errors="coerce").notna().groupby(checkpoints["run_id"])
+    return known.all() & (known.size() > 1)
 
 
 def seed_lines(
