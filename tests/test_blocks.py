@@ -179,3 +179,25 @@ def test_a_manifest_names_the_missing_files_of_an_unfinished_block(tmp_path):
         manifest("train", [tmp_path / "runs/x/seed0"])
     with pytest.raises(ValueError, match="unknown stage"):
         manifest("figures", [tmp_path / "runs/x/seed0"])
+
+
+def test_a_block_job_depends_on_the_sources_of_its_runs_only():
+    from rnngeom.deps import job_source_files
+
+    def files(entry, *choice):
+        return {f.split("src/rnngeom/", 1)[1] for f in job_source_files(entry, *choice)}
+
+    train = files("rnngeom.train_block", "flipflop", "plrnn", "bptt")
+    assert {"train_block.py", "train.py", "blocks.py", "models/plrnn.py", "learning/bptt.py"} <= train
+    assert not {"models/lstm.py", "learning/rflo.py", "tasks/delayed_addition.py"} & train
+    assert train - {"train_block.py", "blocks.py"} == files("rnngeom.train", "flipflop", "plrnn", "bptt")
+    analysis = files("rnngeom.analysis.run_analysis", "flipflop", "plrnn", "bptt")
+    assert "blocks.py" in analysis and not {"train.py", "train_block.py"} & analysis
+
+
+def test_the_scan_definition_path_is_an_optional_string(default_config):
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert load_config(raw)["scan"] == "config/scan.yaml"
+    assert load_config({**raw, "scan": "config/my_scan.yaml"})["scan"] == "config/my_scan.yaml"
+    with pytest.raises(ConfigError, match="'scan'"):
+        load_config({**raw, "scan": 3})
