@@ -124,6 +124,20 @@ def test_censored_times_are_computed_once_into_the_runs_table(tmp_path):
     assert runs["time_to_attractors"].isna().sum() == 3
 
 
+def test_a_run_analysed_at_its_final_checkpoint_only_has_no_time_to_attractors(tmp_path):
+    """analysis level final: counts at the last checkpoint only, so no first time they were reached."""
+    analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}, "t_GR": None}
+    final = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97], analysis=analysis)
+    summary = pd.read_csv(final / "analysis/checkpoint_summary.tsv", sep="\t")
+    summary.loc[summary.index[:-1], "n_stable"] = None
+    summary.to_csv(final / "analysis/checkpoint_summary.tsv", sep="\t", index=False)
+    tables = aggregate([final], THRESHOLDS)
+    run = tables["runs"].iloc[0]
+    assert math.isnan(run["time_to_attractors"]) and math.isnan(run["attractors_censored"])
+    assert run["n_stable_final"] == 8 and run["abrupt"] and pd.isna(run["t_GR"])
+    assert tables["checkpoints"]["ramping_index"].tolist() == [0.1, 0.5, 0.9]  # the cheap columns stay
+
+
 def test_time_to_attractors_censors_at_one_checkpoint_interval_past_the_end():
     assert time_to_attractors([0, 100, 200], [1, 8, 8], 8) == (100.0, False)
     assert time_to_attractors([200, 0, 100], [8, 1, 3], 8) == (200.0, False)  # order of rows does not matter

@@ -376,3 +376,94 @@ def test_kappa_flow_grid_covers_every_fixed_point_and_skips_diverged_models():
     with torch.no_grad():
         model.n.fill_(float("nan"))
     assert kappa_flow(model).empty
+
+
+def test_final_level_finds_fixed_points_at_the_last_checkpoint_only_and_keeps_the_cheap_columns(run_files):
+    """fixed_points_at: final = the full analysis's final checkpoint, its trajectory columns at every
+    checkpoint and its loss drop; no GR null, scores or events."""
+    metrics = pd.read_csv(run_files / "metrics.tsv", sep="\t")
+    inputs = np.load(run_files / "test.npz")["inputs"]
+    results = {
+        level: analyse_run(
+            load_checkpoints(run_files / "checkpoints.pt"),
+            inputs,
+            metrics,
+            run_files / level,
+            {**FAST, "fixed_points_at": at},
+        )
+        for level, at in (("full", "all"), ("final", "final"))
+    }
+    full, final = results["full"], results["final"]
+    tables = {
+        level: {
+            name: pd.read_csv(run_files / level / f"{name}.tsv", sep="\t")
+            for name in ("fixed_points", "checkpoint_summary", "gr_scores", "events")
+        }
+        for level in ("full", "final")
+    }
+    points = tables["final"]["fixed_points"]
+    assert set(points["iteration"]) == {ITERATIONS[-1]}
+    last = tables["full"]["fixed_points"]
+    pd.testing.assert_frame_equal(points, last[last["iteration"] == ITERATIONS[-1]].reset_index(drop=True))
+    summary, summary_full = tables["final"]["checkpoint_summary"], tables["full"]["checkpoint_summary"]
+    assert list(summary.columns) == SUMMARY_COLUMNS and summary["iteration"].tolist() == ITERATIONS
+    cheap = ["iteration", "mean_speed", "mean_tcr", "ramping_index", "ramping_null"]
+    pd.testing.assert_frame_equal(summary[cheap], summary_full[cheap])
+    counts = ["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]
+    assert summary[counts].iloc[:-1].isna().all().all()
+    assert summary[counts].iloc[-1].tolist() == summary_full[counts].iloc[-1].tolist()
+    assert summary["n_stable"].iloc[-1] == 8
+    assert tables["final"]["gr_scores"].empty and tables["final"]["events"].empty
+    assert list(tables["final"]["events"].columns) == EVENT_COLUMNS
+    assert len(tables["full"]["gr_scores"]) == len(ITERATIONS) - 1
+    for key in ("t_GR", "t_GR_max", "gr_threshold", "gr_noise_floor"):
+        assert final[key] is None and full[key] is not None, key
+    assert final["gr_null_scores"] == [] and final["n_gr_events"] == 0
+    drop = ("abrupt", "t_drop", "plateau_length", "drop_width_rel")
+    assert {k: final[k] for k in drop} == {k: full[k] for k in drop}
+    assert final["final_counts"] == full["final_counts"]
+    json.loads((run_files / "final/analysis.json").read_text())  # strict JSON (no NaN)
+    with pytest.raises(ValueError, match="fixed_points_at"):
+        resolve_settings({"fixed_points_at": "some"})
+
+
+def test_cli_analyses_several_runs_in_one_process_as_single_runs(run_files):
+    """--run-dir A B with one settings object per run writes what the single-run form writes for each, then
+    the block manifest."""
+    runs = run_files / "runs/cond"
+    for seed in (0, 1):
+        (runs / f"seed{seed}").mkdir(parents=True)
+        for name in ("checkpoints.pt", "metrics.tsv"):
+            (runs / f"seed{seed}" / name).write_bytes((run_files / name).read_bytes())
+        (runs / f"seed{seed}/provenance.json").write_text(json.dumps({"settings_hash": f"h{seed}"}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "rnngeom.analysis.run_analysis", "--data", str(run_files / "test.npz")]
+    per_run = [FAST, {**FAST, "fixed_points_at": "final"}]
+    block = [*base, "--run-dir", str(runs / "seed0"), str(runs / "seed1"), "--settings", json.dumps(per_run)]
+    proc = subprocess.run(
+        [*block, "--manifest", str(runs / "block0.analysis.json")], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    single = [
+        *base,
+        *("--checkpoints", str(run_files / "checkpoints.pt"), "--metrics", str(run_files / "metrics.tsv")),
+        *("--out-dir", str(run_files / "single"), "--settings", json.dumps(per_run[1])),
+    ]
+    proc = subprocess.run(single, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("fixed_points", "checkpoint_summary", "gr_scores", "events", "kappa_flow"):
+        ours = (runs / "seed1/analysis" / f"{name}.tsv").read_bytes()
+        assert ours == (run_files / "single" / f"{name}.tsv").read_bytes(), name
+    full = pd.read_csv(runs / "seed0/analysis/fixed_points.tsv", sep="\t")
+    assert full["iteration"].nunique() > 1  # each run got its own settings
+    written = json.loads((runs / "block0.analysis.json").read_text())
+    assert [r["run_id"] for r in written["runs"]] == ["cond/seed0", "cond/seed1"]
+    assert written["runs"][0]["analysis_settings_hash"] != written["runs"][1]["analysis_settings_hash"]
+    # bad input is refused before any analysis: a settings list of the wrong length, mixed forms
+    for argv in (
+        [*base, "--run-dir", str(runs / "seed0"), "--settings", json.dumps(per_run)],
+        [*block, "--out-dir", str(run_files / "x")],
+        [*base, "--checkpoints", str(run_files / "checkpoints.pt")],
+    ):
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        assert proc.returncode == 2 and "error:" in proc.stderr, argv

@@ -6,12 +6,25 @@ without touching the checkout.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT
 from pipeline_helpers import TINY, copy_workflow, edited, planned_job_details, planned_jobs, snakemake
 
+from rnngeom.config import analysis_levels, experiment_run_ids, load_config, run_blocks
+
+TINY_CONFIG = load_config(yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()))
+
 pytestmark = pytest.mark.slow
+
+
+def tiny_blocks(where=None):
+    """The tiny config's seed blocks {block: [Run]}, those whose first run satisfies ``where`` if given."""
+    blocks = run_blocks(TINY_CONFIG)
+    return {b: runs for b, runs in blocks.items() if where is None or where(runs[0])}
 
 
 FIGURES = (
@@ -63,9 +76,29 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
         assert (
             tiny_run / "results/runs" / run_id / "analysis/events.tsv"
         ).exists()  # fixed name, maybe empty
-    for run_id in runs["run_id"]:
-        assert (tiny_run / "results/logs/train" / f"{run_id}.log").exists()
-        assert (tiny_run / "results/benchmarks/train" / f"{run_id}.tsv").exists()
+    # one training and one analysis job per seed block; its manifest lists its runs, every run exactly once
+    blocks = tiny_blocks()
+    assert len(blocks) < len(runs)  # tcr_speedup's two seeds per condition share a job
+    for stage, rule in (("train", "train"), ("analysis", "analyze")):
+        listed = []
+        for block, block_runs in blocks.items():
+            manifest = json.loads((tiny_run / "results/runs" / f"{block}.{stage}.json").read_text())
+            assert [r["run_id"] for r in manifest["runs"]] == [r.run_id for r in block_runs]
+            listed += [r["run_id"] for r in manifest["runs"]]
+            assert (tiny_run / f"results/logs/{rule}" / f"{block}.log").exists()
+            assert (tiny_run / f"results/benchmarks/{rule}" / f"{block}.tsv").exists()
+        assert sorted(listed) == sorted(runs["run_id"])
+    # analysis levels: tcr_speedup (full) has GR and counts at every checkpoint, the others final counts only
+    full = runs["run_id"].map(analysis_levels(TINY_CONFIG)).eq("full")
+    full_ids = set(runs.loc[full, "run_id"])
+    assert full_ids == set(experiment_run_ids(TINY_CONFIG, "tcr_speedup"))
+    assert runs.loc[full, "gr_threshold"].notna().all() and runs.loc[~full, "gr_threshold"].isna().all()
+    assert runs["n_stable_final"].notna().all()
+    counted = checkpoints.groupby("run_id")["n_stable"].count()
+    sizes = checkpoints.groupby("run_id").size()
+    expected = {r: n if r in full_ids else 1 for r, n in sizes.items()}  # final level: last checkpoint only
+    assert counted.to_dict() == expected
+    assert checkpoints["mean_speed"].notna().all() and checkpoints["ramping_index"].notna().all()
     assert planned_jobs(tiny_run, *TINY) == {}  # complete: nothing left to do
 
 
@@ -93,20 +126,21 @@ def test_editing_plot_code_replans_only_figures(tiny_run):
         assert planned_jobs(tiny_run, *TINY) == {"figure": 2, "all": 1}  # tcr_speedup draws two figures
 
 
-def test_editing_a_model_file_retrains_its_runs(tiny_run):
+def test_editing_a_model_file_retrains_its_blocks(tiny_run):
     with edited(tiny_run / "src/rnngeom/models/plrnn.py"):
         plan = planned_jobs(tiny_run, *TINY)
-    assert plan["train"] == 2 and plan["analyze"] == 2  # the two PLRNN runs only
+    n_plrnn = len(tiny_blocks(lambda r: r.arch == "plrnn"))
+    assert n_plrnn == 2 and plan["train"] == plan["analyze"] == n_plrnn  # the PLRNN blocks only
     with edited(tiny_run / "src/rnngeom/learning/rflo.py"):
         plan = planned_jobs(tiny_run, *TINY)
-    assert plan["train"] == 5  # RFLO runs and the freeze-in runs built on RFLO, no BPTT run
+    # RFLO blocks and the freeze-in blocks built on RFLO, no BPTT block
+    assert plan["train"] == len(tiny_blocks(lambda r: r.learning_rule != "bptt")) == 5
     assert plan.get("make_dataset", 0) == 0
 
 
-def test_editing_a_task_file_replans_only_its_datasets_and_runs(tiny_run):
-    runs = pd.read_csv(tiny_run / "results/tables/runs.tsv", sep="\t")
-    n_flipflop = int((runs["task"] == "flipflop").sum())
-    assert 0 < n_flipflop < len(runs)
+def test_editing_a_task_file_replans_only_its_datasets_and_blocks(tiny_run):
+    n_flipflop = len(tiny_blocks(lambda r: r.task == "flipflop"))
+    assert 0 < n_flipflop < len(tiny_blocks())
     with edited(tiny_run / "src/rnngeom/tasks/flipflop.py"):
         plan = planned_jobs(tiny_run, *TINY)
     assert plan["make_dataset"] == 2 and plan["train"] == plan["analyze"] == n_flipflop, plan
@@ -116,7 +150,7 @@ def test_editing_the_plrnn_solver_reanalyses_only_plrnn_runs(tiny_run):
     with edited(tiny_run / "src/rnngeom/analysis/plrnn_exact.py"):
         plan = planned_jobs(tiny_run, *TINY)
     assert "train" not in plan and "make_dataset" not in plan
-    assert plan["analyze"] == 2, plan  # the two PLRNN runs
+    assert plan["analyze"] == 2, plan  # the two PLRNN blocks
 
 
 def test_editing_the_lstm_retrains_and_reanalyses_only_lstm_runs(tiny_run):
@@ -137,7 +171,7 @@ def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp
     by_rule = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
-    assert len(by_rule["train"]) == len(by_rule["analyze"]) == 15
+    assert len(by_rule["train"]) == len(by_rule["analyze"]) == len(tiny_blocks()) == 13
     for job in by_rule["train"] + by_rule["analyze"]:
         assert job["resources"].get("gpu") == gpus and f"--device {device} " in job["shell"], job
     others = [job for job in jobs if job["rule"] not in ("train", "analyze")]
@@ -156,21 +190,34 @@ def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp
 def test_editing_analysis_code_never_retrains(tiny_run):
     with edited(tiny_run / "src/rnngeom/analysis/gr_events.py"):
         plan = planned_jobs(tiny_run, *TINY)
-    assert "train" not in plan and plan["analyze"] == 15, plan
+    assert "train" not in plan and plan["analyze"] == len(tiny_blocks()), plan
 
 
-def test_adding_a_lambda_or_seed_plans_only_new_runs(tiny_run):
+def test_adding_a_lambda_or_seeds_in_a_new_block_plans_only_the_new_blocks(tiny_run):
     cfg = (tiny_run / "tests/configs/tiny.yaml").read_text()
     block = "lambda_tcr: [0.0, 0.5]\n    gain: [2.0]\n    seeds: [0, 1]"  # the tcr_speedup experiment
-    assert cfg.count(block) == 1
+    assert cfg.count(block) == 1 and "seed_block: 2 " in cfg
     more_lambda = cfg.replace(block, block.replace("[0.0, 0.5]", "[0.0, 0.5, 1.0]"))
-    more_seeds = cfg.replace(block, block.replace("[0, 1]", "[0, 1, 2]"))
-    for text, n_new in ((more_lambda, 2), (more_seeds, 2)):
+    more_seeds = cfg.replace(block, block.replace("[0, 1]", "[0, 1, 2, 3]"))
+    # lambda 1: one new block (seeds 0, 1); seeds 2, 3: block 1 of each of the two lambdas
+    for text, n_new in ((more_lambda, 1), (more_seeds, 2)):
         assert text != cfg
         alt = tiny_run / "tests/configs/alt.yaml"
         alt.write_text(text)
         plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
-        assert plan["train"] == n_new and plan.get("make_dataset", 0) == 0, plan
+        assert plan["train"] == plan["analyze"] == n_new and plan.get("make_dataset", 0) == 0, plan
+
+
+def test_switching_an_experiments_analysis_level_reanalyses_only_its_blocks(tiny_run):
+    alt = tiny_run / "tests/configs/alt.yaml"
+    cfg = (tiny_run / "tests/configs/tiny.yaml").read_text()
+    level = "lambda_tcr: [0.0]\n    seeds: [0]\n    analysis: final"  # abrupt_learning, rank_one, lstm
+    assert cfg.count(level) == 3
+    alt.write_text(cfg.replace(level, level.replace("final", "full"), 1))  # abrupt_learning only
+    plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+    abrupt = set(experiment_run_ids(TINY_CONFIG, "abrupt_learning"))
+    n_abrupt = len(tiny_blocks(lambda r: r.run_id in abrupt))
+    assert n_abrupt == 4 and "train" not in plan and plan["analyze"] == n_abrupt, plan
 
 
 def test_changing_accuracy_threshold_does_not_retrain(tiny_run):
@@ -214,4 +261,6 @@ def test_lint_is_clean():
 def test_paper_config_dag_resolves(tmp_path):
     wd = copy_workflow(tmp_path)
     plan = planned_jobs(wd, "--configfile", "config/paper.yaml")
-    assert plan["train"] >= 400 and plan["make_dataset"] == 6
+    blocks = run_blocks(load_config(yaml.safe_load((ROOT / "config/paper.yaml").read_text())))
+    assert sum(map(len, blocks.values())) >= 400  # runs
+    assert plan["train"] == plan["analyze"] == len(blocks) and plan["make_dataset"] == 6

@@ -5,7 +5,8 @@
   through ``--workflow-profile profiles/slurm`` and, at the same time, locally; the tables must be identical
   apart from wall_seconds (training is deterministic on CPU) and results/runs must hold the same files.
 * test_paper_config_plan_is_grouped: ``snakemake -n --configfile config/paper.yaml --workflow-profile
-  profiles/slurm`` bundles the per-run jobs into groups of ``group-components`` (no cluster needed).
+  profiles/slurm`` trains one seed block per job and bundles the analysis blocks into groups of
+  ``group-components`` (no cluster needed).
 * test_account_and_partition_come_from_a_global_profile: a user's global profile supplies them (dry run).
 
 Environment: RNNGEOM_SLURM_TESTS=0 skips the cluster test; RNNGEOM_SLURM_WITH_DBD=1 brings the cluster up with
@@ -47,7 +48,7 @@ UP_CANNOT_RUN = {
 # by hand)
 FAST = ["--slurm-init-seconds-before-status-checks", "2", "--retries", "0"]
 FAST += [] if WITH_DBD else ["--slurm-status-command", "squeue"]
-GROUP_SIZE_IN_TEST = 4  # tiny config: 15 training runs -> 4 SLURM group jobs on the 2-core node
+GROUP_SIZE_IN_TEST = 4  # tiny config: 13 analysis blocks -> 4 SLURM group jobs on the 2-core node
 
 
 def copy_workflow(dest: Path, src_root: Path = ROOT) -> Path:
@@ -183,7 +184,7 @@ def test_tiny_config_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     assert slurm.returncode == 0, failure("snakemake on SLURM", slurm, slurm.stdout, slurm.stderr)
     assert local.returncode == 0, failure("local snakemake", local, local_out, local_err)
 
-    # it really went through SLURM, with the per-run jobs bundled into group jobs
+    # it really went through SLURM, with the analysis blocks bundled into group jobs
     log = slurm.stdout + slurm.stderr
     logs = re.findall(
         r"has been submitted with SLURM jobid \d+ \(log: \S+/slurm_logs/(group|rule)_(\w+?)[/_]", log
@@ -217,12 +218,13 @@ def test_tiny_config_on_slurm_equals_local_run(slurm_cluster, tmp_path):
 
 
 def test_paper_config_plan_is_grouped(tmp_path):
-    """The full grid dry-runs through the SLURM profile with the per-run jobs bundled into group jobs."""
+    """The full grid dry-runs through the SLURM profile: one training job per seed block, the analysis blocks
+    bundled into group jobs."""
     pytest.importorskip(
         "snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed"
     )
     rule_group, size = profile_groups()
-    assert rule_group.get("train") == "trainers" and all(n > 1 for n in size.values())
+    assert rule_group == {"analyze": "analysts"} and all(n > 1 for n in size.values())
     wd = copy_workflow(tmp_path)
     proc = run(
         [*SNAKEMAKE, "-n", "--workflow-profile", "profiles/slurm", "--configfile", "config/paper.yaml"], wd
@@ -231,7 +233,10 @@ def test_paper_config_plan_is_grouped(tmp_path):
         "snakemake -n (paper, SLURM profile)", proc, proc.stdout, proc.stderr
     )
     stats, groups, alone = dry_run_plan(proc.stdout)
-    assert stats["train"] >= 400
+    from rnngeom.config import load_config, run_blocks
+
+    blocks = run_blocks(load_config(yaml.safe_load((ROOT / "config/paper.yaml").read_text())))
+    assert stats["train"] == stats["analyze"] == len(blocks) and sum(map(len, blocks.values())) >= 400
     summary = []
     for rule, group in rule_group.items():
         if rule not in stats:
@@ -242,7 +247,7 @@ def test_paper_config_plan_is_grouped(tmp_path):
         assert len(members) == math.ceil(stats[rule] / size[group])
         assert rule not in alone
         summary.append(f"{stats[rule]} {rule} jobs in {len(members)} SLURM jobs of up to {size[group]}")
-    assert {"make_dataset", "aggregate"} <= set(alone)
+    assert {"make_dataset", "train", "aggregate"} <= set(alone)
     print(f"\npaper config: {'; '.join(summary)}; {len(alone) - 1} other jobs submitted alone")
 
 

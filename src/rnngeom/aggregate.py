@@ -27,7 +27,8 @@ Times in runs.tsv (computed here once; the claims and the figures read them and 
                               run that learned (the worst rank); at least eval_every, so ratios are finite
     time_to_attractors        first checkpoint iteration with n_stable ≥ the task's EXPECTED_STABLE count;
                               never -> last checkpoint + one checkpoint interval (worst rank); at least one
-                              interval; NaN for a task without a known count or a run without checkpoints
+                              interval; NaN for a task without a known count, a run without checkpoints or
+                              one analysed at its final checkpoint only (analysis level final)
     attractors_censored       True if that count was never reached (NaN where time_to_attractors is NaN)
 """
 
@@ -43,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from rnngeom.analysis.loss_drop import time_to_learn
+from rnngeom.blocks import run_id_of
 from rnngeom.constants import EXPECTED_STABLE, RUN_KEYS, TABLES
 from rnngeom.io import json_arg, write_tsv_atomic
 
@@ -58,11 +60,6 @@ LOSS_DROP_FIELDS = [
 ]
 GR_FIELDS = ["t_GR", "t_GR_max", "n_gr_events", "gr_noise_floor", "gr_threshold"]
 ANALYSIS_FIELDS = LOSS_DROP_FIELDS + GR_FIELDS
-
-
-def run_id_of(run_dir: Path, runs_root: str = "runs") -> str:
-    parts = run_dir.parts
-    return "/".join(parts[parts.index(runs_root) + 1 :]) if runs_root in parts else str(run_dir)
 
 
 def _with_ids(df: pd.DataFrame, ident: dict) -> pd.DataFrame:
@@ -154,7 +151,9 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
                 summary = summary.merge(into, on="iteration", how="left")
             out["checkpoints"] = _with_ids(summary, ident)
             target = EXPECTED_STABLE.get(s["task"])
-            if target is not None and "n_stable" in summary.columns and len(summary):
+            # a run analysed at its final checkpoint only (analysis: final) has no count before: NaN
+            known = "n_stable" in summary.columns and len(summary) and summary["n_stable"].notna().all()
+            if target is not None and known:
                 row["time_to_attractors"], row["attractors_censored"] = time_to_attractors(
                     summary["iteration"], summary["n_stable"], target
                 )

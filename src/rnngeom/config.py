@@ -5,8 +5,14 @@ Check a config by itself:  python -m rnngeom.config check [FILE]   (exit 0: one 
 
 A run is one point of an experiment grid: (task, arch, learning_rule, lambda_tcr, gain, seed). Runs that
 several experiments share get the same ``run_id`` and are trained once. Its folder is
-``results/runs/{run_id}`` with run_id = ``{task}/{arch}/{learning_rule}/lam{lambda}/g{gain}/seed{seed}``.
-Numbers in ids are written with ``fmt_num`` (``0.1`` -> ``"0.1"``, ``1.0`` -> ``"1"``) so they round-trip.
+``results/runs/{run_id}`` with run_id = ``{condition}/seed{seed}`` and condition =
+``{task}/{arch}/{learning_rule}/lam{lambda}/g{gain}``. Numbers in ids are written with ``fmt_num``
+(``0.1`` -> ``"0.1"``, ``1.0`` -> ``"1"``) so they round-trip.
+
+Seed blocks: the runs of one condition are trained (and analysed) as one job per fixed block of seeds,
+block b = the configured seeds s with s // training.seed_block == b (``run_blocks``). A block's membership
+depends only on the seeds themselves, so adding seeds to an experiment creates or changes only the blocks
+those seeds fall into.
 """
 
 from __future__ import annotations
@@ -52,9 +58,14 @@ class Run:
             object.__setattr__(self, key, kind(getattr(self, key)))
 
     @property
-    def run_id(self) -> str:
+    def condition(self) -> str:
+        """The run id without the seed: what the runs of one seed block share."""
         lam, gain = fmt_num(self.lambda_tcr), fmt_num(self.gain)
-        return f"{self.task}/{self.arch}/{self.learning_rule}/lam{lam}/g{gain}/seed{self.seed}"
+        return f"{self.task}/{self.arch}/{self.learning_rule}/lam{lam}/g{gain}"
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.condition}/seed{self.seed}"
 
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, **{key: getattr(self, key) for key in RUN_KEYS}}
@@ -146,6 +157,13 @@ def _check_rule_archs(config: dict) -> None:
 def check_semantics(config: dict) -> None:
     from rnngeom.tasks import get_task  # numpy only
 
+    if "fixed_points_at" in config["analysis"]:
+        # one home for the analysis level: the experiments that need the full analysis say so
+        _fail(
+            "analysis.fixed_points_at",
+            "is set per run from its experiments' `analysis: full | final` (experiments.<name>.analysis); "
+            "remove it here",
+        )
     for name, exp in config["experiments"].items():
         _check_defined(config, f"experiments.{name}.tasks", exp["tasks"], "tasks")
         _check_defined(config, f"experiments.{name}.archs", exp["archs"], "models")
@@ -227,10 +245,41 @@ def claim_experiments(config: dict) -> dict[str, list[str]]:
     return {name: experiment_run_ids(config, name) for name in names}
 
 
+def run_blocks(config: dict) -> dict[str, list[Run]]:
+    """{block id: its runs, by seed} over every run: block id = ``{condition}/block{b}``, holding the
+    condition's runs with seed // training.seed_block == b. One training job and one analysis job each."""
+    size = int(config["training"]["seed_block"])
+    blocks: dict[str, list[Run]] = {}
+    for run in all_runs(config):
+        blocks.setdefault(f"{run.condition}/block{run.seed // size}", []).append(run)
+    return {block: sorted(runs, key=lambda r: r.seed) for block, runs in sorted(blocks.items())}
+
+
+# Analysis levels, least to most: final = fixed points at the final checkpoint only, no GR scores or events;
+# full = fixed points at every checkpoint plus the GR noise floor and events (run_analysis fixed_points_at).
+ANALYSIS_LEVELS = {"final": "final", "full": "all"}  # experiment level -> run_analysis fixed_points_at
+
+
+def analysis_levels(config: dict) -> dict[str, str]:
+    """{run_id: analysis level}: the fullest level any experiment holding the run asks for."""
+    order = list(ANALYSIS_LEVELS).index
+    levels: dict[str, str] = {}
+    for name, exp in config["experiments"].items():
+        for run in experiment_runs(config, name):
+            levels[run.run_id] = max(levels.get(run.run_id, exp["analysis"]), exp["analysis"], key=order)
+    return levels
+
+
+def analysis_settings(config: dict, level: str) -> dict:
+    """The settings of an analysis at ``level`` (its Snakemake params: a change re-analyses)."""
+    return {**config["analysis"], "fixed_points_at": ANALYSIS_LEVELS[level]}
+
+
 def run_settings(config: dict, run: Run) -> dict:
     """Everything that determines a training run's result (its Snakemake params: a change retrains)."""
     tr = effective_training(config, run.task, run.learning_rule)
     tr.pop("accuracy_threshold", None)  # used by aggregation only; changing it must not retrain
+    tr.pop("seed_block", None)  # which job trains a run does not change its result
     model = {k: v for k, v in config["models"][run.arch].items() if k != "gain"}
     return {**{key: getattr(run, key) for key in RUN_KEYS}, "model": model, "training": tr}
 

@@ -1,9 +1,8 @@
 rule aggregate:
     """Tidy tables over all runs: runs, metrics (learning curves), checkpoints, fixed_points, events."""
     input:
-        metrics=run_files("metrics.tsv"),
-        provenance=run_files("provenance.json"),
-        analysis=run_files("analysis/analysis.json"),
+        trained=block_manifests("train"),
+        analysed=block_manifests("analysis"),
         src=job_source_files("rnngeom.aggregate"),
     output:
         **{table: f"results/tables/{table}.tsv" for table in TABLES},
@@ -15,7 +14,7 @@ rule aggregate:
         "../../envs/rnngeom.yaml"
     params:
         thresholds=json.dumps(rnngeom_config.accuracy_thresholds(config)),
-        run_dirs=lambda wc, input: [str(Path(f).parent) for f in input.metrics],
+        run_dirs=[f"{RUNS_DIR}/{run_id}" for run_id in RUNS],
         out_dir=lambda wc, output: Path(output.runs).parent,
     shell:
         "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --out-dir {params.out_dir} "

@@ -1,22 +1,19 @@
 rule analyze:
-    """Phase-space analysis of one run: fixed/slow points at every checkpoint, loss drop, GR events."""
+    """Phase-space analysis of one seed block's runs in one process, each at its analysis level (full: fixed
+    points at every checkpoint, GR noise floor and events; final: fixed points at the final checkpoint);
+    loss drop and per-checkpoint slow dynamics for all. Writes results/runs/{run_id}/analysis/, then the
+    manifest.
+    """
     input:
-        checkpoints="results/runs/{run_id}/checkpoints.pt",
-        metrics="results/runs/{run_id}/metrics.tsv",
+        trained="results/runs/{block}.train.json",
         data=dataset("test"),
-        src=run_src("rnngeom.analysis.run_analysis"),
+        src=block_src("rnngeom.analysis.run_analysis"),
     output:
-        fixed_points="results/runs/{run_id}/analysis/fixed_points.tsv",
-        summary="results/runs/{run_id}/analysis/checkpoint_summary.tsv",
-        gr_scores="results/runs/{run_id}/analysis/gr_scores.tsv",
-        events="results/runs/{run_id}/analysis/events.tsv",
-        trajectories="results/runs/{run_id}/analysis/trajectories_pca.npz",
-        kappa_flow="results/runs/{run_id}/analysis/kappa_flow.tsv",
-        result="results/runs/{run_id}/analysis/analysis.json",
+        manifest="results/runs/{block}.analysis.json",
     log:
-        "results/logs/analyze/{run_id}.log",
+        "results/logs/analyze/{block}.log",
     benchmark:
-        "results/benchmarks/analyze/{run_id}.tsv"
+        "results/benchmarks/analyze/{block}.tsv"
     conda:
         "../../envs/rnngeom.yaml"
     threads: config["threads_per_job"]
@@ -25,10 +22,16 @@ rule analyze:
         mem_mb=3000,
         runtime="60m",
     params:
-        settings=json.dumps(config["analysis"], sort_keys=True),
+        settings=lambda wc: json.dumps(
+            [
+                rnngeom_config.analysis_settings(config, ANALYSIS_LEVEL[run.run_id])
+                for run in block_runs(wc)
+            ],
+            sort_keys=True,
+        ),
         device=DEVICE,
-        out_dir=lambda wc, output: Path(output.result).parent,
+        run_dirs=block_run_dirs,
     shell:
-        "python -m rnngeom.analysis.run_analysis --checkpoints {input.checkpoints} --data {input.data} "
-        "--metrics {input.metrics} --out-dir {params.out_dir} --settings {params.settings:q} "
+        "python -m rnngeom.analysis.run_analysis --data {input.data} --run-dir {params.run_dirs} "
+        "--settings {params.settings:q} --manifest {output.manifest} "
         "--device {params.device} --threads {threads} > {log} 2>&1"

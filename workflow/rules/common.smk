@@ -35,6 +35,13 @@ if not os.access(_RESULTS if _RESULTS.exists() else Path("."), os.W_OK | os.X_OK
     )
 
 RUNS = {run.run_id: run for run in rnngeom_config.all_runs(config)}
+# Seed blocks: one training job and one analysis job per block of a condition's seeds. Snakemake cannot
+# declare a variable number of outputs, so a block job's declared output is its manifest
+# results/runs/{block}.{train,analysis}.json (rnngeom.blocks, written last and atomically); the runs' files
+# stay in results/runs/{run_id}/ and downstream rules take the manifests as inputs.
+BLOCKS = rnngeom_config.run_blocks(config)
+BLOCK_OF = {run.run_id: block for block, runs in BLOCKS.items() for run in runs}
+ANALYSIS_LEVEL = rnngeom_config.analysis_levels(config)
 TABLES = module_constant("rnngeom.constants", "TABLES")
 FIGURES = sorted(config["figures"])
 # device: cuda -> training and analysis jobs compute on a GPU and ask for one each (SLURM: one GPU per job;
@@ -54,40 +61,48 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH='{SRC}'; {_PATH}")
 wildcard_constraints:
     task="[a-z_]+",
     split="train|test",
-    run_id="[a-z_]+/[a-z0-9]+/[a-z0-9_]+/lam[^/]+/g[^/]+/seed[0-9]+",
+    block="[a-z_]+/[a-z0-9]+/[a-z0-9_]+/lam[^/]+/g[^/]+/block[0-9]+",
     figure="|".join(FIGURES),
 
 
-def run_of(wildcards):
+def block_runs(wildcards):
+    """The runs of the block {block} (same task, arch, rule, lambda_tcr and gain), by seed."""
     try:
-        return RUNS[wildcards.run_id]
+        return BLOCKS[wildcards.block]
     except KeyError:
         raise WorkflowError(
-            f"run {wildcards.run_id!r} is not in the config's experiment grid"
+            f"seed block {wildcards.block!r} is not in the config's experiment grid"
         ) from None
 
 
-def run_src(entry):
-    """Input function: the source files that `python -m <entry>` runs for this run's task, arch and rule
-    (Snakemake tracks no imported module, so an edit re-runs exactly the jobs that import the file).
+def block_src(entry):
+    """Input function: the source files that `python -m <entry>` runs for this block's task, arch and rule
+    (one set per block: its runs share them). Snakemake tracks no imported module, so an edit re-runs
+    exactly the jobs that import the file.
     """
 
     def files(wildcards):
-        run = run_of(wildcards)
+        run = block_runs(wildcards)[0]
         return job_source_files(entry, run.task, run.arch, run.learning_rule)
 
     return files
 
 
 def dataset(split):
-    return lambda wildcards: f"results/data/{run_of(wildcards).task}/{split}.npz"
+    return lambda wildcards: f"results/data/{block_runs(wildcards)[0].task}/{split}.npz"
 
 
 RUNS_DIR = "results/runs"
 
 
-def run_files(name):
-    return [f"{RUNS_DIR}/{run_id}/{name}" for run_id in RUNS]
+def block_run_dirs(wildcards):
+    return [f"{RUNS_DIR}/{run.run_id}" for run in block_runs(wildcards)]
+
+
+def block_manifests(stage, run_ids=None):
+    """The ``stage`` (train | analysis) manifests of the blocks holding ``run_ids`` (default: every run)."""
+    blocks = sorted({BLOCK_OF[r] for r in (RUNS if run_ids is None else run_ids)})
+    return [f"{RUNS_DIR}/{block}.{stage}.json" for block in blocks]
 
 
 def plot_module(figure):
@@ -95,10 +110,10 @@ def plot_module(figure):
 
 
 def figure_trajectories(wildcards):
-    """Phase portraits read per-run PCA trajectories; other figures need only the tables."""
+    """Phase portraits read per-run PCA trajectories (the analysis manifests of their blocks); other
+    figures need only the tables."""
     if plot_module(wildcards.figure) != "phase_portraits":
         return []
-    return [
-        f"{RUNS_DIR}/{run_id}/analysis/trajectories_pca.npz"
-        for run_id in rnngeom_config.figure_run_ids(config, wildcards.figure)
-    ]
+    return block_manifests(
+        "analysis", rnngeom_config.figure_run_ids(config, wildcards.figure)
+    )

@@ -1,17 +1,18 @@
 rule train:
-    """Train one run (task x arch x learning rule x lambda_tcr x gain x seed); resumes if interrupted."""
+    """Train one seed block (the runs of one task x arch x learning rule x lambda_tcr x gain whose seeds fall
+    in block b) one after another in one process (rnngeom.train_block): each run's files go to
+    results/runs/{run_id}/, exactly as if trained alone; resumes if interrupted. The manifest comes last.
+    """
     input:
         train=dataset("train"),
         test=dataset("test"),
-        src=run_src("rnngeom.train"),
+        src=block_src("rnngeom.train_block"),
     output:
-        checkpoints="results/runs/{run_id}/checkpoints.pt",
-        metrics="results/runs/{run_id}/metrics.tsv",
-        provenance="results/runs/{run_id}/provenance.json",
+        manifest="results/runs/{block}.train.json",
     log:
-        "results/logs/train/{run_id}.log",
+        "results/logs/train/{block}.log",
     benchmark:
-        "results/benchmarks/train/{run_id}.tsv"
+        "results/benchmarks/train/{block}.tsv"
     conda:
         "../../envs/rnngeom.yaml"
     threads: config["threads_per_job"]
@@ -21,11 +22,12 @@ rule train:
         runtime="60m",
     params:
         settings=lambda wc: json.dumps(
-            rnngeom_config.run_settings(config, run_of(wc)), sort_keys=True
+            [rnngeom_config.run_settings(config, run) for run in block_runs(wc)],
+            sort_keys=True,
         ),
         device=DEVICE,
-        out_dir=lambda wc, output: Path(output.checkpoints).parent,
+        run_dirs=block_run_dirs,
     shell:
-        "python -m rnngeom.train --settings {params.settings:q} --train-data {input.train} "
-        "--test-data {input.test} --out-dir {params.out_dir} --device {params.device} "
-        "--threads {threads} > {log} 2>&1"
+        "python -m rnngeom.train_block --settings {params.settings:q} --train-data {input.train} "
+        "--test-data {input.test} --out-dir {params.run_dirs} --manifest {output.manifest} "
+        "--device {params.device} --threads {threads} > {log} 2>&1"

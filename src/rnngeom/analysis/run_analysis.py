@@ -1,24 +1,35 @@
-"""Phase-space analysis of one training run: fixed/slow points at every checkpoint, loss drop, GR events.
+"""Phase-space analysis of a training run: fixed/slow points at every checkpoint, loss drop, GR events.
 
     python -m rnngeom.analysis.run_analysis --checkpoints runs/x/checkpoints.pt --data data/task/test.npz \\
         --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | @file.json] [--threads N]
+    python -m rnngeom.analysis.run_analysis --data data/task/test.npz --run-dir runs/x runs/y \\
+        [--settings '[{...}, {...}]'] [--manifest runs/block0.analysis.json]
+
+The second form analyses several runs of one task in one process (a seed block: one torch import for all):
+each --run-dir holds checkpoints.pt and metrics.tsv and gets its analysis/ exactly as the first form writes
+it; --settings is one object for every run or a list with one object per --run-dir; --manifest writes the
+block's manifest (rnngeom.blocks) after the last run.
 
 Steps:
 1. Run every checkpoint's model on the same first ``n_trials`` held-out trials (trajectories); slow dynamics
    at every checkpoint: mean hidden-state speed, the TCR penalty, the ramping index and its
    autocorrelation-matched null (``ramping_index``, ``ramping_null``).
 2. Fit a PCA frame once, on the final model's trajectories; everything is projected into it.
-3. Fixed points at every checkpoint under a constant input (``input``: the task's resting input by default,
-   see ``constant_input``): the exact region solver for PLRNNs (``plrnn_method="exact"``), the batched speed
-   minimiser otherwise, from ONE start set per run (``run_starts``: half uniform over the box the
-   trajectories of all checkpoints visit, half on those trajectories), so consecutive checkpoints are
-   compared on the same footing; ``checkpoints_per_batch`` checkpoints are optimised together.
-4. GR noise floor: a few checkpoints are re-analysed with other start sets and scored against their main
-   analysis (identical networks: pure start-sampling noise); the run's event threshold follows
-   (gr_events.gr_threshold).
+3. Fixed points at every checkpoint (``fixed_points_at: all``; ``final``: at the final checkpoint only, for
+   runs whose claims read no time course of the fixed points) under a constant input (``input``: the
+   task's resting input by default, see ``constant_input``): the exact region solver for PLRNNs
+   (``plrnn_method="exact"``), the batched speed minimiser otherwise, from ONE start set per run
+   (``run_starts``: half uniform over the box the trajectories of all checkpoints visit, half on those
+   trajectories), so consecutive checkpoints are compared on the same footing; ``checkpoints_per_batch``
+   checkpoints are optimised together.
+4. GR noise floor (``fixed_points_at: all`` only): a few checkpoints are re-analysed with other start sets
+   and scored against their main analysis (identical networks: pure start-sampling noise); the run's event
+   threshold follows (gr_events.gr_threshold).
 5. Rank-one models only: the exact one-dimensional flow of the latent κ at every checkpoint (``kappa_flow``).
 6. Loss drop (plateau, t_drop, width; loss_drop.detect_loss_drop) from the metrics table.
-7. GR scores between consecutive checkpoints, judged against the threshold (t_GR, t_GR_max).
+7. GR scores between consecutive checkpoints, judged against the threshold (t_GR, t_GR_max); with
+   ``fixed_points_at: final`` there are none (gr_scores.tsv and events.tsv header-only, the GR fields of
+   analysis.json null, the fixed-point counts of checkpoint_summary.tsv empty before the final checkpoint).
 
 Outputs in --out-dir (each written atomically):
     fixed_points.tsv        iteration, point_id, pc1..pc3, q, max_abs_eig, n_unstable_modes, kind
@@ -120,6 +131,9 @@ def default_settings() -> dict:
         "n_trials": 64,  # held-out trials run through every checkpoint (the first n_trials of the file)
         "n_plot_trials": 8,  # trials whose PCA trajectories are saved for phase portraits
         "seed": 0,  # seeds the run's start set, the PLRNN region search and the ramping surrogates
+        # "all": fixed points at every checkpoint, GR noise floor, scores and events; "final": fixed points at
+        # the final checkpoint only, no GR (the pipeline sets it from the experiments' `analysis:` level)
+        "fixed_points_at": "all",
         "device": "cpu",  # where the generic finder runs: "cpu", "cuda" or "auto"
         "num_threads": None,  # torch intra-op threads; None leaves torch's default
         # constant input for fixed points: "task" (the task's resting input), "zeros" or a list
@@ -160,6 +174,8 @@ def resolve_settings(overrides: dict | None) -> dict:
             settings[key].update(value)
         else:
             settings[key] = value
+    if settings["fixed_points_at"] not in ("all", "final"):
+        raise ValueError(f"fixed_points_at must be 'all' or 'final', got {settings['fixed_points_at']!r}")
     if settings["plrnn_method"] not in ("exact", "generic"):
         raise ValueError(f"plrnn_method must be 'exact' or 'generic', got {settings['plrnn_method']!r}")
     if settings["input"] is None:  # null (unset) means the default
@@ -542,13 +558,15 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
             flow_frames.append(flow)
     visited = np.concatenate(visited)
 
-    # 2. Fixed points at every checkpoint, all from the run's one start set.
+    # 2. Fixed points at every checkpoint (or the final one only), all from the run's one start set.
+    every = cfg["fixed_points_at"] == "all"
+    fp_iterations = iterations if every else iterations[-1:]
     starts = run_starts(visited, cfg, seed=cfg["seed"])
     chunk = max(1, int(cfg["checkpoints_per_batch"]))
     sets, seconds_per_ckpt = [], []
-    for c0 in range(0, len(iterations), chunk):
+    for c0 in range(0, len(fp_iterations), chunk):
         t0 = time.perf_counter()
-        its = iterations[c0 : c0 + chunk]
+        its = fp_iterations[c0 : c0 + chunk]
         sets += fixed_points_of(
             [checkpoints.model_at(it) for it in its],
             [starts] * len(its),
@@ -566,7 +584,7 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     t_null = time.perf_counter()
     null_cfg = cfg["gr_null"]
     null_rows = []
-    for j in null_checkpoint_indices(len(iterations), null_cfg["n_checkpoints"]):
+    for j in null_checkpoint_indices(len(iterations), null_cfg["n_checkpoints"]) if every else []:
         rs = range(1, int(null_cfg["n_reanalyses"]) + 1)
         scores_j = reanalysis_scores(
             checkpoints.model_at(iterations[j]),
@@ -584,12 +602,19 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
             for r, sc in enumerate(scores_j)
         ]
     null_scores = np.array([row["score"] for row in null_rows], dtype=np.float64)
-    threshold = gr_threshold(null_scores, margin=null_cfg["margin"], min_threshold=null_cfg["min_threshold"])
+    threshold = (
+        gr_threshold(null_scores, margin=null_cfg["margin"], min_threshold=null_cfg["min_threshold"])
+        if every
+        else math.nan
+    )
     null_seconds = time.perf_counter() - t_null
 
-    point_frames = [_points_frame(it, fps, pca) for it, fps in zip(iterations, sets)]
-    for row, fps in zip(summary_rows, sets):
-        n = fps.counts()
+    point_frames = [_points_frame(it, fps, pca) for it, fps in zip(fp_iterations, sets)]
+    sets_at = dict(zip(fp_iterations, sets))
+    for row in summary_rows:
+        if row["iteration"] not in sets_at:  # not analysed (fixed_points_at: final): counts unknown
+            continue
+        n = sets_at[row["iteration"]].counts()
         row.update(
             {
                 "n_fixed": n["stable"] + n["saddle"] + n["unstable"],
@@ -604,7 +629,10 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         if point_frames
         else pd.DataFrame(columns=FIXED_POINT_COLUMNS)
     )
-    summary = pd.DataFrame(summary_rows)[SUMMARY_COLUMNS]
+    summary = pd.DataFrame(summary_rows).reindex(columns=SUMMARY_COLUMNS)
+    if not every:  # integers with gaps, written as empty cells (as the full analysis writes them, no ".0")
+        counts = ["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]
+        summary[counts] = summary[counts].astype("Int64")
     flows = [f for f in flow_frames if not f.empty]
     flow_table = (
         pd.concat(flows, ignore_index=True)[KAPPA_FLOW_COLUMNS]
@@ -620,7 +648,7 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     drop = detect_loss_drop(metrics["iteration"], metrics[cfg["loss_column"]], **cfg["loss_drop"])
 
     # GR events: every transition judged against the run's calibrated threshold.
-    gr = detect_gr_events(gr_scores(points, iterations, scale=pca.scale, **cfg["gr_scores"]), threshold)
+    gr = detect_gr_events(gr_scores(points, fp_iterations, scale=pca.scale, **cfg["gr_scores"]), threshold)
 
     write_tsv_atomic(out_dir / "fixed_points.tsv", points)
     write_tsv_atomic(out_dir / "checkpoint_summary.tsv", summary)
@@ -646,7 +674,7 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         **drop_fields,
         "t_GR": gr.t_gr,
         "t_GR_max": gr.t_gr_max,
-        "gr_threshold": gr.threshold,
+        "gr_threshold": None if math.isnan(gr.threshold) else gr.threshold,  # NaN -> null: strict JSON
         "gr_noise_floor": _finite_median(null_scores),
         "gr_null_scores": null_rows,
         "n_gr_events": int(len(gr.events)),
@@ -673,7 +701,7 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         "timing": {
             "total_s": time.perf_counter() - t_start,
             "fixed_points_mean_s_per_checkpoint": float(per_ckpt.mean()),
-            "fixed_points_s_per_checkpoint": {str(i): float(s) for i, s in zip(iterations, per_ckpt)},
+            "fixed_points_s_per_checkpoint": {str(i): float(s) for i, s in zip(fp_iterations, per_ckpt)},
             "gr_null_s": null_seconds,
             "num_threads": torch.get_num_threads(),
         },
@@ -683,36 +711,78 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
     return result
 
 
+def _per_run_settings(settings, n_runs: int) -> list[dict]:
+    """--settings as one overrides object per run: one object for all, or a list of n_runs objects."""
+    if isinstance(settings, dict):
+        return [copy.deepcopy(settings) for _ in range(n_runs)]
+    if isinstance(settings, list) and len(settings) == n_runs and all(isinstance(x, dict) for x in settings):
+        return settings
+    raise ValueError(f"--settings must be a JSON object or a list of {n_runs} objects (one per run)")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoints", required=True, help="the run's checkpoints.pt")
     ap.add_argument("--data", required=True, help="held-out task data (.npz with inputs/targets/mask)")
-    ap.add_argument("--metrics", required=True, help="the run's metrics.tsv")
-    ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--settings", help="overrides of the analysis settings: a JSON object, or @file.json")
+    ap.add_argument(
+        "--run-dir",
+        nargs="+",
+        action="extend",
+        help="run folder(s) of one task with checkpoints.pt and metrics.tsv; each gets <run-dir>/analysis",
+    )
+    ap.add_argument("--checkpoints", help="one run's checkpoints.pt (instead of --run-dir)")
+    ap.add_argument("--metrics", help="that run's metrics.tsv")
+    ap.add_argument("--out-dir", help="that run's analysis folder")
+    ap.add_argument(
+        "--settings",
+        help="analysis settings overrides: a JSON object, or a list of one per --run-dir; or @file.json",
+    )
+    ap.add_argument("--manifest", help="with --run-dir: write the block manifest (rnngeom.blocks) at the end")
     ap.add_argument("--threads", type=int, help="torch threads (overrides settings.num_threads)")
     ap.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides settings.device")
     args = ap.parse_args(argv)
 
+    from rnngeom.blocks import write_manifest
     from rnngeom.checkpoints import load_checkpoints
 
+    single = (args.checkpoints, args.metrics, args.out_dir)
+    if args.run_dir and any(single):
+        ap.error("give either --run-dir or --checkpoints/--metrics/--out-dir, not both")
+    if args.run_dir:
+        jobs = [
+            (Path(d) / "checkpoints.pt", Path(d) / "metrics.tsv", Path(d) / "analysis") for d in args.run_dir
+        ]
+    elif all(single):
+        if args.manifest:
+            ap.error("--manifest needs --run-dir")
+        jobs = [single]
+    else:
+        ap.error("give --run-dir, or all of --checkpoints, --metrics and --out-dir")
     try:
-        overrides = json_arg(args.settings or "{}", "--settings")
+        per_run = _per_run_settings(json_arg(args.settings or "{}", "--settings"), len(jobs))
+        for overrides in per_run:
+            if args.threads:
+                overrides["num_threads"] = args.threads
+            if args.device:
+                overrides["device"] = args.device
+            resolve_settings(overrides)  # every run's settings checked before the first run is analysed
     except ValueError as err:
         ap.error(str(err))
-    if args.threads:
-        overrides["num_threads"] = args.threads
-    if args.device:
-        overrides["device"] = args.device
+    missing = [str(f) for ckpt, metrics, _ in jobs for f in (ckpt, metrics) if not Path(f).exists()]
+    if missing:
+        ap.error(f"missing run files: {missing[:5]}")
     with np.load(args.data) as z:
         data = TaskData(inputs=z["inputs"], targets=z["targets"], mask=z["mask"])
-    metrics = pd.read_csv(args.metrics, sep="\t")
-    result = analyse_run(load_checkpoints(args.checkpoints), data, metrics, args.out_dir, overrides)
-    print(
-        f"analysed {result['n_checkpoints']} checkpoints in {result['timing']['total_s']:.1f} s: "
-        f"abrupt={result['abrupt']} t_drop={result['t_drop']} t_GR={result['t_GR']} "
-        f"(GR threshold {result['gr_threshold']:.3g}) -> {args.out_dir}"
-    )
+    for (ckpt, metrics_file, out_dir), overrides in zip(jobs, per_run):
+        metrics = pd.read_csv(metrics_file, sep="\t")
+        result = analyse_run(load_checkpoints(ckpt), data, metrics, out_dir, overrides)
+        threshold = "none" if result["gr_threshold"] is None else f"{result['gr_threshold']:.3g}"
+        print(
+            f"analysed {result['n_checkpoints']} checkpoints in {result['timing']['total_s']:.1f} s: "
+            f"abrupt={result['abrupt']} t_drop={result['t_drop']} t_GR={result['t_GR']} "
+            f"(GR threshold {threshold}) -> {out_dir}"
+        )
+    if args.manifest:
+        write_manifest(args.manifest, "analysis", args.run_dir)
 
 
 if __name__ == "__main__":

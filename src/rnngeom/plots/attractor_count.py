@@ -21,7 +21,9 @@ from matplotlib.ticker import MaxNLocator
 from rnngeom.constants import EXPECTED_STABLE
 from rnngeom.io import as_bool
 from rnngeom.plots.style import (
+    FINAL_ONLY_NOTE,
     conditions,
+    fixed_point_time_course,
     lam_palette,
     lam_str,
     load,
@@ -59,6 +61,8 @@ def main(argv=None) -> int:
         target = EXPECTED_STABLE.get(task)
         if d.empty or "n_stable" not in d.columns:
             message(ax, "no checkpoint analysis for these runs\n(run rnngeom.analysis.run_analysis)")
+        elif not fixed_point_time_course(d).any():
+            message(ax, FINAL_ONLY_NOTE)
         for lam in sorted(d["lam"].unique(), key=float):
             dl = d[d["lam"] == lam]
             n_seeds = dl["run_id"].nunique()

@@ -20,7 +20,9 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from rnngeom.plots.style import (
+    FINAL_ONLY_NOTE,
     conditions,
+    fixed_point_time_course,
     load,
     load_table,
     message,
@@ -65,6 +67,11 @@ def main(argv=None) -> int:
             if d.empty:
                 message(ax, f"no {column} values for these runs")
                 continue
+            if (
+                table == "checkpoints"
+                and not fixed_point_time_course(df[df["run_id"].isin(ids["run_id"])]).any()
+            ):
+                message(ax, FINAL_ONLY_NOTE)
             for rule in rules:
                 dr = d[d["learning_rule"] == rule]
                 if not dr.empty:

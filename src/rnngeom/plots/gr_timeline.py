@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnngeom.io import as_bool
-from rnngeom.plots.style import load, load_table, parse_args, run_label, save, set_style
+from rnngeom.plots.style import load, load_table, message, parse_args, run_label, save, set_style
 
 MAX_PANELS = 12
 
@@ -38,8 +38,10 @@ def main(argv=None) -> int:
         ax.set_yscale("log")
         c = checkpoints[checkpoints["run_id"] == run["run_id"]]
         ax2 = ax.twinx()
-        if "gr_score" in c.columns:
+        if "gr_score" in c.columns and c["gr_score"].notna().any():
             ax2.plot(c["iteration"], c["gr_score"], color="C1", lw=1.0, marker=".", label="GR score")
+        else:  # a run analysed at the final checkpoint only (experiment analysis: final) has no GR scores
+            message(ax, "no GR scores for this run\n(experiment analysis: final)")
         if "gr_null_q" in c.columns:
             ax2.plot(c["iteration"], c["gr_null_q"], color="C1", lw=0.7, ls="--", label="event threshold")
         ax2.set_ylim(bottom=0)

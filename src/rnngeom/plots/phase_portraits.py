@@ -13,11 +13,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from rnngeom.io import as_bool
 from rnngeom.plots.style import (
     KIND_COLORS,
     KIND_MARKERS,
+    fixed_point_time_course,
     load,
     load_table,
     parse_args,
@@ -27,7 +29,12 @@ from rnngeom.plots.style import (
 )
 
 
-def pick_run(runs):
+def pick_run(runs, checkpoints):
+    """The sharpest abrupt drop (else the lowest final loss), among the runs with fixed points at every
+    checkpoint where there are any (experiment analysis: full)."""
+    full = fixed_point_time_course(checkpoints)
+    full_runs = runs[runs["run_id"].map(full).eq(True)]
+    runs = full_runs if not full_runs.empty else runs
     dropped = runs[as_bool(runs["abrupt"]).eq(True)]
     if not dropped.empty:
         return dropped.sort_values(["drop_width_rel", "run_id"]).iloc[0]
@@ -42,9 +49,13 @@ def main(argv=None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     set_style()
     runs, _ = load(args)
-    run = pick_run(runs)
+    checkpoints = load_table(args, "checkpoints", runs)
+    run = pick_run(runs, checkpoints)
     points = load_table(args, "fixed_points", runs)
     points = points[points["run_id"] == run["run_id"]]
+    ck = checkpoints[checkpoints["run_id"] == run["run_id"]]
+    known = pd.to_numeric(ck["n_stable"], errors="coerce").notna() if "n_stable" in ck.columns else True
+    analysed = set(ck.loc[known, "iteration"].astype(float)) if len(ck) else None
     with np.load(Path(args.runs_dir) / run["run_id"] / "analysis" / "trajectories_pca.npz") as z:
         its, pcs = z["iterations"].astype(float), z["pcs"]
     t_drop = run.get("t_drop")
@@ -78,6 +89,10 @@ def main(argv=None) -> int:
         counts = ", ".join(
             f"{int((p['kind'] == kd).sum())} {kd}" for kd in KIND_COLORS if (p["kind"] == kd).any()
         )
+        if (
+            analysed is not None and it not in analysed
+        ):  # the run's fixed points were found at its final checkpoint only
+            counts = "not analysed (analysis: final)"
         ax.set_title(f"{name}: iteration {it}\n{counts or 'no fixed points'}", fontsize=8)
         ax.set_xlabel("PC1")
     axes[0].set_ylabel("PC2")

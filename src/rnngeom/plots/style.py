@@ -147,13 +147,27 @@ def message(ax, text: str) -> None:
     )
 
 
+FINAL_ONLY_NOTE = "fixed points at the final checkpoint only\n(experiment analysis: final): no time course"
+
+
+def fixed_point_time_course(checkpoints: pd.DataFrame) -> pd.Series:
+    """Per run_id: True if its fixed points were found at every one of its (two or more) checkpoints
+    (analysis level full); False for a run analysed at its final checkpoint only (level final: the counts
+    before it are empty) or one with a single checkpoint."""
+    if checkpoints.empty or "n_stable" not in checkpoints.columns:
+        return pd.Series(dtype=bool)
+    known = pd.to_numeric(checkpoints["n_stable"], errors="coerce").notna().groupby(checkpoints["run_id"])
+    return known.all() & (known.size() > 1)
+
+
 def seed_lines(
     ax, df: pd.DataFrame, x: str, y: str, color, label: str | None = None, median: bool = True
 ) -> None:
     """One thin line per run (seed) and, if several, the median over them at each x (thick)."""
     for _, d in df.groupby("run_id", sort=True):
         d = d.sort_values(x)
-        ax.plot(d[x], d[y], color=color, lw=0.7, alpha=0.45)
+        # a run with one value (e.g. fixed points at the final checkpoint only): a dot, not an invisible line
+        ax.plot(d[x], d[y], color=color, lw=0.7, alpha=0.45, marker="o" if len(d) == 1 else None, ms=3)
     if median and not df.empty:
         med = df.groupby(x, sort=True)[y].median()
         ax.plot(med.index, med.values, color=color, lw=2.0, label=label)
