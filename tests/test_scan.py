@@ -230,5 +230,5 @@ def test_shipped_scan_files_are_valid_for_their_main_config(main, scan_path):
     config = scan.load_main_config(str(ROOT / main))
     cells = scan.cells(scan.read_scan(ROOT / scan_path, config), config)
     families = {c.family for c in cells}
-    assert families == {"gain_lambda", "alpha", "lr", "timing"}
-    assert {c.arch for c in cells if c.family == "gain_lambda"} == {"leaky", "rank1", "plrnn", "lstm"}
+    assert {"gain_lambda", "alpha", "lr", "timing"} <= families
+    assert {c.arch for c in cells if "gain_lambda" in c.family} == {"leaky", "rank1", "plrnn", "lstm"}

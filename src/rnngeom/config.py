@@ -108,13 +108,18 @@ def rule_block(rule: str) -> str:
     return deps.rule_settings_block(rule)
 
 
-def effective_training(config: dict, task: str, rule: str | None = None) -> dict:
-    """Training settings for ``task`` (and learning ``rule``): the global block, then its per_task and
-    per_rule overrides. With a rule, only that rule's settings block is kept (editing RFLO settings must
-    not retrain BPTT runs)."""
+OVERRIDE_SECTIONS = ("per_task", "per_arch", "per_rule")  # applied in this order
+
+
+def effective_training(config: dict, task: str, rule: str | None = None, arch: str | None = None) -> dict:
+    """Training settings for ``task`` (and ``arch``, learning ``rule``): the global block, then its
+    per_task, per_arch and per_rule overrides, in that order. With a rule, only that rule's settings block
+    is kept (editing RFLO settings must not retrain BPTT runs)."""
     blocks = {rule_block(r) for r in deps.registry_names("learning_rule")}
-    tr = {k: v for k, v in config["training"].items() if k not in {"per_task", "per_rule", *blocks}}
+    tr = {k: v for k, v in config["training"].items() if k not in {*OVERRIDE_SECTIONS, *blocks}}
     tr.update(copy.deepcopy(config["training"].get("per_task", {}).get(task, {})))
+    if arch is not None:
+        tr.update(copy.deepcopy(config["training"].get("per_arch", {}).get(arch, {})))
     if rule is not None:
         tr.update(copy.deepcopy(config["training"].get("per_rule", {}).get(rule, {})))
         block = rule_block(rule)
@@ -181,27 +186,34 @@ def check_semantics(config: dict) -> None:
         except (ValueError, TypeError) as err:
             _fail(f"tasks.{task}", str(err))
     rules = sorted({r for exp in config["experiments"].values() for r in exp["learning_rules"]})
-    for task, rule in itertools.product(config["tasks"], rules):
-        tr = effective_training(config, task, rule)
-        where = (
-            "training.per_rule." + rule
-            if rule in config["training"]["per_rule"]
-            else f"training.per_task.{task}"
-            if task in config["training"]["per_task"]
-            else "training"
-        )
+    archs = sorted({a for exp in config["experiments"].values() for a in exp["archs"]})
+    for task, arch, rule in itertools.product(config["tasks"], archs, rules):
+        tr = effective_training(config, task, rule, arch)
+        training = config["training"]
+
+        def where(key: str) -> str:
+            """The config section that set ``key`` for this (task, arch, rule): the last override holding it."""
+            for section, name in (("per_rule", rule), ("per_arch", arch), ("per_task", task)):
+                if key in training.get(section, {}).get(name, {}):
+                    return f"training.{section}.{name}"
+            return "training"
+
         n, ck = tr["n_iterations"], tr["checkpoints"]
         if ck["dense_until"] > n:
             problem = f"{ck['dense_until']} is beyond n_iterations={n}; allowed: 0..{n}"
-            _fail(f"{where}.checkpoints.dense_until", problem)
+            _fail(f"{where('checkpoints')}.checkpoints.dense_until", problem)
         for key in ("dense_every", "sparse_every"):
             if ck[key] > n:
-                _fail(f"{where}.checkpoints.{key}", f"{ck[key]} is beyond n_iterations={n}; allowed: 1..{n}")
+                problem = f"{ck[key]} is beyond n_iterations={n}; allowed: 1..{n}"
+                _fail(f"{where('checkpoints')}.checkpoints.{key}", problem)
         if tr["eval_every"] > n:
-            _fail(f"{where}.eval_every", f"{tr['eval_every']} is beyond n_iterations={n}; allowed: 1..{n}")
+            _fail(
+                f"{where('eval_every')}.eval_every",
+                f"{tr['eval_every']} is beyond n_iterations={n}; allowed: 1..{n}",
+            )
         if tr["batch_size"] > config["data"]["n_train"]:
             n_train = config["data"]["n_train"]
-            _fail(f"{where}.batch_size", f"{tr['batch_size']} exceeds data.n_train={n_train}")
+            _fail(f"{where('batch_size')}.batch_size", f"{tr['batch_size']} exceeds data.n_train={n_train}")
 
 
 def load_config(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
@@ -277,7 +289,7 @@ def analysis_settings(config: dict, level: str) -> dict:
 
 def run_settings(config: dict, run: Run) -> dict:
     """Everything that determines a training run's result (its Snakemake params: a change retrains)."""
-    tr = effective_training(config, run.task, run.learning_rule)
+    tr = effective_training(config, run.task, run.learning_rule, run.arch)
     tr.pop("accuracy_threshold", None)  # used by aggregation only; changing it must not retrain
     tr.pop("seed_block", None)  # which job trains a run does not change its result
     model = {k: v for k, v in config["models"][run.arch].items() if k != "gain"}

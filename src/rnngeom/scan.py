@@ -151,7 +151,7 @@ def effective_values(config: dict, task: str, arch: str, rule: str) -> dict:
     params = {**get_task(task).defaults, **config["tasks"][task]}
     return {
         "alpha": config["models"][arch].get("alpha", math.nan),
-        "lr": rnngeom_config.effective_training(config, task, rule)["lr"],
+        "lr": rnngeom_config.effective_training(config, task, rule, arch)["lr"],
         "n_steps": params.get("n_steps", math.nan),
     }
 
@@ -189,10 +189,14 @@ def _check_override(config: dict, family: str, fam: dict, path: str, values: lis
             except rnngeom_config.ConfigError as err:
                 _fail(key, f"value {value!r}: {err}")
         if parts[0] == "training":
-            for task in fam["tasks"]:
-                effective = rnngeom_config.effective_training(varied, task, fam["learning_rule"])
+            for task, arch in itertools.product(fam["tasks"], fam["archs"]):
+                effective = rnngeom_config.effective_training(varied, task, fam["learning_rule"], arch)
                 if effective.get(parts[-1]) != value:
-                    _fail(key, f"is shadowed for task {task!r} by training.per_task / per_rule overrides")
+                    _fail(
+                        key,
+                        f"is shadowed for task {task!r}, arch {arch!r} by training.per_task / per_arch / "
+                        "per_rule overrides",
+                    )
 
 
 def validate_scan(scan: dict, config: dict) -> dict:
