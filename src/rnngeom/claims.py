@@ -915,7 +915,7 @@ def claim_c10(d: ClaimData) -> Outcome:
 
 def collapsed(checkpoints: pd.DataFrame) -> pd.Series:
     """Per run (index run_id): True if its final checkpoint holds at most one fixed point of any stability
-    (n_fixed = stable + saddle + unstable <= 1): a single trivial attractor, or none, and no structure beside it.
+    (n_fixed = stable + saddle + unstable <= 1): a single trivial attractor, or none, and nothing beside it.
 
     Settled on exploration seeds (config/explore.yaml, seeds 1000-1005), before the confirmation runs: the
     first criterion, n_stable <= 1, counted the controlled runs (one stable point and 1-4 saddles, the

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import itertools
 import sys
 from dataclasses import dataclass
@@ -127,6 +128,15 @@ def effective_training(config: dict, task: str, rule: str | None = None, arch: s
     return tr
 
 
+def override_source(config: dict, key: str, *, task: str, arch: str, rule: str) -> str:
+    """The config section that sets training ``key`` for (task, arch, rule): the last override holding it."""
+    training = config["training"]
+    for section, name in (("per_rule", rule), ("per_arch", arch), ("per_task", task)):
+        if key in training.get(section, {}).get(name, {}):
+            return f"training.{section}.{name}"
+    return "training"
+
+
 def as_list(names) -> list[str]:
     """An ``experiment:`` value (one name or a list of names) as a list."""
     return [names] if isinstance(names, str) else list(names)
@@ -189,15 +199,7 @@ def check_semantics(config: dict) -> None:
     archs = sorted({a for exp in config["experiments"].values() for a in exp["archs"]})
     for task, arch, rule in itertools.product(config["tasks"], archs, rules):
         tr = effective_training(config, task, rule, arch)
-        training = config["training"]
-
-        def where(key: str) -> str:
-            """The config section that set ``key`` for this (task, arch, rule): the last override holding it."""
-            for section, name in (("per_rule", rule), ("per_arch", arch), ("per_task", task)):
-                if key in training.get(section, {}).get(name, {}):
-                    return f"training.{section}.{name}"
-            return "training"
-
+        where = functools.partial(override_source, config, task=task, arch=arch, rule=rule)
         n, ck = tr["n_iterations"], tr["checkpoints"]
         if ck["dense_until"] > n:
             problem = f"{ck['dense_until']} is beyond n_iterations={n}; allowed: 0..{n}"
