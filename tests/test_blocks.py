@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -108,6 +110,7 @@ def _block_cli(flipflop_data, members, dirs, manifest_path, **kw):
             *map(str, dirs),
             "--manifest",
             str(manifest_path),
+            *(["--ensemble"] if kw.get("ensemble") else []),
         ]
     )
 
@@ -135,6 +138,23 @@ def test_a_run_in_a_block_equals_the_run_trained_alone_bit_for_bit(
             assert torch.equal(ours["snapshots"][it][name], value), (it, name)
     written = json.loads((tmp_path / "runs/block0.train.json").read_text())
     assert [r["run_id"] for r in written["runs"]] == ["block/seed4", "block/seed5"]
+
+
+def test_an_ensemble_block_trains_every_run_together(tmp_path, flipflop_data, small_settings):
+    """The GPU path (--ensemble; automatic with --device cuda): one ensemble, the same runs to float32
+    rounding, its manifest as for the sequential path."""
+    members = [{**copy.deepcopy(small_settings), "seed": s} for s in (4, 5)]
+    dirs = [tmp_path / "runs/ens/seed4", tmp_path / "runs/ens/seed5"]
+    assert _block_cli(flipflop_data, members, dirs, tmp_path / "ens.train.json", ensemble=True) == 0
+    seq = [tmp_path / "runs/seq/seed4", tmp_path / "runs/seq/seed5"]
+    assert _block_cli(flipflop_data, members, seq, tmp_path / "seq.train.json") == 0
+    for ours, ref in zip(dirs, seq):
+        assert json.loads((ours / "provenance.json").read_text())["ensemble_size"] == 2
+        a, b = (pd.read_csv(d / "metrics.tsv", sep="\t") for d in (ours, ref))
+        assert list(a["iteration"]) == list(b["iteration"])
+        np.testing.assert_allclose(a["task_loss"], b["task_loss"], rtol=1e-3)
+    written = json.loads((tmp_path / "ens.train.json").read_text())
+    assert [r["run_id"] for r in written["runs"]] == ["ens/seed4", "ens/seed5"]
 
 
 def test_an_interrupted_block_resumes_to_the_uninterrupted_result(tmp_path, flipflop_data, small_settings):

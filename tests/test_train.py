@@ -208,3 +208,16 @@ def test_small_flipflop_network_learns(tmp_path):
     assert metrics["test_accuracy"].iloc[-1] >= 0.95, metrics.tail()
     assert metrics["test_loss"].iloc[-1] < 0.2 * metrics["test_loss"].iloc[0]
     assert np.isfinite(metrics["test_loss"]).all()
+
+
+def test_cpu_training_needs_no_deterministic_mode(tmp_path, flipflop_data, small_settings):
+    """train_run turns on torch's deterministic algorithms only on CUDA (the call imports the compiler stack,
+    seconds per job): on a CPU the same run gives the same bytes with and without it."""
+    train_run(small_settings, flipflop_data["train"], flipflop_data["test"], tmp_path / "plain")
+    assert not torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        train_run(small_settings, flipflop_data["train"], flipflop_data["test"], tmp_path / "det")
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert (tmp_path / "plain/metrics.tsv").read_bytes() == (tmp_path / "det/metrics.tsv").read_bytes()

@@ -487,7 +487,11 @@ def train_run(
     t0 = time.time()
     first = settings if isinstance(settings, dict) else settings[0]
     set_threads(int(first.get("threads", 1)))
-    torch.use_deterministic_algorithms(True)
+    if resolve_device(first.get("device", "cpu")).type == "cuda":
+        # Deterministic kernels where CUDA has nondeterministic ones. Not called on a CPU, where the kernels
+        # these runs use are deterministic already (same bytes either way, tested): the call imports torch's
+        # compiler stack, 1.5-3 s per process (measured), more than a quick run trains.
+        torch.use_deterministic_algorithms(True)
     trainer = Trainer(settings, load_dataset(train_path), load_dataset(test_path), out_dir)
     for d in trainer.out_dirs:
         d.mkdir(parents=True, exist_ok=True)

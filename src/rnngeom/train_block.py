@@ -12,8 +12,14 @@ summation order changes with the number of members, so a clipped step differs in
 chaotic training amplifies. Each run here goes through ``rnngeom.train.main`` exactly as a job of its own
 would (same checks, same messages, same files), so it equals the run trained alone byte for byte.
 
-Resume: each run keeps its own resume.pt; a killed block re-trains its finished runs (the same result, as
-training is deterministic) and resumes the interrupted one. The manifest (rnngeom.blocks) is written last.
+On a GPU (``--device cuda``, or ``auto`` where torch sees one) one small network at a time would leave the
+device idle, so there the block trains as ONE ensemble (``rnngeom.train`` with every --out-dir: the batched
+torch pass, K networks per matrix product); each run then equals its solo run up to float32 rounding, which
+is all a GPU guarantees anyway. ``--ensemble`` asks for that path on a CPU too.
+
+Resume: each run keeps its own resume.pt (an ensemble's lives in its first run's folder); a killed block
+re-trains its finished runs (the same result, as training is deterministic) and resumes the interrupted one.
+The manifest (rnngeom.blocks) is written last.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", required=True, help="the block manifest, written once every run is done")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--ensemble", action="store_true", help="train the block as one ensemble (the default on a GPU)"
+    )
     a = ap.parse_args(argv)
     try:
         members = json_arg(a.settings, "--settings")
@@ -47,8 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--settings has {len(members)} run(s) but --out-dir names {len(a.out_dir)} folder(s)")
     data = ["--train-data", a.train_data, "--test-data", a.test_data]
     runtime = ["--device", a.device, "--threads", str(a.threads)]
-    for settings, out_dir in zip(members, a.out_dir):
-        code = train.main(["--settings", json.dumps(settings), *data, "--out-dir", out_dir, *runtime])
+    on_gpu = a.device == "cuda" or (a.device == "auto" and train.torch.cuda.is_available())
+    if a.ensemble or on_gpu:
+        batches = [(members, a.out_dir)]
+    else:
+        batches = [(settings, [out_dir]) for settings, out_dir in zip(members, a.out_dir)]
+    for settings, out_dirs in batches:
+        code = train.main(["--settings", json.dumps(settings), *data, "--out-dir", *out_dirs, *runtime])
         if code:
             return code
     try:
