@@ -74,28 +74,15 @@ def test_members_do_not_depend_on_the_ensemble(name, choice):
             torch.testing.assert_close(res.grads[n][0], full.grads[n][k], rtol=1e-5, atol=1e-7, msg=n)
 
 
-def test_fused_lstm_path_equals_autograd_through_the_model_file():
-    """hand_written: auto runs the LSTM through torch's fused nn.LSTM kernel on a CPU; same gradients."""
-    spec = SPECS["lstm"]
-    params, batch = _ensemble(spec, K=3)
-    fused, slow = _rule(spec, 3, "auto"), _rule(spec, 3, False)
-    assert fused._fused_lstm and not slow._fused_lstm
-    lam = fused.lambdas(0).double()
-    a, b = fused.gradients_for(params, batch, lam, 0), slow.gradients_for(params, batch, lam, 0)
-    torch.testing.assert_close(a.task_loss, b.task_loss)
-    torch.testing.assert_close(a.tcr, b.tcr)
-    torch.testing.assert_close(a.activity_var, b.activity_var)
-    for n in params:
-        torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-9, atol=1e-12, msg=n)
-
-
-@pytest.mark.parametrize("name", ["leaky", "leaky_a1", "rank1", "plrnn"])
-def test_numpy_cpu_path_equals_autograd_through_the_model_file(name):
-    """hand_written: auto runs the leaky, rank-one and PLRNN passes in NumPy on a CPU; same gradients."""
+@pytest.mark.parametrize("name", ["leaky", "leaky_a1", "rank1", "plrnn", "lstm"])
+def test_cpu_auto_path_equals_autograd_through_the_model_file(name):
+    """hand_written: auto on a CPU runs the leaky, rank-one and PLRNN passes in NumPy (bptt_cpu.py) and the
+    LSTM through torch's fused LSTM kernel; the same gradients as autograd through the model files."""
     spec = SPECS[name]
     params, batch = _ensemble(spec, K=3)
     fast, slow = _rule(spec, 3, "auto"), _rule(spec, 3, False)
-    assert fast._numpy_on_cpu and not slow.hand_written
+    path = fast._fused_lstm if name == "lstm" else fast._numpy_on_cpu
+    assert path and not slow.hand_written and not slow._fused_lstm
     lam = fast.lambdas(0).double()
     a, b = fast.gradients_for(params, batch, lam, 0), slow.gradients_for(params, batch, lam, 0)
     torch.testing.assert_close(a.task_loss, b.task_loss)
