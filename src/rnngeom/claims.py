@@ -937,12 +937,14 @@ def claim_c11(d: ClaimData) -> Outcome:
     if ck.empty or "n_fixed" not in ck.columns:
         raise NotRun("no checkpoint analysis (checkpoints.tsv n_fixed) for the freeze-in runs")
     is_collapsed = collapsed(ck)
-    cf = free["run_id"].map(is_collapsed).dropna().astype(bool).to_numpy()
-    cc = ctrl["run_id"].map(is_collapsed).dropna().astype(bool).to_numpy()
+
+    def arm(runs) -> np.ndarray:  # collapsed or not, for the runs with a final fixed-point count
+        return runs["run_id"].map(is_collapsed).dropna().astype(bool).to_numpy()
+
+    cf, cc = arm(free), arm(ctrl)
     per_rule = ", ".join(
-        f"{rule} {int(ctrl.loc[ctrl['learning_rule'] == rule, 'run_id'].map(is_collapsed).dropna().sum())}/"
-        f"{int(ctrl.loc[ctrl['learning_rule'] == rule, 'run_id'].map(is_collapsed).notna().sum())}"
-        for rule in FREEZE_IN_CONTROLLED
+        f"{rule} {int(x.sum())}/{len(x)}"
+        for rule, x in ((r, arm(ctrl[ctrl["learning_rule"] == r])) for r in FREEZE_IN_CONTROLLED)
     )
     if len(cf) == 0 or len(cc) == 0:
         raise NotRun("no final-checkpoint fixed points for the freeze-in runs of one arm")

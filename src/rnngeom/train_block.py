@@ -28,6 +28,8 @@ import argparse
 import json
 import sys
 
+import torch
+
 from rnngeom import train
 from rnngeom.blocks import write_manifest
 from rnngeom.io import json_arg
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--settings has {len(members)} run(s) but --out-dir names {len(a.out_dir)} folder(s)")
     data = ["--train-data", a.train_data, "--test-data", a.test_data]
     runtime = ["--device", a.device, "--threads", str(a.threads)]
-    on_gpu = a.device == "cuda" or (a.device == "auto" and train.torch.cuda.is_available())
+    on_gpu = a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available())
     if a.ensemble or on_gpu:
         batches = [(members, a.out_dir)]
     else:
