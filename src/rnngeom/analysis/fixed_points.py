@@ -34,6 +34,8 @@ from scipy.spatial.distance import cdist
 from torch import nn
 from torch.func import functional_call, jacrev, stack_module_state, vmap
 
+from rnngeom.optim import adam_update
+
 # Order used for sorting points and for per-class counts.
 KINDS = ("stable", "saddle", "unstable", "slow")
 
@@ -222,17 +224,16 @@ def _adam_descent(F, x0, s, *, n_iters, lr, lr_final, tol_q, check_every, stall_
     rate decays geometrically from lr to lr*lr_final over n_iters; stop early once every start has converged
     (q < tol_q) or improved by less than the fraction stall_rtol since the previous check."""
     x = x0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
+    exp_avg, exp_avg_sq = torch.zeros_like(x), torch.zeros_like(x)  # Adam's moments (rnngeom.optim)
     decay = lr_final ** (1.0 / max(n_iters, 1))
     q_last_check = None
     n_done = 0
     for it in range(n_iters):
-        opt.zero_grad(set_to_none=True)
+        x.grad = None
         q = _speed(F, x, s)
         q.sum().backward()
-        opt.step()
-        for group in opt.param_groups:
-            group["lr"] *= decay
+        adam_update(x, x.grad, exp_avg, exp_avg_sq, step=it + 1, lr=lr)
+        lr *= decay
         n_done = it + 1
         if n_done % check_every == 0:
             qd = q.detach()
