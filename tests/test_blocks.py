@@ -111,39 +111,69 @@ def _block_cli(flipflop_data, members, dirs, manifest_path, **kw):
             "--manifest",
             str(manifest_path),
             *(["--ensemble"] if kw.get("ensemble") else []),
+            *(["--one-by-one"] if kw.get("one_by_one") else []),
         ]
     )
+
+
+def _same_run(ours, ref):
+    """The same metrics bytes and the same checkpoint tensors (checkpoints.pt's bytes hold the name of its
+    temporary file: io.atomic_path)."""
+    assert (ours / "metrics.tsv").read_bytes() == (ref / "metrics.tsv").read_bytes()
+    a, b = (read_checkpoint_payload(d / "checkpoints.pt") for d in (ours, ref))
+    assert a["run"] == b["run"] and a["snapshots"].keys() == b["snapshots"].keys()
+    for it, state in b["snapshots"].items():
+        for name, value in state.items():
+            assert torch.equal(a["snapshots"][it][name], value), (it, name)
 
 
 @pytest.mark.parametrize("arch", ["leaky", "plrnn", "rank1", "lstm"])
 def test_a_run_in_a_block_equals_the_run_trained_alone_bit_for_bit(
     tmp_path, flipflop_data, small_settings, arch
 ):
-    """Seed 5 trained alone and as the second run of the block {4, 5}: the same files, byte for byte, also
-    with gradient clipping active at every step (where an ensemble's batched norm would differ)."""
+    """Seeds 4-9 as one block, which BPTT trains as one ensemble on a CPU: seeds 5 and 9 give the files they
+    give alone, byte for byte, with gradient clipping active at every step (where a batched norm would
+    differ) and six members (a [6, 3] readout bias is long enough for the optimizer kernel's vectorised
+    loop, whose rounding differs from its scalar tail's)."""
     small_settings["arch"], small_settings["model"] = arch, {"n_hidden": 8}
     small_settings["training"]["grad_clip"] = 0.05
-    members = [{**copy.deepcopy(small_settings), "seed": s} for s in (4, 5)]
-    dirs = [tmp_path / "runs/block/seed4", tmp_path / "runs/block/seed5"]
+    seeds = (4, 5, 6, 7, 8, 9)
+    members = [{**copy.deepcopy(small_settings), "seed": s} for s in seeds]
+    assert train_block.exact_cpu_ensemble(members)
+    dirs = [tmp_path / f"runs/block/seed{s}" for s in seeds]
     assert _block_cli(flipflop_data, members, dirs, tmp_path / "runs/block0.train.json") == 0
-    alone = tmp_path / "alone/seed5"
-    alone_settings = {**members[1], "device": "cpu", "threads": 1}  # what rnngeom.train's CLI adds
-    train_run(alone_settings, flipflop_data["train"], flipflop_data["test"], alone)
-    assert (dirs[1] / "metrics.tsv").read_bytes() == (alone / "metrics.tsv").read_bytes()
-    # checkpoints.pt: the same tensors (its bytes hold the name of its temporary file: io.atomic_path)
-    ours, ref = (read_checkpoint_payload(d / "checkpoints.pt") for d in (dirs[1], alone))
-    assert ours["run"] == ref["run"] and ours["snapshots"].keys() == ref["snapshots"].keys()
-    for it, state in ref["snapshots"].items():
-        for name, value in state.items():
-            assert torch.equal(ours["snapshots"][it][name], value), (it, name)
+    assert json.loads((dirs[1] / "provenance.json").read_text())["ensemble_size"] == 6
+    for k in (1, 5):
+        alone = tmp_path / f"alone/seed{seeds[k]}"
+        alone_settings = {**members[k], "device": "cpu", "threads": 1}  # what rnngeom.train's CLI adds
+        train_run(alone_settings, flipflop_data["train"], flipflop_data["test"], alone)
+        _same_run(dirs[k], alone)
     written = json.loads((tmp_path / "runs/block0.train.json").read_text())
-    assert [r["run_id"] for r in written["runs"]] == ["block/seed4", "block/seed5"]
+    assert [r["run_id"] for r in written["runs"]] == [f"block/seed{s}" for s in seeds]
+
+
+def test_local_rules_train_their_blocks_one_run_after_another(tmp_path, flipflop_data, small_settings):
+    """RFLO's batched pass rounds differently for different K, so its blocks are not ensembles on a CPU;
+    --one-by-one asks for that for any rule, with the same files as the (exact) ensemble."""
+    rflo = [{**copy.deepcopy(small_settings), "learning_rule": "rflo", "seed": s} for s in (4, 5)]
+    assert not train_block.exact_cpu_ensemble(rflo)
+    dirs = [tmp_path / "rflo/seed4", tmp_path / "rflo/seed5"]
+    assert _block_cli(flipflop_data, rflo, dirs, tmp_path / "rflo.train.json") == 0
+    assert json.loads((dirs[0] / "provenance.json").read_text())["ensemble_size"] == 1
+    members = [{**copy.deepcopy(small_settings), "seed": s} for s in (4, 5)]
+    ens, seq = ([tmp_path / f"{how}/seed{s}" for s in (4, 5)] for how in ("ens", "seq"))
+    assert _block_cli(flipflop_data, members, ens, tmp_path / "ens.train.json") == 0
+    assert _block_cli(flipflop_data, members, seq, tmp_path / "seq.train.json", one_by_one=True) == 0
+    for ours, ref in zip(ens, seq):
+        assert json.loads((ours / "provenance.json").read_text())["ensemble_size"] == 2
+        assert json.loads((ref / "provenance.json").read_text())["ensemble_size"] == 1
+        _same_run(ours, ref)
 
 
 def test_an_ensemble_block_trains_every_run_together(tmp_path, flipflop_data, small_settings):
-    """The GPU path (--ensemble; automatic with --device cuda): one ensemble, the same runs to float32
-    rounding, its manifest as for the sequential path."""
-    members = [{**copy.deepcopy(small_settings), "seed": s} for s in (4, 5)]
+    """--ensemble (automatic with --device cuda) for a rule whose ensemble is not exact: one ensemble, the
+    same runs to float32 rounding, its manifest as for the one-by-one path."""
+    members = [{**copy.deepcopy(small_settings), "learning_rule": "rflo", "seed": s} for s in (4, 5)]
     dirs = [tmp_path / "runs/ens/seed4", tmp_path / "runs/ens/seed5"]
     assert _block_cli(flipflop_data, members, dirs, tmp_path / "ens.train.json", ensemble=True) == 0
     seq = [tmp_path / "runs/seq/seed4", tmp_path / "runs/seq/seed5"]
@@ -157,10 +187,30 @@ def test_an_ensemble_block_trains_every_run_together(tmp_path, flipflop_data, sm
     assert [r["run_id"] for r in written["runs"]] == ["ens/seed4", "ens/seed5"]
 
 
-def test_an_interrupted_block_resumes_to_the_uninterrupted_result(tmp_path, flipflop_data, small_settings):
+def test_an_interrupted_ensemble_block_resumes_to_the_uninterrupted_result(
+    tmp_path, flipflop_data, small_settings
+):
     members = [{**copy.deepcopy(small_settings), "seed": s} for s in (0, 1, 2)]
     whole = [tmp_path / f"whole/seed{s}" for s in (0, 1, 2)]
     assert _block_cli(flipflop_data, members, whole, tmp_path / "whole.train.json") == 0
+    cut = [tmp_path / f"cut/seed{s}" for s in (0, 1, 2)]
+    # killed mid-training: the ensemble's resume.pt is in its first run's folder
+    ensemble = [{**m, "device": "cpu", "threads": 1} for m in members]
+    train_run(ensemble, flipflop_data["train"], flipflop_data["test"], cut, stop_after=13)
+    assert (cut[0] / "resume.pt").exists() and not (cut[0] / "metrics.tsv").exists()
+    assert _block_cli(flipflop_data, members, cut, tmp_path / "cut.train.json") == 0
+    for ours, ref in zip(cut, whole):
+        assert json.loads((ours / "provenance.json").read_text())["resumed_from_iteration"] == 10
+        _same_run(ours, ref)
+    assert not (cut[0] / "resume.pt").exists()
+
+
+def test_an_interrupted_block_resumes_to_the_uninterrupted_result(tmp_path, flipflop_data, small_settings):
+    """One run after another (--one-by-one, as the local rules always): the finished run is re-trained,
+    the interrupted one resumes from its own resume.pt."""
+    members = [{**copy.deepcopy(small_settings), "seed": s} for s in (0, 1, 2)]
+    whole = [tmp_path / f"whole/seed{s}" for s in (0, 1, 2)]
+    assert _block_cli(flipflop_data, members, whole, tmp_path / "whole.train.json", one_by_one=True) == 0
     cut = [tmp_path / f"cut/seed{s}" for s in (0, 1, 2)]
     # killed while training its second run: the first is done, the second has its resume.pt
     train_run(
@@ -171,7 +221,7 @@ def test_an_interrupted_block_resumes_to_the_uninterrupted_result(tmp_path, flip
     assert (cut[1] / "resume.pt").exists() and not (cut[1] / "metrics.tsv").exists()
     with pytest.raises(ValueError, match="block incomplete"):
         manifest("train", cut)
-    assert _block_cli(flipflop_data, members, cut, tmp_path / "cut.train.json") == 0
+    assert _block_cli(flipflop_data, members, cut, tmp_path / "cut.train.json", one_by_one=True) == 0
     provenance = json.loads((cut[1] / "provenance.json").read_text())
     assert provenance["resumed_from_iteration"] == 10  # the last checkpoint before the interruption
     for ours, ref in zip(cut, whole):

@@ -36,6 +36,29 @@ def test_fused_adam_equals_torch_fused_adam_bit_for_bit(dtype):
             assert torch.equal(p, q), f"step {step}"
 
 
+def test_fused_adam_updates_each_member_of_a_stack_as_if_it_were_alone():
+    """members=K: a [K, ...] stack's slices are updated exactly like K optimizers on [1, ...] tensors (the CPU
+    kernel's vectorised loop and scalar tail round differently, so one [K, 3] tensor would not be)."""
+    K = 7
+    g = torch.Generator().manual_seed(3)
+    stack = [torch.randn(K, *shape, generator=g) for shape in [(3,), (5, 3), (1,)]]
+    alone = [[p[k : k + 1].clone() for p in stack] for k in range(K)]
+    opt = FusedAdam(stack, lr=1e-2, members=K)
+    opts = [FusedAdam(ps, lr=1e-2) for ps in alone]
+    for step in range(20):
+        grads = _grads(stack, step)
+        for p, gr in zip(stack, grads):
+            p.grad = gr
+        opt.step()
+        for k in range(K):
+            for p, gr in zip(alone[k], grads):
+                p.grad = gr[k : k + 1].clone()
+            opts[k].step()
+    for k in range(K):
+        for p, q in zip(stack, alone[k]):
+            assert torch.equal(p[k : k + 1], q), k
+
+
 def test_fused_adam_state_round_trips_through_torch_optim_adams_layout():
     """A resume file written before (torch.optim.Adam's state dict) continues exactly, and ours loads back."""
     ours, theirs = _params(torch.float32), _params(torch.float32)

@@ -22,26 +22,40 @@ BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 
 
 class FusedAdam:
-    """Adam over a fixed list of tensors whose ``.grad`` the caller sets before each ``step()``."""
+    """Adam over a fixed list of tensors whose ``.grad`` the caller sets before each ``step()``.
 
-    def __init__(self, params: list[torch.Tensor], lr: float):
+    ``members``: the parameters are [members, ...] stacks of independent networks (the trainer's ensembles),
+    and the kernel is handed each member's slice as a tensor of its own. Why: the CPU kernel runs a
+    vectorised loop and a scalar tail per tensor, whose roundings differ (fused multiply-adds), so on a
+    [K, 3] readout bias a member's update depended on K; slice by slice, each member is updated exactly as if
+    it were trained alone (tested), in one call all the same."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, members: int = 1):
         self.params = list(params)
         self.lr = float(lr)
+        self.members = int(members)
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self._slices = [self._split(ts) for ts in (self.params, self.exp_avgs, self.exp_avg_sqs)]
+        self._slice_steps = [s for s in self.steps for _ in range(self.members)]  # one per slice (read only)
+
+    def _split(self, tensors) -> list[torch.Tensor]:
+        if self.members == 1:
+            return [t.detach() for t in tensors]
+        return [m for t in tensors for m in t.detach().unbind(0)]
 
     @torch.no_grad()
     def step(self) -> None:
-        params = [p.detach() for p in self.params]
+        params, exp_avgs, exp_avg_sqs = self._slices
         torch._foreach_add_(self.steps, 1)
         torch._fused_adam_(
             params,
-            [p.grad for p in self.params],
-            self.exp_avgs,
-            self.exp_avg_sqs,
+            self._split([p.grad for p in self.params]),
+            exp_avgs,
+            exp_avg_sqs,
             [],  # AMSGrad's running maxima: not used
-            self.steps,
+            self._slice_steps,
             amsgrad=False,
             lr=self.lr,
             beta1=BETA1,

@@ -208,7 +208,7 @@ class Trainer:
         name, lr = self.tr["optimizer"], float(self.tr["lr"])
         params = list(self.params.values())
         if name == "adam":  # elementwise: each member's slice is updated exactly as if it were alone
-            return FusedAdam(params, lr=lr)  # torch.optim.Adam(fused=True)'s kernel (rnngeom.optim: why)
+            return FusedAdam(params, lr=lr, members=self.K)  # torch.optim.Adam(fused=True)'s kernel
         if name == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=float(self.tr.get("momentum", 0.0)), fused=True)
         raise ValueError(f"training.optimizer {name!r} unknown; allowed: ['adam', 'sgd']")
@@ -256,11 +256,13 @@ class Trainer:
         result = self.rule.gradients(self.params, batch, iteration)  # at the rule's own λ_k(t)
         with torch.no_grad():
             # Each member's gradient norm (before clipping): the norm of its per-parameter norms, the same
-            # formula as torch.nn.utils.clip_grad_norm_, member by member.
+            # formula as torch.nn.utils.clip_grad_norm_, member by member. Stacked [K, P] and reduced along
+            # each member's own contiguous row, so that the reduction order is the same whatever K is: a
+            # member's clipped step is then the same bits alone or in an ensemble (tested).
             per_param = torch.stack(
-                [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in result.grads.values()]
+                [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in result.grads.values()], dim=1
             )
-            grad_norm = torch.linalg.vector_norm(per_param, dim=0)  # [K]
+            grad_norm = torch.linalg.vector_norm(per_param, dim=1)  # [K]
             clip = float(self.tr.get("grad_clip") or 0.0)
             coef = (clip / (grad_norm + 1e-6)).clamp(max=1.0) if clip else torch.ones_like(grad_norm)
             if self.diverged.numpy().any():  # a diverged member is frozen

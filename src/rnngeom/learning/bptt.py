@@ -222,39 +222,6 @@ def lstm_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     return StepResult(task_loss, tcr, grads, activity_variance(h.transpose(0, 1)))
 
 
-def lstm_fused_bptt(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
-    """The LSTM (lstm.py) through torch's fused LSTM kernel (``torch.lstm``, what ``nn.LSTM`` calls) and
-    autograd, one member at a time: the same gates in the same row order (i, f, g, o) and h_0 = c_0 = 0; our
-    bias b is its input bias and its hidden bias is zero. On a CPU this beats the hand-written passes at every
-    size (benchmarks/: ``training``); calling the op directly saves ~150 µs per step over the module."""
-    names = list(params)
-    zero_bias = params["b"].new_zeros(params["b"].shape[1:])
-    losses, tcrs, variances, grads = [], [], [], {n: [] for n in names}
-    with torch.enable_grad():
-        for k in range(params["b"].shape[0]):
-            member = {n: params[n][k].detach().requires_grad_(True) for n in names}
-            x = batch.inputs[k]  # [B, T, n_in]
-            h0 = x.new_zeros(1, x.shape[0], member["W_hh"].shape[1])
-            weights = [member["W_ih"], member["W_hh"], member["b"], zero_bias]
-            # (input, (h_0, c_0), weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-            h = torch.lstm(x, (h0, h0), weights, True, 1, 0.0, True, False, True)[0]  # [B, T, N]
-            y = torch.nn.functional.linear(h, member["readout.weight"], member["readout.bias"])
-            task_loss = masked_mse(y, batch.targets[k], batch.mask[k])
-            tcr = tcr_penalty(h)
-            g = torch.autograd.grad(task_loss + lambdas[k].to(tcr) * tcr, [member[n] for n in names])
-            for n, gn in zip(names, g):
-                grads[n].append(gn)
-            losses.append(task_loss.detach())
-            tcrs.append(tcr.detach())
-            variances.append(activity_variance(h.detach()[None])[0])
-    return StepResult(
-        torch.stack(losses),
-        torch.stack(tcrs),
-        {n: torch.stack(v) for n, v in grads.items()},
-        torch.stack(variances),
-    )
-
-
 @register
 class BPTT(LearningRule):
     """Exact gradients of the task loss plus λ·TCR through the whole trial (hand-written where possible)."""
@@ -271,6 +238,24 @@ class BPTT(LearningRule):
         # false: autograd everywhere (the reference)
         return {"hand_written": "auto"}
 
+    @staticmethod
+    def cpu_path(arch: str, choice, noisy: bool) -> str | None:
+        """The pass "auto" takes on a CPU: "numpy" (the leaky, rank-one and PLRNN passes, bptt_cpu.py) or
+        "fused_lstm" (torch's LSTM kernel, bptt_cpu.lstm_member); None: the torch passes below. Both CPU
+        passes go member by member (faster, measured)."""
+        if choice != "auto":
+            return None
+        if arch == "lstm":
+            return "fused_lstm"
+        return "numpy" if arch in CPU_ARCHS and not noisy else None
+
+    @classmethod
+    def exact_cpu_ensemble(cls, run_settings: dict) -> bool:
+        settings = {**cls.default_settings(), **run_settings["training"].get(cls.settings_key, {})}
+        choice = settings["hand_written"]
+        noisy = float(run_settings["model"].get("noise_std", 0.0)) > 0
+        return cls.cpu_path(run_settings["arch"], choice, noisy) is not None
+
     def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):
         super().__init__(model_spec, members, settings)
         arch = self.model_spec["arch"]
@@ -284,12 +269,13 @@ class BPTT(LearningRule):
         )
         # "auto" on a CPU: the leaky, rank-one and PLRNN passes in NumPy (bptt_cpu.py; faster, measured);
         # true: the torch pass below on any device (what a GPU runs, batched over members).
-        self._numpy_on_cpu = choice == "auto" and arch in CPU_ARCHS and not noisy
+        path = self.cpu_path(arch, choice, noisy)
+        self._numpy_on_cpu = path == "numpy"
         self._scratch = Scratch()
         # One module whose parameters are swapped for each member's (autograd path only).
         self._module = None if self.hand_written else build_model({**self.model_spec, "gain": 1.0})
         # "auto" on a CPU: the LSTM through torch's fused kernel (faster than both other paths, measured).
-        self._fused_lstm = arch == "lstm" and choice == "auto"
+        self._fused_lstm = path == "fused_lstm"
 
     def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
         arch = self.model_spec["arch"]
@@ -297,8 +283,8 @@ class BPTT(LearningRule):
         if self._numpy_on_cpu and on_cpu:
             alpha = float(self.model_spec.get("alpha", 1.0))
             return cpu_bptt(self._scratch, arch, params, batch, lambdas, alpha)
-        if self._fused_lstm and on_cpu:
-            return lstm_fused_bptt(params, batch, lambdas)
+        if self._fused_lstm and on_cpu:  # torch's fused LSTM kernel, losses in NumPy (bptt_cpu.lstm_member)
+            return cpu_bptt(self._scratch, arch, params, batch, lambdas)
         with torch.no_grad():
             if self.hand_written and arch == "plrnn":
                 return plrnn_bptt(params, batch, lambdas)
@@ -335,4 +321,4 @@ class BPTT(LearningRule):
         )
 
 
-__all__ = ["BPTT", "leaky_bptt", "lstm_bptt", "lstm_fused_bptt", "plrnn_bptt"]
+__all__ = ["BPTT", "leaky_bptt", "lstm_bptt", "plrnn_bptt"]

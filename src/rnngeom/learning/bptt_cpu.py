@@ -16,9 +16,10 @@ faster than torch's on the CPU we measured (``python -m benchmarks --only traini
   gradients another), and operands are contiguous and full-sized (a broadcast [N] factor multiplies ~2.5x
   slower than a [B, N] one).
 
-The LSTM stays on torch's fused kernel (``bptt.lstm_fused_bptt``): a NumPy LSTM pass written the same way
-ran at 0.8x of it (measured side by side), its four gates' elementwise work being too large for call
-overhead to matter. The parameters, gradients and the optimizer stay torch tensors (shared memory).
+The LSTM's recurrence stays on torch's fused kernel (``lstm_member``): a NumPy LSTM pass written the same
+way ran at 0.8x of it (measured side by side), its four gates' elementwise work being too large for call
+overhead to matter; its readout, losses and their gradients are the NumPy code here. The parameters,
+gradients and the optimizer stay torch tensors (shared memory).
 ``tests/test_learning_bptt.py``
 checks every pass against autograd through the model files in float64.
 """
@@ -30,7 +31,7 @@ import torch
 
 from rnngeom.learning import Batch, StepResult
 
-CPU_ARCHS = ("leaky", "rank1", "plrnn")
+CPU_ARCHS = ("leaky", "rank1", "plrnn")  # the NumPy passes; the LSTM: lstm_member
 
 
 class Scratch:
@@ -254,6 +255,35 @@ def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float):
     return task_loss, tcr, grads, _activity_variance(work, zs)
 
 
+def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float):
+    """The LSTM (lstm.py) through torch's fused LSTM kernel (``torch.lstm``, what ``nn.LSTM`` calls): the same
+    gates in the same row order (i, f, g, o), h_0 = c_0 = 0, our bias b as its input bias and a zero hidden
+    bias. Only the recurrence goes through autograd: the readout, masked MSE and TCR and their gradient dL/dh
+    are the NumPy code every other architecture uses (``_loss_and_activity_grad``), and the kernel's backward
+    gets dL/dh as its output gradient. That keeps autograd's graph to the one fused op: ~0.5 ms less per
+    quick iteration than autograd through readout and losses too (measured), which is what beats nn.LSTM.
+
+    p: NumPy views of the member's parameters (torch tensors share their memory); s1 [T, B, n_in + 1]."""
+    weights = [torch.from_numpy(p[n]).requires_grad_(True) for n in ("W_ih", "W_hh", "b")]
+    T, B, _ = s1.shape
+    N = p["W_hh"].shape[1]
+    x = torch.from_numpy(np.ascontiguousarray(s1[:, :, :-1]))  # time-first [T, B, n_in]
+    h0 = x.new_zeros(1, B, N)
+    with torch.enable_grad():
+        # (input, (h_0, c_0), weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        h = torch.lstm(
+            x, (h0, h0), [*weights, weights[2].new_zeros(4 * N)], True, 1, 0.0, True, False, False
+        )[0]
+    r = h.detach().numpy()  # [T, B, N]
+    task_loss, tcr, dr, dy = _loss_and_activity_grad(
+        work, r, p["readout.weight"], p["readout.bias"], targets, mask, lam
+    )
+    g = torch.autograd.grad(h, weights, grad_outputs=torch.from_numpy(dr))
+    grads = {n: gn.numpy() for n, gn in zip(("W_ih", "W_hh", "b"), g)}
+    grads.update(_readout_grads(dy, r))
+    return task_loss, tcr, grads, _activity_variance(work, r)
+
+
 def cpu_bptt(
     work: Scratch, arch: str, params: dict, batch: Batch, lambdas: torch.Tensor, alpha: float = 1.0
 ) -> StepResult:
@@ -273,6 +303,8 @@ def cpu_bptt(
         with np.errstate(over="ignore", invalid="ignore"):
             if arch == "plrnn":
                 out = plrnn_member(work, p, s1, targets, mask, lam)
+            elif arch == "lstm":
+                out = lstm_member(work, p, s1, targets, mask, lam)
             else:
                 out = leaky_member(work, p, s1, targets, mask, lam, alpha, rank_one=arch == "rank1")
         losses.append(out[0])
@@ -288,4 +320,4 @@ def cpu_bptt(
     )
 
 
-__all__ = ["CPU_ARCHS", "Scratch", "cpu_bptt", "leaky_member", "plrnn_member"]
+__all__ = ["CPU_ARCHS", "Scratch", "cpu_bptt", "leaky_member", "lstm_member", "plrnn_member"]
