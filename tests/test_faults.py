@@ -54,10 +54,29 @@ def kill_after(cmd, env, delay) -> bool:
     return killed
 
 
+def kill_after_progress(cmd, env, out, extra, timeout=120.0) -> bool:
+    """Start ``cmd`` training into ``out``; once it has saved a resume checkpoint of its own (resume.pt newer
+    than its start), wait ``extra`` seconds more and SIGKILL it. True if it was still running (really killed).
+    Keyed to progress, not to a clock: however fast training gets, every kill lands after new work."""
+    start = time.time()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resume = out / "resume.pt"
+    while proc.poll() is None and time.time() - start < timeout:
+        if resume.exists() and resume.stat().st_mtime >= start:
+            break
+        time.sleep(0.005)
+    time.sleep(extra)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return killed
+
+
 @pytest.fixture
 def longer_settings(small_settings):
     small_settings["training"].update(
-        n_iterations=300,
+        n_iterations=600,
         eval_every=10,
         checkpoints={"dense_until": 100, "dense_every": 10, "sparse_every": 50},
     )
@@ -72,11 +91,11 @@ def test_sigkill_at_several_points_then_resume_gives_identical_result(
     subprocess.run(train_cmd(longer_settings, flipflop_data, ref), check=True, env=env, capture_output=True)
     out = tmp_path / "killed"
     kills = 0
-    for delay in (2.5, 0.6, 1.1, 0.3):  # first kill after torch import; later ones land at varied iterations
-        kills += kill_after(train_cmd(longer_settings, flipflop_data, out), env, delay)
+    for extra in (0.0, 0.05, 0.02, 0.1):  # each kill after a new checkpoint, at varied points past it
+        kills += kill_after_progress(train_cmd(longer_settings, flipflop_data, out), env, out, extra)
         if (out / "metrics.tsv").exists():
             break
-    assert kills >= 1
+    assert kills >= 2
     subprocess.run(train_cmd(longer_settings, flipflop_data, out), check=True, env=env, capture_output=True)
     assert same_result(ref, out)
     assert not list(out.glob(".*.tmp"))  # no half-written file left behind after completion
