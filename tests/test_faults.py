@@ -43,29 +43,18 @@ def same_result(a, b) -> bool:
     return weights_equal and (a / "metrics.tsv").read_bytes() == (b / "metrics.tsv").read_bytes()
 
 
-def kill_after(cmd, env, delay) -> bool:
-    """Start ``cmd`` and SIGKILL it after ``delay`` seconds; True if it was still running (really killed)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(delay)
-    killed = proc.poll() is None
-    if killed:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return killed
-
-
-def kill_after_progress(cmd, env, out, extra, timeout=120.0) -> bool:
-    """Start ``cmd`` training into ``out``; once it has saved a resume checkpoint of its own (resume.pt newer
-    than its start), wait ``extra`` seconds more and SIGKILL it. True if it was still running (really killed).
-    Keyed to progress, not to a clock: however fast training gets, every kill lands after new work."""
+def kill_after(cmd, env, delay, written=None, timeout=120.0) -> bool:
+    """Start ``cmd`` and SIGKILL it ``delay`` seconds later; True if it was still running (really killed).
+    With ``written`` (a file path), the delay counts from the moment the process has written that file
+    itself (newer than its start): keyed to progress, not to a clock, so however fast training gets, every
+    kill lands after new work."""
     start = time.time()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    resume = out / "resume.pt"
-    while proc.poll() is None and time.time() - start < timeout:
-        if resume.exists() and resume.stat().st_mtime >= start:
+    while written is not None and proc.poll() is None and time.time() - start < timeout:
+        if written.exists() and written.stat().st_mtime >= start:
             break
         time.sleep(0.005)
-    time.sleep(extra)
+    time.sleep(delay)
     killed = proc.poll() is None
     if killed:
         proc.send_signal(signal.SIGKILL)
@@ -92,7 +81,7 @@ def test_sigkill_at_several_points_then_resume_gives_identical_result(
     out = tmp_path / "killed"
     kills = 0
     for extra in (0.0, 0.05, 0.02, 0.1):  # each kill after a new checkpoint, at varied points past it
-        kills += kill_after_progress(train_cmd(longer_settings, flipflop_data, out), env, out, extra)
+        kills += kill_after(train_cmd(longer_settings, flipflop_data, out), env, extra, out / "resume.pt")
         if (out / "metrics.tsv").exists():
             break
     assert kills >= 2

@@ -40,6 +40,8 @@ class Scratch:
     def __init__(self):
         self._arrays: dict[str, np.ndarray] = {}
         self._rows: dict[str, tuple[np.ndarray, list]] = {}
+        self._views_key: tuple | None = None  # which tensors self._views belong to
+        self._views: dict[str, np.ndarray] = {}
 
     def __call__(self, name: str, shape: tuple, dtype) -> np.ndarray:
         a = self._arrays.get(name)
@@ -60,7 +62,7 @@ class Scratch:
         """NumPy views of torch tensors (sharing memory: they follow in-place updates), made once per set
         of tensors (making them cost ~40 µs per iteration)."""
         key = tuple((n, id(v), v.data_ptr()) for n, v in params.items())
-        if getattr(self, "_views_key", None) != key:
+        if self._views_key != key:
             self._views_key = key
             self._views = {n: v.detach().numpy() for n, v in params.items()}
         return self._views
