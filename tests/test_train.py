@@ -221,3 +221,19 @@ def test_cpu_training_needs_no_deterministic_mode(tmp_path, flipflop_data, small
     finally:
         torch.use_deterministic_algorithms(False)
     assert (tmp_path / "plain/metrics.tsv").read_bytes() == (tmp_path / "det/metrics.tsv").read_bytes()
+
+
+def test_a_finished_run_removes_temporaries_left_by_a_killed_predecessor(
+    tmp_path, flipflop_data, small_settings
+):
+    """A SIGKILL during an atomic write leaves its .<name>.*.tmp (nothing can remove it then); the run that
+    completes the folder removes those of its own files, and nothing else."""
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = [out / ".resume.pt.k1ll3d.tmp", out / ".metrics.tsv.x.tmp"]
+    other = out / ".notes.txt.y.tmp"
+    for f in [*stale, other]:
+        f.write_bytes(b"half")
+    train_run(small_settings, flipflop_data["train"], flipflop_data["test"], out)
+    assert (out / "metrics.tsv").exists()
+    assert not any(f.exists() for f in stale) and other.exists()

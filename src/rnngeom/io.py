@@ -36,6 +36,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def remove_stale_temporaries(folder: str | os.PathLike, name: str) -> None:
+    """Delete the temporaries ``atomic_path`` left for ``folder/name`` (``.name.*.tmp``): a SIGKILL during
+    an atomic write cannot remove its own. Call only where no other process writes that file."""
+    for tmp in Path(folder).glob(f".{name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

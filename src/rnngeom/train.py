@@ -41,7 +41,7 @@ import torch
 from rnngeom import __version__
 from rnngeom.checkpoints import CorruptCheckpointError, read_checkpoint_payload, save_checkpoints
 from rnngeom.data import DatasetError, load_dataset
-from rnngeom.io import json_arg, write_json_atomic, write_tsv_atomic
+from rnngeom.io import json_arg, remove_stale_temporaries, write_json_atomic, write_tsv_atomic
 from rnngeom.learning import Batch, StepResult, get_rule
 from rnngeom.losses import masked_mse
 from rnngeom.models import build_model
@@ -440,6 +440,10 @@ class Trainer:
             )
         self.resume_path.unlink(missing_ok=True)
         self.previous_resume_path.unlink(missing_ok=True)
+        # A predecessor killed while writing one of these files left its temporary: the run is done, drop it.
+        for out_dir in self.out_dirs:
+            for name in ("resume.pt", "metrics.tsv", "checkpoints.pt", "provenance.json"):
+                remove_stale_temporaries(out_dir, name)
 
 
 def git_revision() -> str:
