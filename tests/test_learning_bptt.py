@@ -16,7 +16,17 @@ SPECS = {
 }
 
 
-def _ensemble(spec, K, dtype=torch.float64):
+def require_compiled_loops():
+    """Skip (naming the reason) where no C compiler builds rnngeom's compiled loops."""
+    from rnngeom.learning.compiled import KernelUnavailable, library
+
+    try:
+        library()
+    except KernelUnavailable as err:
+        pytest.skip(f"compiled loops unavailable here: {err}")
+
+
+def _ensemble(spec, K, dtype=torch.float64, batch_size=5):
     models = []
     for k in range(K):
         torch.manual_seed(k)
@@ -25,17 +35,17 @@ def _ensemble(spec, K, dtype=torch.float64):
         n: torch.stack([m.get_parameter(n).detach() for m in models]) for n, _ in models[0].named_parameters()
     }
     g = torch.Generator().manual_seed(99)
-    B, T = 5, 6
+    B, T = batch_size, 6
     inputs = torch.randn(K, B, T, spec["n_in"], generator=g, dtype=dtype)
     targets = torch.randn(K, B, T, spec["n_out"], generator=g, dtype=dtype)
     mask = (torch.rand(K, B, T, spec["n_out"], generator=g) > 0.3).to(dtype)
     return params, Batch(inputs, targets, mask)
 
 
-def _rule(spec, K, hand_written):
+def _rule(spec, K, hand_written, time_loop="auto"):
     model_spec = {k: v for k, v in spec.items()}
     members = [{"seed": k, "lambda_tcr": 0.7 * k + 0.1, "gain": 1.5} for k in range(K)]
-    return get_rule("bptt")(model_spec, members, {"hand_written": hand_written})
+    return get_rule("bptt")(model_spec, members, {"hand_written": hand_written, "time_loop": time_loop})
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -74,15 +84,25 @@ def test_members_do_not_depend_on_the_ensemble(name, choice):
             torch.testing.assert_close(res.grads[n][0], full.grads[n][k], rtol=1e-5, atol=1e-7, msg=n)
 
 
-@pytest.mark.parametrize("name", ["leaky", "leaky_a1", "rank1", "plrnn", "lstm"])
-def test_cpu_auto_path_equals_autograd_through_the_model_file(name):
-    """hand_written: auto on a CPU runs the leaky, rank-one and PLRNN passes in NumPy (bptt_cpu.py) and the
-    LSTM through torch's fused LSTM kernel; the same gradients as autograd through the model files."""
-    spec = SPECS[name]
-    params, batch = _ensemble(spec, K=3)
-    fast, slow = _rule(spec, 3, "auto"), _rule(spec, 3, False)
+@pytest.mark.parametrize("time_loop", ["compiled", "numpy"])
+@pytest.mark.parametrize(
+    "name,n_hidden,batch_size",
+    [(n, 7, 5) for n in ("leaky", "leaky_a1", "rank1", "plrnn", "lstm")]
+    # 37 units, 7 sequences: the compiled product's register blocks (32 columns, row pairs) and its edges
+    + [(n, 37, 7) for n in ("leaky", "rank1", "plrnn")],
+)
+def test_cpu_auto_path_equals_autograd_through_the_model_file(name, n_hidden, batch_size, time_loop):
+    """hand_written: auto on a CPU runs the leaky, rank-one and PLRNN passes in NumPy (bptt_cpu.py), their
+    time loops, losses and weight products compiled in C or in NumPy (time_loop), and the LSTM through
+    torch's fused LSTM kernel; the same gradients as autograd through the model files."""
+    if time_loop == "compiled":
+        require_compiled_loops()
+    spec = {**SPECS[name], "n_hidden": n_hidden}
+    params, batch = _ensemble(spec, K=3, batch_size=batch_size)
+    fast, slow = _rule(spec, 3, "auto", time_loop), _rule(spec, 3, False)
     path = fast._fused_lstm if name == "lstm" else fast._numpy_on_cpu
     assert path and not slow.hand_written and not slow._fused_lstm
+    assert fast.time_loop == time_loop
     lam = fast.lambdas(0).double()
     a, b = fast.gradients_for(params, batch, lam, 0), slow.gradients_for(params, batch, lam, 0)
     torch.testing.assert_close(a.task_loss, b.task_loss)

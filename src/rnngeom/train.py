@@ -435,6 +435,7 @@ class Trainer:
                         "diverged": bool(self.diverged[k]),
                         "final_iteration": final,
                         "ensemble_size": self.K,
+                        **self.rule.provenance(),
                     },
                 ),
             )

@@ -104,6 +104,10 @@ class LearningRule:
     def load_state_dict(self, state: dict) -> None:
         return None
 
+    def provenance(self) -> dict:
+        """What a run's provenance.json should record of how this rule computed (e.g. which code path)."""
+        return {}
+
 
 def activity_variance(r: torch.Tensor) -> torch.Tensor:
     """[K] variance of each unit's activity over batch and time, averaged over units; r [K, B, T, N] (or

@@ -28,6 +28,7 @@ from rnngeom.learning import (
     LearningRule,
     StepResult,
     activity_variance,
+    compiled,
     register,
 )
 from rnngeom.learning.bptt_cpu import CPU_ARCHS, Scratch, cpu_bptt
@@ -234,9 +235,10 @@ class BPTT(LearningRule):
 
     @classmethod
     def default_settings(cls) -> dict:
-        # "auto": hand-written where it pays (measured); true: always;
-        # false: autograd everywhere (the reference)
-        return {"hand_written": "auto"}
+        # hand_written: "auto": hand-written where it pays (measured); true: always; false: autograd
+        # everywhere (the reference). time_loop: the NumPy pass's time loops compiled in C ("auto": where a
+        # C compiler builds them, else NumPy; "compiled"; "numpy"; rnngeom.learning.compiled).
+        return {"hand_written": "auto", "time_loop": "auto"}
 
     @staticmethod
     def cpu_path(arch: str, choice, noisy: bool) -> str | None:
@@ -271,20 +273,29 @@ class BPTT(LearningRule):
         # true: the torch pass below on any device (what a GPU runs, batched over members).
         path = self.cpu_path(arch, choice, noisy)
         self._numpy_on_cpu = path == "numpy"
+        # Which time loop the NumPy pass runs ("compiled" or "numpy"), resolved once (provenance.json
+        # records it): a "compiled" that cannot be built fails here, before any training.
+        if path is not None:
+            self.time_loop, self.time_loop_note = compiled.resolve(self.settings["time_loop"])
+        else:
+            self.time_loop, self.time_loop_note = "none", "no hand-written CPU pass (torch passes)"
         self._scratch = Scratch()
         # One module whose parameters are swapped for each member's (autograd path only).
         self._module = None if self.hand_written else build_model({**self.model_spec, "gain": 1.0})
         # "auto" on a CPU: the LSTM through torch's fused kernel (faster than both other paths, measured).
         self._fused_lstm = path == "fused_lstm"
 
+    def provenance(self) -> dict:
+        return {"time_loop": self.time_loop, "time_loop_note": self.time_loop_note}
+
     def gradients_for(self, params: dict, batch: Batch, lambdas: torch.Tensor, iteration: int) -> StepResult:
         arch = self.model_spec["arch"]
         on_cpu = batch.inputs.device.type == "cpu"
         if self._numpy_on_cpu and on_cpu:
             alpha = float(self.model_spec.get("alpha", 1.0))
-            return cpu_bptt(self._scratch, arch, params, batch, lambdas, alpha)
+            return cpu_bptt(self._scratch, arch, params, batch, lambdas, alpha, self.time_loop == "compiled")
         if self._fused_lstm and on_cpu:  # torch's fused LSTM kernel, losses in NumPy (bptt_cpu.lstm_member)
-            return cpu_bptt(self._scratch, arch, params, batch, lambdas)
+            return cpu_bptt(self._scratch, arch, params, batch, lambdas, 1.0, self.time_loop == "compiled")
         with torch.no_grad():
             if self.hand_written and arch == "plrnn":
                 return plrnn_bptt(params, batch, lambdas)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from rnngeom.learning import Batch, StepResult
+from rnngeom.learning.compiled import loops as compiled_loops
 
 CPU_ARCHS = ("leaky", "rank1", "plrnn")  # the NumPy passes; the LSTM: lstm_member
 
@@ -95,12 +96,18 @@ def _column_sums(x: np.ndarray) -> np.ndarray:
     return np.ones(flat.shape[0], dtype=x.dtype) @ flat
 
 
-def _loss_and_activity_grad(work: Scratch, r: np.ndarray, Bo, bo, targets, mask, lam: float):
+def _loss_and_activity_grad(work: Scratch, r: np.ndarray, Bo, bo, targets, mask, lam: float, compiled=None):
     """Readout, masked MSE and TCR of activity r [T, B, N], and dL/dr (the direct part: readout and λ·TCR;
-    rnngeom.losses and rnngeom.tcr state the same formulas for torch tensors).
+    rnngeom.losses and rnngeom.tcr state the same formulas for torch tensors); ``compiled``: in C.
 
     Returns (task_loss, tcr, dL/dr [T, B, N] (a scratch array), dL/dy [T, B, O])."""
     T, B, N = r.shape
+    if compiled is not None:
+        ry, dy = work("err", targets.shape, r.dtype), work("dy", targets.shape, r.dtype)
+        np.matmul(_flat(r), np.ascontiguousarray(Bo.T), out=_flat(ry))
+        dr = work("dr", r.shape, r.dtype)
+        task_loss, tcr = compiled.loss_grad(r, ry, Bo, bo, targets, mask, lam, dy, dr)
+        return task_loss, tcr, dr, dy
     err = work("err", targets.shape, r.dtype)
     np.matmul(_flat(r), np.ascontiguousarray(Bo.T), out=_flat(err))
     err += bo
@@ -145,7 +152,9 @@ def _input_grads(G: np.ndarray, s1: np.ndarray, scale=None) -> tuple[np.ndarray,
     return d[:, :-1], d[:, -1].copy()
 
 
-def leaky_member(work: Scratch, p: dict, s1, targets, mask, lam: float, alpha: float, rank_one: bool):
+def leaky_member(
+    work: Scratch, p: dict, s1, targets, mask, lam: float, alpha: float, rank_one: bool, compiled=None
+):
     """x_t = (1-α) x_{t-1} + α (W tanh(x_{t-1}) + W_in s_t + b),  r_t = tanh(x_t)  (bptt.leaky_bptt).
 
     s1 [T, B, n_in + 1]: the inputs with a column of ones."""
@@ -167,37 +176,46 @@ def leaky_member(work: Scratch, p: dict, s1, targets, mask, lam: float, alpha: f
     rs = work("r", (T + 1, B, N), dtype)  # rs[t] = r_t, r_0 = tanh(0) = 0
     rs[0] = 0
     buf = work("step", (B, N), dtype)
-    x_t, r_t = work.rows("x"), work.rows("r")
-    np.tanh(x_t[0], out=r_t[1])  # r_0 = 0: no recurrent input at the first step
-    for t in range(1, T):
-        x = x_t[t]
-        np.dot(r_t[t], Wt_a, out=buf)
-        x += buf
-        if alpha != 1.0:
-            np.multiply(x_t[t - 1], leak, out=buf)
+    if compiled is not None:  # the same loop in C (compiled.py)
+        compiled.leaky_forward(xs, rs, Wt_a, 1.0 - alpha, alpha != 1.0, buf)
+    else:
+        x_t, r_t = work.rows("x"), work.rows("r")
+        np.tanh(x_t[0], out=r_t[1])  # r_0 = 0: no recurrent input at the first step
+        for t in range(1, T):
+            x = x_t[t]
+            np.dot(r_t[t], Wt_a, out=buf)
             x += buf
-        np.tanh(x, out=r_t[t + 1])
+            if alpha != 1.0:
+                np.multiply(x_t[t - 1], leak, out=buf)
+                x += buf
+            np.tanh(x, out=r_t[t + 1])
     r = rs[1:]
     task_loss, tcr, gx, dy = _loss_and_activity_grad(
-        work, r, p["readout.weight"], p["readout.bias"], targets, mask, lam
+        work, r, p["readout.weight"], p["readout.bias"], targets, mask, lam, compiled
     )
 
     # g^x_t = φ'(x_t) ⊙ (dL/dr_t + α g^x_{t+1} W) + (1-α) g^x_{t+1}, overwriting dL/dr_t; φ' = 1 − r²
-    dphi = work("dphi", (T, B, N), dtype)
-    np.multiply(r, r, out=dphi)
-    np.subtract(1, dphi, out=dphi)
     Wa = W * a
-    g_t, dphi_t = work.rows("dr"), work.rows("dphi")  # gx is the "dr" work array
-    g_t[T - 1] *= dphi_t[T - 1]
-    for t in range(T - 2, -1, -1):
-        g = g_t[t]
-        np.dot(g_t[t + 1], Wa, out=buf)
-        g += buf
-        g *= dphi_t[t]
-        if alpha != 1.0:
-            np.multiply(g_t[t + 1], leak, out=buf)
+    if compiled is not None:
+        compiled.leaky_backward(gx, r, Wa, 1.0 - alpha, alpha != 1.0, buf)
+    else:
+        dphi = work("dphi", (T, B, N), dtype)
+        np.multiply(r, r, out=dphi)
+        np.subtract(1, dphi, out=dphi)
+        g_t, dphi_t = work.rows("dr"), work.rows("dphi")  # gx is the "dr" work array
+        g_t[T - 1] *= dphi_t[T - 1]
+        for t in range(T - 2, -1, -1):
+            g = g_t[t]
+            np.dot(g_t[t + 1], Wa, out=buf)
             g += buf
-    dW = (_flat(gx).T @ _flat(rs[:-1])) * a
+            g *= dphi_t[t]
+            if alpha != 1.0:
+                np.multiply(g_t[t + 1], leak, out=buf)
+                g += buf
+    if compiled is not None:
+        dW = compiled.outer_sum(gx, rs[:-1], np.empty((N, N), dtype)) * a
+    else:
+        dW = (_flat(gx).T @ _flat(rs[:-1])) * a
     grads = _readout_grads(dy, r)
     grads["W_in"], grads["b"] = _input_grads(gx, s1, a)
     if rank_one:
@@ -208,7 +226,7 @@ def leaky_member(work: Scratch, p: dict, s1, targets, mask, lam: float, alpha: f
     return task_loss, tcr, grads, _activity_variance(work, r)
 
 
-def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float):
+def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=None):
     """z_t = a ⊙ z_{t-1} + W̃ relu(z_{t-1}) + h + C s_t,  r_t = z_t  (bptt.plrnn_bptt).
 
     s1 [T, B, n_in + 1]: the inputs with a column of ones."""
@@ -225,39 +243,48 @@ def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float):
     relu = work("relu", (T + 1, B, N), dtype)  # relu[t] = relu(z_t), z_0 = 0
     relu[0] = 0
     buf = work("step", (B, N), dtype)
-    z_t, relu_t = work.rows("z"), work.rows("relu")
-    np.maximum(z_t[0], zero, out=relu_t[1])
-    for t in range(1, T):
-        z = z_t[t]
-        np.dot(relu_t[t], Wt, out=buf)
-        z += buf
-        np.multiply(z_t[t - 1], a_full, out=buf)
-        z += buf
-        np.maximum(z, zero, out=relu_t[t + 1])
+    if compiled is not None:  # the same loop in C (compiled.py)
+        compiled.plrnn_forward(zs, relu, Wt, p["a"], buf)
+    else:
+        z_t, relu_t = work.rows("z"), work.rows("relu")
+        np.maximum(z_t[0], zero, out=relu_t[1])
+        for t in range(1, T):
+            z = z_t[t]
+            np.dot(relu_t[t], Wt, out=buf)
+            z += buf
+            np.multiply(z_t[t - 1], a_full, out=buf)
+            z += buf
+            np.maximum(z, zero, out=relu_t[t + 1])
     task_loss, tcr, gz, dy = _loss_and_activity_grad(
-        work, zs, p["readout.weight"], p["readout.bias"], targets, mask, lam
+        work, zs, p["readout.weight"], p["readout.bias"], targets, mask, lam, compiled
     )
 
     # g_t = dL/dr_t + a ⊙ g_{t+1} + 1[z_t > 0] ⊙ (g_{t+1} W̃), overwriting dL/dr_t
-    active = work("active", (T, B, N), dtype)
-    np.greater(zs, zero[None], out=active)  # a float mask multiplies ~2.5x faster than a boolean one
-    g_t, active_t = work.rows("dr"), work.rows("active")  # gz is the "dr" work array
-    for t in range(T - 2, -1, -1):
-        g, g_next = g_t[t], g_t[t + 1]
-        np.dot(g_next, Wm, out=buf)
-        buf *= active_t[t]
-        g += buf
-        np.multiply(g_next, a_full, out=buf)
-        g += buf
+    if compiled is not None:
+        compiled.plrnn_backward(gz, zs, Wm, p["a"], buf)
+    else:
+        active = work("active", (T, B, N), dtype)
+        np.greater(zs, zero[None], out=active)  # a float mask multiplies ~2.5x faster than a boolean one
+        g_t, active_t = work.rows("dr"), work.rows("active")  # gz is the "dr" work array
+        for t in range(T - 2, -1, -1):
+            g, g_next = g_t[t], g_t[t + 1]
+            np.dot(g_next, Wm, out=buf)
+            buf *= active_t[t]
+            g += buf
+            np.multiply(g_next, a_full, out=buf)
+            g += buf
     grads = _readout_grads(dy, zs)
     gz_z = work("gz_z", (T - 1, B, N), dtype)
     grads["a"] = _column_sums(np.multiply(gz[1:], zs[:-1], out=gz_z))  # z_0 = 0
-    grads["W"] = (_flat(gz).T @ _flat(relu[:-1])) * off_diag
+    if compiled is not None:
+        grads["W"] = compiled.outer_sum(gz, relu[:-1], np.empty((N, N), dtype)) * off_diag
+    else:
+        grads["W"] = (_flat(gz).T @ _flat(relu[:-1])) * off_diag
     grads["C"], grads["h"] = _input_grads(gz, s1)
     return task_loss, tcr, grads, _activity_variance(work, zs)
 
 
-def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float):
+def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=None):
     """The LSTM (lstm.py) through torch's fused LSTM kernel (``torch.lstm``, what ``nn.LSTM`` calls): the same
     gates in the same row order (i, f, g, o), h_0 = c_0 = 0, our bias b as its input bias and a zero hidden
     bias. Only the recurrence goes through autograd: the readout, masked MSE and TCR and their gradient dL/dh
@@ -278,7 +305,7 @@ def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float):
         )[0]
     r = h.detach().numpy()  # [T, B, N]
     task_loss, tcr, dr, dy = _loss_and_activity_grad(
-        work, r, p["readout.weight"], p["readout.bias"], targets, mask, lam
+        work, r, p["readout.weight"], p["readout.bias"], targets, mask, lam, compiled
     )
     g = torch.autograd.grad(h, weights, grad_outputs=torch.from_numpy(dr))
     grads = {n: gn.numpy() for n, gn in zip(("W_ih", "W_hh", "b"), g)}
@@ -287,12 +314,20 @@ def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float):
 
 
 def cpu_bptt(
-    work: Scratch, arch: str, params: dict, batch: Batch, lambdas: torch.Tensor, alpha: float = 1.0
+    work: Scratch,
+    arch: str,
+    params: dict,
+    batch: Batch,
+    lambdas: torch.Tensor,
+    alpha: float = 1.0,
+    compiled: bool = False,
 ) -> StepResult:
-    """Every member's gradients through the NumPy pass, one member at a time (members never interact)."""
+    """Every member's gradients through the NumPy pass, one member at a time (members never interact);
+    ``compiled``: the time loops in C (rnngeom.learning.compiled), else in NumPy."""
     K, B, T, n_in = batch.inputs.shape
     arrays = work.views(params)  # [K, ...] NumPy views of the (torch) parameters
     np_dtype = next(iter(arrays.values())).dtype
+    time_loops = compiled_loops(np_dtype) if compiled else None
     n_out = batch.targets.shape[-1]
     losses, tcrs, variances, grads = [], [], [], {n: [] for n in params}
     for k in range(K):
@@ -304,11 +339,11 @@ def cpu_bptt(
         # A diverging member overflows to inf/NaN: the trainer detects it and stops that member cleanly.
         with np.errstate(over="ignore", invalid="ignore"):
             if arch == "plrnn":
-                out = plrnn_member(work, p, s1, targets, mask, lam)
+                out = plrnn_member(work, p, s1, targets, mask, lam, time_loops)
             elif arch == "lstm":
-                out = lstm_member(work, p, s1, targets, mask, lam)
+                out = lstm_member(work, p, s1, targets, mask, lam, time_loops)
             else:
-                out = leaky_member(work, p, s1, targets, mask, lam, alpha, rank_one=arch == "rank1")
+                out = leaky_member(work, p, s1, targets, mask, lam, alpha, arch == "rank1", time_loops)
         losses.append(out[0])
         tcrs.append(out[1])
         variances.append(out[3])
