@@ -7,10 +7,11 @@ import ctypes
 import numpy as np
 import pytest
 import torch
+from scipy.special import expit
 from test_learning_bptt import SPECS, _ensemble, _rule, require_compiled_loops
 
 from rnngeom.learning import compiled
-from rnngeom.learning.bptt_cpu import Scratch, leaky_member, plrnn_member
+from rnngeom.learning.bptt_cpu import Scratch, leaky_member, lstm_member, plrnn_member
 
 
 @pytest.fixture
@@ -37,13 +38,30 @@ def test_float_tanh_is_within_two_ulp_of_float64_tanh(loops):
     assert tanh(float("nan")) != tanh(float("nan"))  # NaN stays NaN (a diverged run is caught)
 
 
+def test_float_sigmoid_is_within_two_ulp_of_float64(loops):
+    sigmoid = compiled.library().rnngeom_sigmoid_f32
+    x = np.concatenate([np.linspace(-30, 30, 30_001), np.geomspace(1e-30, 90, 3_000)]).astype(np.float32)
+    x = np.concatenate([x, -x, [0.0, 80.0, -80.0, 1e30, -1e30]]).astype(np.float32)
+    ours = np.array([sigmoid(float(v)) for v in x], dtype=np.float32)
+    exact = expit(x.astype(np.float64))
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    tiny = exact < 1e-30  # below σ(−69): compared in absolute terms (float's ulp there is denormal)
+    assert np.max(np.abs(ours - exact)[~tiny] / ulp[~tiny]) <= 2.0
+    assert np.all(np.abs(ours - exact)[tiny] < 1e-30)
+    assert np.all((ours >= 0) & (ours <= 1))
+    assert sigmoid(float("nan")) != sigmoid(float("nan"))
+
+
 def _member(arch, B, N, dtype, loops_, rng):
     T, n_in, n_out = 9, 3, 2
     s1 = np.concatenate([rng.standard_normal((T, B, n_in)), np.ones((T, B, 1))], 2).astype(dtype)
     targets = rng.standard_normal((T, B, n_out)).astype(dtype)
     mask = (rng.random((T, B, n_out)) < 0.6).astype(dtype)
     p = {"readout.weight": rng.standard_normal((n_out, N)) * 0.3, "readout.bias": rng.standard_normal(n_out)}
-    if arch == "plrnn":
+    if arch == "lstm":
+        p |= {"W_ih": rng.standard_normal((4 * N, n_in)), "W_hh": rng.standard_normal((4 * N, N)) / N**0.5}
+        p |= {"b": rng.standard_normal(4 * N) * 0.3}
+    elif arch == "plrnn":
         p |= {"W": rng.standard_normal((N, N)) * 0.3 / N**0.5, "a": rng.uniform(0.3, 0.9, N)}
         p |= {"C": rng.standard_normal((N, n_in)), "h": rng.standard_normal(N) * 0.1}
     else:
@@ -54,16 +72,19 @@ def _member(arch, B, N, dtype, loops_, rng):
 
 
 def _run(arch, work, p, s1, targets, mask, loops_):
-    if arch == "plrnn":
+    if arch == "lstm":
+        out = lstm_member(work, p, s1, targets, mask, 0.3, loops_)
+    elif arch == "plrnn":
         out = plrnn_member(work, p, s1, targets, mask, 0.3, loops_)
     else:
         out = leaky_member(work, p, s1, targets, mask, 0.3, 0.3, arch == "rank1", loops_)
     return out[0], out[1], {k: v.copy() for k, v in out[2].items()}
 
 
-@pytest.mark.parametrize("arch", ["leaky", "rank1", "plrnn"])
+@pytest.mark.parametrize("arch", ["leaky", "rank1", "plrnn", "lstm"])
 def test_c_and_numpy_loops_agree_in_float32(arch, loops):
-    """The same equations: float32 gradients to float32 rounding (summation orders and tanh differ)."""
+    """The same equations: float32 gradients to float32 rounding (summation orders and tanh differ; the
+    LSTM's other path is torch's fused LSTM kernel)."""
     p, s1, targets, mask = _member(arch, 11, 40, np.float32, loops, np.random.default_rng(1))
     c = _run(arch, Scratch(), p, s1, targets, mask, loops)
     n = _run(arch, Scratch(), p, s1, targets, mask, None)

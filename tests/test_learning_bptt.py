@@ -89,12 +89,13 @@ def test_members_do_not_depend_on_the_ensemble(name, choice):
     "name,n_hidden,batch_size",
     [(n, 7, 5) for n in ("leaky", "leaky_a1", "rank1", "plrnn", "lstm")]
     # 37 units, 7 sequences: the compiled product's register blocks (32 columns, row pairs) and its edges
-    + [(n, 37, 7) for n in ("leaky", "rank1", "plrnn")],
+    + [(n, 37, 7) for n in ("leaky", "rank1", "plrnn", "lstm")],
 )
 def test_cpu_auto_path_equals_autograd_through_the_model_file(name, n_hidden, batch_size, time_loop):
     """hand_written: auto on a CPU runs the leaky, rank-one and PLRNN passes in NumPy (bptt_cpu.py), their
-    time loops, losses and weight products compiled in C or in NumPy (time_loop), and the LSTM through
-    torch's fused LSTM kernel; the same gradients as autograd through the model files."""
+    time loops, losses and weight products compiled in C or in NumPy (time_loop), and the LSTM in C
+    (compiled) or through torch's fused LSTM kernel (numpy); the same gradients as autograd through the
+    model files."""
     if time_loop == "compiled":
         require_compiled_loops()
     spec = {**SPECS[name], "n_hidden": n_hidden}

@@ -5,9 +5,11 @@ with simple equations the backward pass is written by hand, no autograd graph: h
 matmul per time step for all K members, in place on preallocated time-first tensors; what a GPU runs, and a
 CPU with ``hand_written: true``), and in NumPy network by network on a CPU with ``hand_written: auto``
 (``bptt_cpu.py``; NumPy's per-call cost and tanh are several times cheaper there, measured by
-``benchmarks/``). On a CPU the LSTM runs through torch's fused LSTM kernel with autograd (``auto``; faster
-than both hand-written passes, measured). Models with noise use autograd on the model's own ``forward``, one
-member at a time (as does ``bptt: {hand_written: false}``, the reference). ``tests/test_learning_bptt.py``
+``benchmarks/``), their time loops compiled in C where a C compiler works (``time_loop``, ``compiled.py``).
+On a CPU the LSTM runs in that C code too (``bptt_cpu.lstm_compiled``), or, with ``time_loop: numpy``,
+through torch's fused LSTM kernel with autograd (faster than both hand-written passes, measured). Models with
+noise use autograd on the model's own ``forward``, one member at a time (as does
+``bptt: {hand_written: false}``, the reference). ``tests/test_learning_bptt.py``
 checks every fast path against autograd through the model files (float64), so the model files stay the
 single statement of each equation.
 
@@ -282,7 +284,7 @@ class BPTT(LearningRule):
         self._scratch = Scratch()
         # One module whose parameters are swapped for each member's (autograd path only).
         self._module = None if self.hand_written else build_model({**self.model_spec, "gain": 1.0})
-        # "auto" on a CPU: the LSTM through torch's fused kernel (faster than both other paths, measured).
+        # "auto" on a CPU: the LSTM in C (time_loop compiled) or through torch's fused kernel.
         self._fused_lstm = path == "fused_lstm"
 
     def provenance(self) -> dict:
@@ -294,7 +296,7 @@ class BPTT(LearningRule):
         if self._numpy_on_cpu and on_cpu:
             alpha = float(self.model_spec.get("alpha", 1.0))
             return cpu_bptt(self._scratch, arch, params, batch, lambdas, alpha, self.time_loop == "compiled")
-        if self._fused_lstm and on_cpu:  # torch's fused LSTM kernel, losses in NumPy (bptt_cpu.lstm_member)
+        if self._fused_lstm and on_cpu:  # C, or torch's fused LSTM kernel (bptt_cpu.lstm_member)
             return cpu_bptt(self._scratch, arch, params, batch, lambdas, 1.0, self.time_loop == "compiled")
         with torch.no_grad():
             if self.hand_written and arch == "plrnn":

@@ -16,8 +16,14 @@ faster than torch's on the CPU we measured (``python -m benchmarks --only traini
   gradients another), and operands are contiguous and full-sized (a broadcast [N] factor multiplies ~2.5x
   slower than a [B, N] one).
 
-The LSTM's recurrence stays on torch's fused kernel (``lstm_member``): a NumPy LSTM pass written the same
-way ran at 0.8x of it (measured side by side), its four gates' elementwise work being too large for call
+With ``time_loop`` compiled (``rnngeom.learning.compiled``, the default where a C compiler works), the
+time loops, the loss and TCR gradient, the weight-gradient products, the activity variance and the time-first
+copies run in C (``kernels/recurrence.h``): the same equations, one call per loop instead of a few per time
+step; the NumPy code below stays as the fallback and as the second implementation the tests compare against.
+
+Compiled, the LSTM is C throughout (``lstm_compiled``). With the NumPy loops (``time_loop: numpy``) its
+recurrence goes through torch's fused kernel (``lstm_member``): a NumPy LSTM pass written like the others ran
+at 0.8x of that kernel (measured side by side), its four gates' elementwise work being too large for call
 overhead to matter; its readout, losses and their gradients are the NumPy code here. The parameters,
 gradients and the optimizer stay torch tensors (shared memory).
 ``tests/test_learning_bptt.py``
@@ -75,9 +81,11 @@ class Scratch:
         return a
 
 
-def _time_first(x: torch.Tensor, out: np.ndarray) -> np.ndarray:
+def _time_first(x: torch.Tensor, out: np.ndarray, compiled=None) -> np.ndarray:
     """[B, T, n] tensor into ``out`` [T, B, n(+1)]; a column beyond n is set to ones (the bias's input)."""
     a = x.detach().numpy()
+    if compiled is not None and a.dtype == out.dtype:  # NumPy's copy of a 3-wide axis: ~60 µs (measured)
+        return compiled.time_first(np.ascontiguousarray(a), out)
     n = a.shape[2]
     out[:, :, :n] = a.transpose(1, 0, 2)
     if out.shape[2] > n:
@@ -131,22 +139,29 @@ def _loss_and_activity_grad(work: Scratch, r: np.ndarray, Bo, bo, targets, mask,
     return task_loss, tcr, dr, dy
 
 
-def _activity_variance(work: Scratch, r: np.ndarray) -> float:
+def _activity_variance(work: Scratch, r: np.ndarray, compiled=None) -> float:
     """Variance of each unit over batch and time, mean over units (as rnngeom.learning.activity_variance;
     two-pass, so exact to float32 rounding of the centred values however small the variance)."""
+    if compiled is not None:
+        return compiled.column_variance(r)
     flat = _flat(r)
     centred = work("centred", flat.shape, r.dtype)
     np.subtract(flat, _column_sums(flat) / flat.shape[0], out=centred)
     return float(np.vdot(centred, centred)) / centred.size
 
 
-def _readout_grads(dy: np.ndarray, r: np.ndarray) -> dict:
+def _readout_grads(dy: np.ndarray, r: np.ndarray, compiled=None) -> dict:
+    if compiled is not None:
+        return {"readout.weight": compiled.sum_outer(dy, r), "readout.bias": _column_sums(dy)}
     return {"readout.weight": _flat(dy).T @ _flat(r), "readout.bias": _column_sums(dy)}
 
 
-def _input_grads(G: np.ndarray, s1: np.ndarray, scale=None) -> tuple[np.ndarray, np.ndarray]:
+def _input_grads(G: np.ndarray, s1: np.ndarray, scale=None, compiled=None) -> tuple[np.ndarray, np.ndarray]:
     """(dW_in, db) = scale · Σ_t g_tᵀ [s_t, 1]: one matrix product; G [T, B, N], s1 [T, B, n_in + 1]."""
-    d = _flat(G).T @ _flat(s1)
+    if compiled is not None:  # as (Σ_t [s_t, 1]ᵀ g_t)ᵀ: the compiled product's fast side is the long one
+        d = np.ascontiguousarray(compiled.sum_outer(s1, G).T)
+    else:
+        d = _flat(G).T @ _flat(s1)
     if scale is not None:
         d *= scale
     return d[:, :-1], d[:, -1].copy()
@@ -213,17 +228,17 @@ def leaky_member(
                 np.multiply(g_t[t + 1], leak, out=buf)
                 g += buf
     if compiled is not None:
-        dW = compiled.outer_sum(gx, rs[:-1], np.empty((N, N), dtype)) * a
+        dW = compiled.sum_outer(gx, rs[:-1]) * a
     else:
         dW = (_flat(gx).T @ _flat(rs[:-1])) * a
-    grads = _readout_grads(dy, r)
-    grads["W_in"], grads["b"] = _input_grads(gx, s1, a)
+    grads = _readout_grads(dy, r, compiled)
+    grads["W_in"], grads["b"] = _input_grads(gx, s1, a, compiled)
     if rank_one:
         grads["m"] = dW @ n / np.asarray(N, dtype=dtype)
         grads["n"] = dW.T @ m / np.asarray(N, dtype=dtype)
     else:
         grads["W"] = dW
-    return task_loss, tcr, grads, _activity_variance(work, r)
+    return task_loss, tcr, grads, _activity_variance(work, r, compiled)
 
 
 def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=None):
@@ -273,15 +288,15 @@ def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled
             g += buf
             np.multiply(g_next, a_full, out=buf)
             g += buf
-    grads = _readout_grads(dy, zs)
+    grads = _readout_grads(dy, zs, compiled)
     gz_z = work("gz_z", (T - 1, B, N), dtype)
     grads["a"] = _column_sums(np.multiply(gz[1:], zs[:-1], out=gz_z))  # z_0 = 0
     if compiled is not None:
-        grads["W"] = compiled.outer_sum(gz, relu[:-1], np.empty((N, N), dtype)) * off_diag
+        grads["W"] = compiled.sum_outer(gz, relu[:-1]) * off_diag
     else:
         grads["W"] = (_flat(gz).T @ _flat(relu[:-1])) * off_diag
-    grads["C"], grads["h"] = _input_grads(gz, s1)
-    return task_loss, tcr, grads, _activity_variance(work, zs)
+    grads["C"], grads["h"] = _input_grads(gz, s1, None, compiled)
+    return task_loss, tcr, grads, _activity_variance(work, zs, compiled)
 
 
 def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=None):
@@ -292,7 +307,10 @@ def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=
     gets dL/dh as its output gradient. That keeps autograd's graph to the one fused op: ~0.5 ms less per
     quick iteration than autograd through readout and losses too (measured), which is what beats nn.LSTM.
 
-    p: NumPy views of the member's parameters (torch tensors share their memory); s1 [T, B, n_in + 1]."""
+    p: NumPy views of the member's parameters (torch tensors share their memory); s1 [T, B, n_in + 1].
+    ``compiled``: the whole pass in C instead (``lstm_compiled``)."""
+    if compiled is not None:
+        return lstm_compiled(work, p, s1, targets, mask, lam, compiled)
     weights = [torch.from_numpy(p[n]).requires_grad_(True) for n in ("W_ih", "W_hh", "b")]
     T, B, _ = s1.shape
     N = p["W_hh"].shape[1]
@@ -309,8 +327,32 @@ def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=
     )
     g = torch.autograd.grad(h, weights, grad_outputs=torch.from_numpy(dr))
     grads = {n: gn.numpy() for n, gn in zip(("W_ih", "W_hh", "b"), g)}
-    grads.update(_readout_grads(dy, r))
-    return task_loss, tcr, grads, _activity_variance(work, r)
+    grads.update(_readout_grads(dy, r, compiled))
+    return task_loss, tcr, grads, _activity_variance(work, r, compiled)
+
+
+def lstm_compiled(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled):
+    """The LSTM (lstm.py) forward and backward in C (kernels/recurrence.h: lstm_forward, lstm_backward), the
+    readout, losses and weight gradients as for every other architecture. h_0 = c_0 = 0."""
+    T, B, _ = s1.shape
+    dtype = s1.dtype
+    W_hh = p["W_hh"]
+    N = W_hh.shape[1]
+    gates = work("gates", (T, B, 4 * N), dtype)  # W_ih s_t + b, then the activated gates
+    np.matmul(_flat(s1), np.concatenate([p["W_ih"].T, p["b"][None]]), out=_flat(gates))
+    h, c, tc = (work(name, (T, B, N), dtype) for name in ("h", "c", "tanh_c"))
+    compiled.lstm_forward(gates, h, c, tc, np.ascontiguousarray(W_hh.T), work("step4", (B, 4 * N), dtype))
+    task_loss, tcr, dh, dy = _loss_and_activity_grad(
+        work, h, p["readout.weight"], p["readout.bias"], targets, mask, lam, compiled
+    )
+    dgates = work("dgates", (T, B, 4 * N), dtype)
+    buf, dc = work("step", (B, N), dtype), work("dc", (B, N), dtype)
+    compiled.lstm_backward(dh, gates, c, tc, W_hh, dgates, buf, dc)
+    grads = _readout_grads(dy, h, compiled)
+    grads["W_hh"] = compiled.sum_outer(dgates[1:], h[:-1])  # h_0 = 0: step 0 adds nothing
+    d = compiled.sum_outer(s1, dgates).T  # [4N, n_in + 1]: (dW_ih, db)
+    grads["W_ih"], grads["b"] = np.ascontiguousarray(d[:, :-1]), d[:, -1].copy()
+    return task_loss, tcr, grads, _activity_variance(work, h, compiled)
 
 
 def cpu_bptt(
@@ -332,9 +374,9 @@ def cpu_bptt(
     losses, tcrs, variances, grads = [], [], [], {n: [] for n in params}
     for k in range(K):
         p = {n: v[k] for n, v in arrays.items()}
-        s1 = _time_first(batch.inputs[k], work("inputs", (T, B, n_in + 1), np_dtype))
-        targets = _time_first(batch.targets[k], work("targets", (T, B, n_out), np_dtype))
-        mask = _time_first(batch.mask[k], work("mask", (T, B, n_out), np_dtype))
+        s1 = _time_first(batch.inputs[k], work("inputs", (T, B, n_in + 1), np_dtype), time_loops)
+        targets = _time_first(batch.targets[k], work("targets", (T, B, n_out), np_dtype), time_loops)
+        mask = _time_first(batch.mask[k], work("mask", (T, B, n_out), np_dtype), time_loops)
         lam = float(lambdas[k])
         # A diverging member overflows to inf/NaN: the trainer detects it and stops that member cleanly.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -357,4 +399,4 @@ def cpu_bptt(
     )
 
 
-__all__ = ["CPU_ARCHS", "Scratch", "cpu_bptt", "leaky_member", "lstm_member", "plrnn_member"]
+__all__ = ["CPU_ARCHS", "Scratch", "cpu_bptt", "leaky_member", "lstm_compiled", "lstm_member", "plrnn_member"]

@@ -42,7 +42,10 @@ SOURCE_DIR = Path(__file__).with_name("kernels")
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared")
 NATIVE = ("-march=native",)  # tried first; a compiler without it gets the portable build
 TIME_LOOPS = ("auto", "compiled", "numpy")
-FUNCTIONS = ("leaky_forward", "leaky_backward", "plrnn_forward", "plrnn_backward", "loss_grad", "outer_sum")
+FUNCTIONS = (
+    *("leaky_forward", "leaky_backward", "plrnn_forward", "plrnn_backward"),
+    *("lstm_forward", "lstm_backward", "loss_grad", "sum_outer", "time_first"),
+)
 
 
 class KernelUnavailable(RuntimeError):
@@ -129,9 +132,15 @@ def _declare(lib: ctypes.CDLL) -> None:
         getattr(lib, f"plrnn_forward_{suffix}").argtypes = [L, L, L, P, P, P, P, P]
         getattr(lib, f"plrnn_backward_{suffix}").argtypes = [L, L, L, P, P, P, P, P]
         getattr(lib, f"loss_grad_{suffix}").argtypes = [L, L, L, L, P, P, P, P, P, P, D, P, P, P]
-        getattr(lib, f"outer_sum_{suffix}").argtypes = [L, L, P, P, P]
-    lib.rnngeom_tanh_f32.argtypes = [ctypes.c_float]
-    lib.rnngeom_tanh_f32.restype = ctypes.c_float
+        getattr(lib, f"sum_outer_{suffix}").argtypes = [L, L, L, P, P, P]
+        getattr(lib, f"column_variance_{suffix}").argtypes = [L, L, P]
+        getattr(lib, f"time_first_{suffix}").argtypes = [L, L, L, L, P, P]
+        getattr(lib, f"lstm_forward_{suffix}").argtypes = [L, L, L, P, P, P, P, P, P]
+        getattr(lib, f"lstm_backward_{suffix}").argtypes = [L, L, L, P, P, P, P, P, P, P, P]
+        getattr(lib, f"column_variance_{suffix}").restype = ctypes.c_double
+    for name in ("rnngeom_tanh_f32", "rnngeom_sigmoid_f32"):
+        getattr(lib, name).argtypes = [ctypes.c_float]
+        getattr(lib, name).restype = ctypes.c_float
     for name in FUNCTIONS:
         for suffix in ("f32", "f64"):
             getattr(lib, f"{name}_{suffix}").restype = None
@@ -170,6 +179,7 @@ class CompiledLoops:
         lib = library()
         suffix = "f32" if self.dtype == np.float32 else "f64"
         self._fns = {n: getattr(lib, f"{n}_{suffix}") for n in FUNCTIONS}
+        self._variance = getattr(lib, f"column_variance_{suffix}")
         self._sums = np.zeros(2, dtype=np.float64)
 
     def leaky_forward(self, xs, rs, Wt_a, leak: float, leaky: bool, buf) -> None:
@@ -192,6 +202,16 @@ class CompiledLoops:
         p = functools.partial(_ptr, dtype=self.dtype)
         self._fns["plrnn_backward"](T, B, N, p(g), p(zs), p(Wm), p(a), p(buf))
 
+    def lstm_forward(self, gates, h, c, tc, Wt, buf) -> None:
+        T, B, N = h.shape
+        p = functools.partial(_ptr, dtype=self.dtype)
+        self._fns["lstm_forward"](T, B, N, p(gates), p(h), p(c), p(tc), p(Wt), p(buf))
+
+    def lstm_backward(self, dh, gates, c, tc, W, dgates, buf, dc) -> None:
+        T, B, N = dh.shape
+        p = functools.partial(_ptr, dtype=self.dtype)
+        self._fns["lstm_backward"](T, B, N, p(dh), p(gates), p(c), p(tc), p(W), p(dgates), p(buf), p(dc))
+
     def loss_grad(self, r, ry, Bo, bo, targets, mask, lam: float, dy, dr) -> tuple[float, float]:
         """(task loss, tcr) given ry = r Boᵀ; writes dL/dy into dy and the direct dL/dr into dr."""
         T, B, N = r.shape
@@ -203,12 +223,25 @@ class CompiledLoops:
         )
         return float(sums[0]), float(sums[1])
 
-    def outer_sum(self, g, h, out) -> np.ndarray:
-        """out [N, N] = Σ over the rows of g, h [..., N] of g_rowᵀ h_row."""
-        N = g.shape[-1]
+    def sum_outer(self, g, h) -> np.ndarray:
+        """[I, J] = Σ over the rows of g [..., I] and h [..., J] of g_rowᵀ h_row (a weight gradient)."""
+        n_g, n_h = g.shape[-1], h.shape[-1]
+        out = np.empty((n_g, n_h), dtype=self.dtype)
         p = functools.partial(_ptr, dtype=self.dtype)
-        self._fns["outer_sum"](g.size // N, N, p(g), p(h), p(out))
+        self._fns["sum_outer"](g.size // n_g, n_g, n_h, p(g), p(h), p(out))
         return out
+
+    def time_first(self, x, out) -> np.ndarray:
+        """[B, T, n] into out [T, B, n(+1)], a column beyond n set to ones (as bptt_cpu._time_first)."""
+        B, T, n = x.shape
+        p = functools.partial(_ptr, dtype=self.dtype)
+        self._fns["time_first"](B, T, n, out.shape[2], p(x), p(out))
+        return out
+
+    def column_variance(self, x) -> float:
+        """The variance of each unit of x [..., N] over all other axes, averaged over the units."""
+        N = x.shape[-1]
+        return float(self._variance(x.size // N, N, _ptr(x, self.dtype)))
 
 
 @functools.cache

@@ -8,7 +8,7 @@
  * element here) and gives the same bits on every machine (each step an IEEE-rounded operation or an fma).
  * |x| < 0.625: x + x³ P(x²), P a degree-4 least-squares fit (relative error 5e-9 in exact arithmetic);
  * above: 1 − 2 / (e^{2|x|} + 1) with the sign of x, e^y from y = n ln2 + r, |r| ≤ ln2/2, a degree-7 Taylor
- * polynomial of e^r and 2^n from its bits; |x| is clamped at 9 (NaN passes through; tanh(9) rounds to 1 − 2⁻²⁴ or 1 in float).
+ * polynomial of e^r and 2^n from its bits (valid for 0 ≤ y ≤ 87); |x| is clamped at 9 (NaN passes through; tanh(9) rounds to 1 − 2⁻²⁴ or 1 in float).
  * Measured against float64 tanh: tests/test_compiled.py. */
 static inline float exp_small_f32(float y) /* e^y for 0 ≤ y ≤ 18 */
 {
@@ -44,7 +44,20 @@ static inline float tanh_f32(float x)
     return ax < 0.625f ? small : large;
 }
 
-float rnngeom_tanh_f32(float x) { return tanh_f32(x); } /* for the accuracy test */
+/* float logistic σ(x) = 1 / (1 + e^{−x}): E = e^{|x|} (|x| clamped at 80: σ(±80) rounds to 1 or 0 in float's
+ * precision of 1 − σ), σ = E / (E + 1) for x ≥ 0 and 1 / (1 + E) below (no cancellation either side). */
+static inline float sigmoid_f32(float x)
+{
+    const float ax = fabsf(x);
+    const float E = exp_small_f32(ax > 80.0f ? 80.0f : ax); /* NaN stays NaN */
+    const float inv = 1.0f / (E + 1.0f);
+    return x >= 0 ? E * inv : inv;
+}
+
+static inline double sigmoid_f64(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+
+float rnngeom_tanh_f32(float x) { return tanh_f32(x); }       /* for the accuracy tests */
+float rnngeom_sigmoid_f32(float x) { return sigmoid_f32(x); }
 
 /* An element-wise fused multiply-add of GCC/Clang vector types (the scalar fmaf of each lane, which the
  * compiler turns into one vector instruction where the CPU has FMA). */
@@ -73,11 +86,13 @@ static inline vec_f64 vfma_f64(vec_f64 a, vec_f64 b, vec_f64 c)
 #define SUFFIX f32
 #define FMA fmaf
 #define TANH tanh_f32
+#define SIGMOID sigmoid_f32
 #include "recurrence.h"
 #undef REAL
 #undef SUFFIX
 #undef FMA
 #undef TANH
+#undef SIGMOID
 
 #undef VEC
 #undef VFMA
@@ -87,6 +102,7 @@ static inline vec_f64 vfma_f64(vec_f64 a, vec_f64 b, vec_f64 c)
 #define SUFFIX f64
 #define FMA fma
 #define TANH tanh
+#define SIGMOID sigmoid_f64
 #include "recurrence.h"
 
 int rnngeom_kernels_version(void) { return 1; }

@@ -12,75 +12,85 @@
 
 /* out[I, J] = A Bm (more: out += A Bm, each sum continuing from out's value): out[i, j] = Σ_k A[i, k] Bm[k, j]
  * over k ascending, one fused multiply-add each, with A[i, k] at A[i * ai + k * ak] (so Aᵀ is A with the
- * strides swapped) and Bm row-major [K, J]. Two rows by 4 VEC columns at a time are accumulated in registers
- * (written as GCC vector types: left to itself, GCC 12 spilled the accumulators to the stack, 2x slower,
- * measured); the edges take the same sums one element at a time (FMA: the same fused operation, so the same
- * bits wherever an element falls). */
+ * strides swapped) and Bm row-major [K, J]. Two rows (the last odd one: one) by 4 VEC columns at a time are
+ * accumulated in registers, written out as GCC vector variables (in arrays, or left to itself, GCC 12 kept
+ * them on the stack, 2x slower, measured); columns beyond the last block take the same sums one element at
+ * a time (FMA: the same fused operation), so every element gets the same bits wherever it falls. */
+#define LOAD4(v, p)                                                                                        \
+    memcpy(&v##0, (p), sizeof(VEC));                                                                       \
+    memcpy(&v##1, (p) + W, sizeof(VEC));                                                                   \
+    memcpy(&v##2, (p) + 2 * W, sizeof(VEC));                                                               \
+    memcpy(&v##3, (p) + 3 * W, sizeof(VEC))
+#define STORE4(p, v)                                                                                       \
+    memcpy((p), &v##0, sizeof(VEC));                                                                       \
+    memcpy((p) + W, &v##1, sizeof(VEC));                                                                   \
+    memcpy((p) + 2 * W, &v##2, sizeof(VEC));                                                               \
+    memcpy((p) + 3 * W, &v##3, sizeof(VEC))
+#define FMA4(acc, s, m)                                                                                    \
+    acc##0 = VFMA(s, m##0, acc##0);                                                                        \
+    acc##1 = VFMA(s, m##1, acc##1);                                                                        \
+    acc##2 = VFMA(s, m##2, acc##2);                                                                        \
+    acc##3 = VFMA(s, m##3, acc##3)
+
 static void F(matmul_chunk)(const REAL *restrict A, long ai, long ak, const REAL *restrict Bm,
                             REAL *restrict out, long I, long J, long K, int more)
 {
     enum { W = sizeof(VEC) / sizeof(REAL), COLS = 4 * W };
-    long i = 0;
+    long i = 0, j0;
     for (; i + 2 <= I; i += 2) {
         const REAL *h0 = A + i * ai, *h1 = h0 + ai;
         REAL *o0 = out + i * J, *o1 = o0 + J;
-        long j0 = 0;
-        for (; j0 + COLS <= J; j0 += COLS) {
-            VEC a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+        for (j0 = 0; j0 + COLS <= J; j0 += COLS) {
+            VEC a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, m0, m1, m2, m3;
             if (more) {
-                memcpy(&a00, o0 + j0, sizeof a00);
-                memcpy(&a01, o0 + j0 + W, sizeof a01);
-                memcpy(&a02, o0 + j0 + 2 * W, sizeof a02);
-                memcpy(&a03, o0 + j0 + 3 * W, sizeof a03);
-                memcpy(&a10, o1 + j0, sizeof a10);
-                memcpy(&a11, o1 + j0 + W, sizeof a11);
-                memcpy(&a12, o1 + j0 + 2 * W, sizeof a12);
-                memcpy(&a13, o1 + j0 + 3 * W, sizeof a13);
+                LOAD4(a, o0 + j0);
+                LOAD4(b, o1 + j0);
             }
             for (long k = 0; k < K; k++) {
-                const REAL *m = Bm + k * J + j0;
-                VEC m0, m1, m2, m3;
-                memcpy(&m0, m, sizeof m0);
-                memcpy(&m1, m + W, sizeof m1);
-                memcpy(&m2, m + 2 * W, sizeof m2);
-                memcpy(&m3, m + 3 * W, sizeof m3);
+                LOAD4(m, Bm + k * J + j0);
                 const VEC s0 = h0[k * ak] - (VEC){0}, s1 = h1[k * ak] - (VEC){0}; /* broadcasts (x − 0 = x) */
-                a00 = VFMA(s0, m0, a00);
-                a01 = VFMA(s0, m1, a01);
-                a02 = VFMA(s0, m2, a02);
-                a03 = VFMA(s0, m3, a03);
-                a10 = VFMA(s1, m0, a10);
-                a11 = VFMA(s1, m1, a11);
-                a12 = VFMA(s1, m2, a12);
-                a13 = VFMA(s1, m3, a13);
+                FMA4(a, s0, m);
+                FMA4(b, s1, m);
             }
-            memcpy(o0 + j0, &a00, sizeof a00);
-            memcpy(o0 + j0 + W, &a01, sizeof a01);
-            memcpy(o0 + j0 + 2 * W, &a02, sizeof a02);
-            memcpy(o0 + j0 + 3 * W, &a03, sizeof a03);
-            memcpy(o1 + j0, &a10, sizeof a10);
-            memcpy(o1 + j0 + W, &a11, sizeof a11);
-            memcpy(o1 + j0 + 2 * W, &a12, sizeof a12);
-            memcpy(o1 + j0 + 3 * W, &a13, sizeof a13);
+            STORE4(o0 + j0, a);
+            STORE4(o1 + j0, b);
         }
         for (long j = j0; j < J; j++) {
-            REAL a0 = more ? o0[j] : 0, a1 = more ? o1[j] : 0;
+            REAL x0 = more ? o0[j] : 0, x1 = more ? o1[j] : 0;
             for (long k = 0; k < K; k++) {
-                a0 = FMA(h0[k * ak], Bm[k * J + j], a0);
-                a1 = FMA(h1[k * ak], Bm[k * J + j], a1);
+                x0 = FMA(h0[k * ak], Bm[k * J + j], x0);
+                x1 = FMA(h1[k * ak], Bm[k * J + j], x1);
             }
-            o0[j] = a0;
-            o1[j] = a1;
+            o0[j] = x0;
+            o1[j] = x1;
         }
     }
-    for (; i < I; i++)
-        for (long j = 0; j < J; j++) {
-            REAL a = more ? out[i * J + j] : 0;
-            for (long k = 0; k < K; k++)
-                a = FMA(A[i * ai + k * ak], Bm[k * J + j], a);
-            out[i * J + j] = a;
+    if (i < I) { /* the last row of an odd I */
+        const REAL *h0 = A + i * ai;
+        REAL *o0 = out + i * J;
+        for (j0 = 0; j0 + COLS <= J; j0 += COLS) {
+            VEC a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, m0, m1, m2, m3;
+            if (more) {
+                LOAD4(a, o0 + j0);
+            }
+            for (long k = 0; k < K; k++) {
+                LOAD4(m, Bm + k * J + j0);
+                const VEC s0 = h0[k * ak] - (VEC){0};
+                FMA4(a, s0, m);
+            }
+            STORE4(o0 + j0, a);
         }
+        for (long j = j0; j < J; j++) {
+            REAL x0 = more ? o0[j] : 0;
+            for (long k = 0; k < K; k++)
+                x0 = FMA(h0[k * ak], Bm[k * J + j], x0);
+            o0[j] = x0;
+        }
+    }
 }
+#undef LOAD4
+#undef STORE4
+#undef FMA4
 
 /* out = A Bm as above; long sums (weight gradients: K = T·B terms) in chunks of KC terms, so that a chunk of
  * A and Bm stays in cache across all rows i (each chunk's sums continue the last: same order, same bits). */
@@ -92,10 +102,50 @@ static void F(matmul)(const REAL *restrict A, long ai, long ak, const REAL *rest
         F(matmul_chunk)(A + k0 * ak, ai, ak, Bm + k0 * J, out, I, J, K - k0 < KC ? K - k0 : KC, k0 > 0);
 }
 
-/* out[N, N] = Σ_rows g[row]ᵀ h[row] for g, h [R, N] (a weight gradient: Σ_t g_tᵀ h_t over time and batch). */
-void F(outer_sum)(long R, long N, const REAL *restrict g, const REAL *restrict h, REAL *restrict out)
+/* out[I, J] = Σ_rows g[row]ᵀ h[row] for g [R, I], h [R, J] (a weight gradient: Σ_t g_tᵀ h_t over time and
+ * batch, rows ascending). */
+void F(sum_outer)(long R, long I, long J, const REAL *restrict g, const REAL *restrict h, REAL *restrict out)
 {
-    F(matmul)(g, 1, N, h, out, N, N, R);
+    F(matmul)(g, 1, I, h, out, I, J, R);
+}
+
+/* The variance of each of the N columns of x [R, N] over its R rows, averaged over the columns (the
+ * activity variance bptt_cpu records): two passes, column means first, sums in double, in a fixed order. */
+double F(column_variance)(long R, long N, const REAL *restrict x)
+{
+    enum { CB = 64 };
+    double total = 0;
+    for (long j0 = 0; j0 < N; j0 += CB) {
+        const long n = N - j0 < CB ? N - j0 : CB;
+        double mean[CB] = {0}, sq[CB] = {0};
+        for (long row = 0; row < R; row++)
+            for (long j = 0; j < n; j++)
+                mean[j] += x[row * N + j0 + j];
+        for (long j = 0; j < n; j++)
+            mean[j] /= (double)R;
+        for (long row = 0; row < R; row++)
+            for (long j = 0; j < n; j++) {
+                const double d = x[row * N + j0 + j] - mean[j];
+                sq[j] += d * d;
+            }
+        for (long j = 0; j < n; j++)
+            total += sq[j];
+    }
+    return total / ((double)R * N);
+}
+
+/* dst [T, B, n_dst] = src [B, T, n] time-first, columns n .. n_dst − 1 set to one (an input's bias column). */
+void F(time_first)(long B, long T, long n, long n_dst, const REAL *restrict src, REAL *restrict dst)
+{
+    for (long t = 0; t < T; t++)
+        for (long b = 0; b < B; b++) {
+            const REAL *from = src + (b * T + t) * n;
+            REAL *to = dst + (t * B + b) * n_dst;
+            for (long j = 0; j < n; j++)
+                to[j] = from[j];
+            for (long j = n; j < n_dst; j++)
+                to[j] = 1;
+        }
 }
 
 /* Masked MSE and TCR of the activity r [T, B, N] and their gradient (the formulas of
@@ -249,6 +299,89 @@ void F(plrnn_backward)(long T, long B, long N, REAL *restrict g, const REAL *res
                 const long i = b * N + j;
                 gt[i] = (gt[i] + (z[i] > 0 ? buf[i] : 0)) + g_next[i] * a[j];
             }
+    }
+}
+
+/* LSTM forward (models/lstm.py): gates [T, B, 4N] hold W_ih s_t + b in (rows i, f, g, o of each step's 4N),
+ * their activations σ(i), σ(f), tanh(g), σ(o) out; pre_t += h_{t−1} W_hhᵀ first (Wt = W_hhᵀ [N, 4N]).
+ * c_t = f ⊙ c_{t−1} + i ⊙ g, tc_t = tanh(c_t), h_t = o ⊙ tc_t, h_{−1} = c_{−1} = 0. h, c, tc: [T, B, N] out. */
+void F(lstm_forward)(long T, long B, long N, REAL *restrict gates, REAL *restrict h, REAL *restrict c,
+                     REAL *restrict tc, const REAL *restrict Wt, REAL *restrict buf)
+{
+    const long S = B * N, G = 4 * N;
+    for (long t = 0; t < T; t++) {
+        REAL *gt = gates + t * B * G;
+        if (t > 0) {
+            F(matmul)(h + (t - 1) * S, N, 1, Wt, buf, B, G, N);
+            for (long i = 0; i < B * G; i++)
+                gt[i] = gt[i] + buf[i];
+        }
+        for (long b = 0; b < B; b++) {
+            REAL *row = gt + b * G;
+            for (long j = 0; j < N; j++) {
+                row[j] = SIGMOID(row[j]);
+                row[N + j] = SIGMOID(row[N + j]);
+                row[2 * N + j] = TANH(row[2 * N + j]);
+                row[3 * N + j] = SIGMOID(row[3 * N + j]);
+            }
+            REAL *cb = c + t * S + b * N, *tcb = tc + t * S + b * N, *hb = h + t * S + b * N;
+            if (t > 0) { /* two loops, not one with a condition inside: that one did not vectorise */
+                const REAL *c_prev = cb - S;
+                for (long j = 0; j < N; j++)
+                    cb[j] = row[N + j] * c_prev[j] + row[j] * row[2 * N + j];
+            } else
+                for (long j = 0; j < N; j++)
+                    cb[j] = 0 + row[j] * row[2 * N + j];
+            for (long j = 0; j < N; j++) {
+                tcb[j] = TANH(cb[j]);
+                hb[j] = row[3 * N + j] * tcb[j];
+            }
+        }
+    }
+}
+
+/* LSTM backward: dh [T, B, N] holds dL/dh_t (direct) in; dgates [T, B, 4N] out: dL/d(pre-activations).
+ * dh_t += dgates_{t+1} W_hh (W [4N, N]); dc_t = dh_t ⊙ o ⊙ (1 − tc²) + dc_{t+1} ⊙ f_{t+1};
+ * d(i, f, g, o) = (dc g, dc c_{t−1}, dc i, dh tc), times σ' = σ(1 − σ) or tanh' = 1 − g².
+ * buf [B, N] and dc [B, N]: work space. */
+void F(lstm_backward)(long T, long B, long N, REAL *restrict dh, const REAL *restrict gates,
+                      const REAL *restrict c, const REAL *restrict tc, const REAL *restrict W,
+                      REAL *restrict dgates, REAL *restrict buf, REAL *restrict dc)
+{
+    const long S = B * N, G = 4 * N;
+    for (long t = T - 1; t >= 0; t--) {
+        REAL *dht = dh + t * S;
+        if (t < T - 1) {
+            F(matmul)(dgates + (t + 1) * B * G, G, 1, W, buf, B, N, G);
+            for (long i = 0; i < S; i++)
+                dht[i] = dht[i] + buf[i];
+        }
+        for (long b = 0; b < B; b++) {
+            const REAL *row = gates + t * B * G + b * G;
+            const REAL *tcb = tc + t * S + b * N, *dhb = dht + b * N;
+            REAL *dcb = dc + b * N, *drow = dgates + t * B * G + b * G;
+            /* dc_t, carried back through f_{t+1} (nothing to carry at the last step) */
+            if (t < T - 1) {
+                const REAL *f_next = row + B * G + N;
+                for (long j = 0; j < N; j++)
+                    dcb[j] = dhb[j] * row[3 * N + j] * (1 - tcb[j] * tcb[j]) + dcb[j] * f_next[j];
+            } else
+                for (long j = 0; j < N; j++)
+                    dcb[j] = dhb[j] * row[3 * N + j] * (1 - tcb[j] * tcb[j]) + 0;
+            if (t > 0) {
+                const REAL *c_prev = c + (t - 1) * S + b * N;
+                for (long j = 0; j < N; j++)
+                    drow[N + j] = dcb[j] * c_prev[j] * (row[N + j] * (1 - row[N + j]));
+            } else
+                for (long j = 0; j < N; j++)
+                    drow[N + j] = 0;
+            for (long j = 0; j < N; j++) {
+                const REAL i_ = row[j], g_ = row[2 * N + j], o_ = row[3 * N + j];
+                drow[j] = dcb[j] * g_ * (i_ * (1 - i_));
+                drow[2 * N + j] = dcb[j] * i_ * (1 - g_ * g_);
+                drow[3 * N + j] = dhb[j] * tcb[j] * (o_ * (1 - o_));
+            }
+        }
     }
 }
 
