@@ -134,15 +134,18 @@ def test_a_run_in_a_block_equals_the_run_trained_alone_bit_for_bit(
     """Seeds 4-9 as one block, which BPTT trains as one ensemble on a CPU: seeds 5 and 9 give the files they
     give alone, byte for byte, with gradient clipping active at every step (where a batched norm would
     differ) and six members (a [6, 3] readout bias is long enough for the optimizer kernel's vectorised
-    loop, whose rounding differs from its scalar tail's)."""
-    small_settings["arch"], small_settings["model"] = arch, {"n_hidden": 8}
+    loop, whose rounding differs from its scalar tail's). 33 units: the compiled loops' register block and
+    its edge column."""
+    small_settings["arch"], small_settings["model"] = arch, {"n_hidden": 33}
     small_settings["training"]["grad_clip"] = 0.05
     seeds = (4, 5, 6, 7, 8, 9)
     members = [{**copy.deepcopy(small_settings), "seed": s} for s in seeds]
     assert train_block.exact_cpu_ensemble(members)
     dirs = [tmp_path / f"runs/block/seed{s}" for s in seeds]
     assert _block_cli(flipflop_data, members, dirs, tmp_path / "runs/block0.train.json") == 0
-    assert json.loads((dirs[1] / "provenance.json").read_text())["ensemble_size"] == 6
+    provenance = json.loads((dirs[1] / "provenance.json").read_text())
+    assert provenance["ensemble_size"] == 6
+    assert provenance["time_loop"] in ("compiled", "numpy") and provenance["time_loop_note"]
     for k in (1, 5):
         alone = tmp_path / f"alone/seed{seeds[k]}"
         alone_settings = {**members[k], "device": "cpu", "threads": 1}  # what rnngeom.train's CLI adds

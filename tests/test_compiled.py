@@ -172,3 +172,15 @@ def test_the_compiled_rule_records_its_loop_and_matches_autograd_with_clipping_s
     a, b = fast.gradients_for(params, batch, lam, 0), slow.gradients_for(params, batch, lam, 0)
     for n in params:
         torch.testing.assert_close(a.grads[n], b.grads[n], rtol=1e-9, atol=1e-12, msg=n)
+
+
+def test_auto_keeps_the_numpy_loops_above_the_size_where_blas_is_faster(loops):
+    """auto: C up to BPTT.COMPILED_MAX_UNITS units for the leaky, rank-one and PLRNN networks (the LSTM at
+    every size); compiled: C at any size."""
+    from rnngeom.learning.bptt import BPTT
+
+    big = {**SPECS["plrnn"], "n_hidden": BPTT.COMPILED_MAX_UNITS + 1}
+    assert _rule(big, 1, "auto", "auto").time_loop == "numpy"
+    assert _rule(big, 1, "auto", "compiled").time_loop == "compiled"
+    assert _rule({**SPECS["plrnn"], "n_hidden": 32}, 1, "auto", "auto").time_loop == "compiled"
+    assert _rule({**SPECS["lstm"], "n_hidden": 128}, 1, "auto", "auto").time_loop == "compiled"

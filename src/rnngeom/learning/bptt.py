@@ -234,6 +234,10 @@ class BPTT(LearningRule):
     # The hand-written LSTM pass loses to autograd once the network is large enough for arithmetic, not
     # per-operation overhead, to dominate (benchmarks/: 0.56x autograd at 128 units on CPU).
     LSTM_HAND_WRITTEN_MAX_UNITS = 64
+    # time_loop "auto" compiles the leaky, rank-one and PLRNN loops up to this size: at 32 units the C loops
+    # were 1.3-2.4x faster than the NumPy ones, at 128 (the paper size) 0.84-1.0x, BLAS's products there
+    # beating ours (benchmarks/, side by side); 64 is unmeasured. The LSTM's C pass was faster at both.
+    COMPILED_MAX_UNITS = 64
 
     @classmethod
     def default_settings(cls) -> dict:
@@ -277,7 +281,11 @@ class BPTT(LearningRule):
         self._numpy_on_cpu = path == "numpy"
         # Which time loop the NumPy pass runs ("compiled" or "numpy"), resolved once (provenance.json
         # records it): a "compiled" that cannot be built fails here, before any training.
-        if path is not None:
+        n_hidden = int(self.model_spec["n_hidden"])
+        if path == "numpy" and self.settings["time_loop"] == "auto" and n_hidden > self.COMPILED_MAX_UNITS:
+            self.time_loop = "numpy"
+            self.time_loop_note = f"time_loop: auto, NumPy at {n_hidden} > {self.COMPILED_MAX_UNITS} units"
+        elif path is not None:
             self.time_loop, self.time_loop_note = compiled.resolve(self.settings["time_loop"])
         else:
             self.time_loop, self.time_loop_note = "none", "no hand-written CPU pass (torch passes)"
