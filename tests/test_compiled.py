@@ -162,7 +162,7 @@ def test_the_build_is_cached_and_keyed_by_its_source(loops, monkeypatch, tmp_pat
         compiled.library.cache_clear()
 
 
-def test_the_compiled_rule_records_its_loop_and_matches_autograd_with_clipping_sizes(loops):
+def test_the_compiled_rule_records_its_loop_and_matches_autograd_at_a_full_register_block(loops):
     """A quick-size-like member (N 32, a full register block) through the rule, float64, vs autograd."""
     spec = {**SPECS["leaky"], "n_hidden": 32}
     params, batch = _ensemble(spec, K=2, batch_size=4)

@@ -150,10 +150,13 @@ def _activity_variance(work: Scratch, r: np.ndarray, compiled=None) -> float:
     return float(np.vdot(centred, centred)) / centred.size
 
 
+def _sum_outer(g: np.ndarray, h: np.ndarray, compiled=None) -> np.ndarray:
+    """Σ over time and batch of g_tᵀ h_t ([n_g, n_h], a weight gradient): one product, in C if compiled."""
+    return _flat(g).T @ _flat(h) if compiled is None else compiled.sum_outer(g, h)
+
+
 def _readout_grads(dy: np.ndarray, r: np.ndarray, compiled=None) -> dict:
-    if compiled is not None:
-        return {"readout.weight": compiled.sum_outer(dy, r), "readout.bias": _column_sums(dy)}
-    return {"readout.weight": _flat(dy).T @ _flat(r), "readout.bias": _column_sums(dy)}
+    return {"readout.weight": _sum_outer(dy, r, compiled), "readout.bias": _column_sums(dy)}
 
 
 def _input_grads(G: np.ndarray, s1: np.ndarray, scale=None, compiled=None) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +164,7 @@ def _input_grads(G: np.ndarray, s1: np.ndarray, scale=None, compiled=None) -> tu
     if compiled is not None:  # as (Σ_t [s_t, 1]ᵀ g_t)ᵀ: the compiled product's fast side is the long one
         d = np.ascontiguousarray(compiled.sum_outer(s1, G).T)
     else:
-        d = _flat(G).T @ _flat(s1)
+        d = _sum_outer(G, s1)
     if scale is not None:
         d *= scale
     return d[:, :-1], d[:, -1].copy()
@@ -227,10 +230,7 @@ def leaky_member(
             if alpha != 1.0:
                 np.multiply(g_t[t + 1], leak, out=buf)
                 g += buf
-    if compiled is not None:
-        dW = compiled.sum_outer(gx, rs[:-1]) * a
-    else:
-        dW = (_flat(gx).T @ _flat(rs[:-1])) * a
+    dW = _sum_outer(gx, rs[:-1], compiled) * a
     grads = _readout_grads(dy, r, compiled)
     grads["W_in"], grads["b"] = _input_grads(gx, s1, a, compiled)
     if rank_one:
@@ -251,8 +251,11 @@ def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled
     off_diag = 1.0 - np.eye(N, dtype=dtype)
     Wm = p["W"] * off_diag
     Wt = np.ascontiguousarray(Wm.T)
-    a_full = work.full("a", p["a"], B)
-    zero = work.full("zero", np.zeros(N, dtype=dtype), B)  # full-sized: a 0-d operand made max() 2x slower
+    if compiled is None:  # operands of the NumPy loops only
+        a_full = work.full("a", p["a"], B)
+        zero = work.full(
+            "zero", np.zeros(N, dtype=dtype), B
+        )  # full-sized: a 0-d operand made max() 2x slower
     zs = work("z", (T, B, N), dtype)  # C s_t + h, then z_t in place
     np.matmul(_flat(s1), np.concatenate([p["C"].T, p["h"][None]]), out=_flat(zs))
     relu = work("relu", (T + 1, B, N), dtype)  # relu[t] = relu(z_t), z_0 = 0
@@ -291,10 +294,7 @@ def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled
     grads = _readout_grads(dy, zs, compiled)
     gz_z = work("gz_z", (T - 1, B, N), dtype)
     grads["a"] = _column_sums(np.multiply(gz[1:], zs[:-1], out=gz_z))  # z_0 = 0
-    if compiled is not None:
-        grads["W"] = compiled.sum_outer(gz, relu[:-1]) * off_diag
-    else:
-        grads["W"] = (_flat(gz).T @ _flat(relu[:-1])) * off_diag
+    grads["W"] = _sum_outer(gz, relu[:-1], compiled) * off_diag
     grads["C"], grads["h"] = _input_grads(gz, s1, None, compiled)
     return task_loss, tcr, grads, _activity_variance(work, zs, compiled)
 
@@ -323,12 +323,12 @@ def lstm_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=
         )[0]
     r = h.detach().numpy()  # [T, B, N]
     task_loss, tcr, dr, dy = _loss_and_activity_grad(
-        work, r, p["readout.weight"], p["readout.bias"], targets, mask, lam, compiled
+        work, r, p["readout.weight"], p["readout.bias"], targets, mask, lam
     )
     g = torch.autograd.grad(h, weights, grad_outputs=torch.from_numpy(dr))
     grads = {n: gn.numpy() for n, gn in zip(("W_ih", "W_hh", "b"), g)}
-    grads.update(_readout_grads(dy, r, compiled))
-    return task_loss, tcr, grads, _activity_variance(work, r, compiled)
+    grads.update(_readout_grads(dy, r))
+    return task_loss, tcr, grads, _activity_variance(work, r)
 
 
 def lstm_compiled(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled):
@@ -349,9 +349,8 @@ def lstm_compiled(work: Scratch, p: dict, s1, targets, mask, lam: float, compile
     buf, dc = work("step", (B, N), dtype), work("dc", (B, N), dtype)
     compiled.lstm_backward(dh, gates, c, tc, W_hh, dgates, buf, dc)
     grads = _readout_grads(dy, h, compiled)
-    grads["W_hh"] = compiled.sum_outer(dgates[1:], h[:-1])  # h_0 = 0: step 0 adds nothing
-    d = compiled.sum_outer(s1, dgates).T  # [4N, n_in + 1]: (dW_ih, db)
-    grads["W_ih"], grads["b"] = np.ascontiguousarray(d[:, :-1]), d[:, -1].copy()
+    grads["W_hh"] = _sum_outer(dgates[1:], h[:-1], compiled)  # h_0 = 0: step 0 adds nothing
+    grads["W_ih"], grads["b"] = _input_grads(dgates, s1, None, compiled)
     return task_loss, tcr, grads, _activity_variance(work, h, compiled)
 
 

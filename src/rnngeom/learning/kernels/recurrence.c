@@ -10,7 +10,7 @@
  * above: 1 − 2 / (e^{2|x|} + 1) with the sign of x, e^y from y = n ln2 + r, |r| ≤ ln2/2, a degree-7 Taylor
  * polynomial of e^r and 2^n from its bits (valid for 0 ≤ y ≤ 87); |x| is clamped at 9 (NaN passes through; tanh(9) rounds to 1 − 2⁻²⁴ or 1 in float).
  * Measured against float64 tanh: tests/test_compiled.py. */
-static inline float exp_small_f32(float y) /* e^y for 0 ≤ y ≤ 18 */
+static inline float exp_small_f32(float y) /* e^y for 0 ≤ y ≤ 87 (2^n stays a normal float) */
 {
     const float n = (y * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(y / ln2) (the 1.5·2²³ trick) */
     float r = fmaf(-n, 0.693145751953125f, y);                     /* ln2 = hi + lo, hi exact in float */
@@ -105,4 +105,3 @@ static inline vec_f64 vfma_f64(vec_f64 a, vec_f64 b, vec_f64 c)
 #define SIGMOID sigmoid_f64
 #include "recurrence.h"
 
-int rnngeom_kernels_version(void) { return 1; }
