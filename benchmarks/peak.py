@@ -1,8 +1,10 @@
 """Benchmark `matmul_peak`: the machine's measured dense float32 matmul rate, on 1 thread and on all threads.
 
 FLOPs of one n x n @ n x n product: 2 n^3. The peak is the best of several products (the least disturbed by
-other load). It is the denominator of `training_flops` (1-thread figures against the 1-thread peak, 2-core
-figures against the all-threads peak), measured in the same harness run.
+other load), measured in the same harness run. `training_flops` divides 2-core figures by the all-threads
+peak, and 1-thread figures by the 1-thread rate of a probe product (`MatmulProbe`) measured interleaved with
+them, so that both rates are taken under the same load; it reports the fraction against this run's best
+1-thread peak too.
 """
 
 from __future__ import annotations
@@ -32,6 +34,34 @@ def matmul_gflops(n: int, threads: int, repeats: int) -> list[float]:
             torch.matmul(a, b)
             out.append(2.0 * n**3 / (time.perf_counter() - t0) / 1e9)
         return out
+
+
+class MatmulProbe:
+    """One float32 n x n product per step(), on whatever threads are set: measured interleaved with the
+    training cases (benchmarks.training), so that their fraction of the peak compares rates taken under the
+    same load (this shared VM's rates drift by up to 2x within minutes, measured)."""
+
+    def __init__(self, n: int):
+        gen = torch.Generator().manual_seed(0)
+        self.n = n
+        self.a, self.b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+        self.out = torch.empty(n, n)
+        t0 = time.perf_counter()
+        self.step()  # warm-up
+        self.first_step_s = time.perf_counter() - t0
+
+    def step(self) -> None:
+        torch.matmul(self.a, self.b, out=self.out)
+
+    def gflops(self, steps_per_s: float) -> float:
+        return 2.0 * self.n**3 * steps_per_s / 1e9
+
+    def close(self) -> None:
+        pass
+
+
+def probe_size(ctx: Context) -> int:
+    return 256 if ctx.tiny else 1024
 
 
 def peak(ctx: Context) -> dict[int, float]:

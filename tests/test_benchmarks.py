@@ -72,6 +72,36 @@ def test_harness_quick_cheap_cases(tmp_path):
     assert (fp.loc[fp["case"] == "batched_C1_same_starts", "reference"] == "reference_per_start").all()
 
 
+def test_training_fractions_use_the_peak_measured_interleaved_with_them(tmp_path):
+    """1-thread training rates are divided by a probe product's rate measured in the same interleaved loop
+    (same load), one probe per size and architecture; 2-core rates by the all-threads peak."""
+    out = tmp_path / "bench"
+    args = ["--quick", "--tiny", "--only", "matmul_peak", "training", "training_flops", "--out-dir", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    training = _check_tsv(out / "training.tsv", "training", 8)
+    flops = _check_tsv(out / "training_flops.tsv", "training_flops", len(training))
+    assert list(flops["case"]) == list(training["case"])
+    one = flops[flops["threads"].astype(str) == "1"]
+    assert {"torch_nnRNN_1thread", "naive_1thread", "ours_K1_1thread"} <= set(one["case"])
+    assert (one["reference"] == "matmul_f32_1thread_interleaved").all()
+    for _, r in one.iterrows():
+        assert float(r["ratio"]) == pytest.approx(float(r["value"]) / float(r["reference_value"]), rel=1e-3)
+        assert "products interleaved with the cases" in r["notes"] and "best 1-thread peak" in r["notes"]
+    # one probe per architecture group: every row of a group shares its peak
+    assert (one.groupby("arch")["reference_value"].nunique() == 1).all()
+    two = flops[flops["threads"].astype(str) != "1"]
+    assert len(two) and (two["reference"] == "matmul_f32_2threads").all()
+    assert "peak" in proc.stdout and "GFLOP/s]" in proc.stdout
+
+
 def test_harness_as_script_lists_benchmarks():
     proc = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--list"],
