@@ -72,6 +72,8 @@ def _member(arch, B, N, dtype, loops_, rng):
 
 
 def _run(arch, work, p, s1, targets, mask, loops_):
+    if loops_ is not None:  # the compiled loss reads targets and mask batch-first, as the minibatch has them
+        targets, mask = (np.ascontiguousarray(a.transpose(1, 0, 2)) for a in (targets, mask))
     if arch == "lstm":
         out = lstm_member(work, p, s1, targets, mask, 0.3, loops_)
     elif arch == "plrnn":

@@ -74,6 +74,13 @@ class Scratch:
             self._views = {n: v.detach().numpy() for n, v in params.items()}
         return self._views
 
+    def off_diagonal(self, n: int, dtype) -> np.ndarray:
+        """1 − I [n, n], made once (making it cost ~50 µs per member and iteration)."""
+        a = self._arrays.get("off_diagonal")
+        if a is None or a.shape != (n, n) or a.dtype != dtype:
+            a = self._arrays["off_diagonal"] = 1.0 - np.eye(n, dtype=dtype)
+        return a
+
     def full(self, name: str, row: np.ndarray, n_rows: int) -> np.ndarray:
         """``row`` repeated on ``n_rows`` rows, contiguous (a full operand for per-step products)."""
         a = self(name, (n_rows, row.shape[0]), row.dtype)
@@ -107,11 +114,12 @@ def _column_sums(x: np.ndarray) -> np.ndarray:
 def _loss_and_activity_grad(work: Scratch, r: np.ndarray, Bo, bo, targets, mask, lam: float, compiled=None):
     """Readout, masked MSE and TCR of activity r [T, B, N], and dL/dr (the direct part: readout and λ·TCR;
     rnngeom.losses and rnngeom.tcr state the same formulas for torch tensors); ``compiled``: in C.
+    targets, mask: [T, B, O] time-first, or, compiled, [B, T, O] as in the minibatch (read in place).
 
     Returns (task_loss, tcr, dL/dr [T, B, N] (a scratch array), dL/dy [T, B, O])."""
     T, B, N = r.shape
     if compiled is not None:
-        ry, dy = work("err", targets.shape, r.dtype), work("dy", targets.shape, r.dtype)
+        ry, dy = work("err", (T, B, targets.shape[2]), r.dtype), work("dy", (T, B, targets.shape[2]), r.dtype)
         np.matmul(_flat(r), np.ascontiguousarray(Bo.T), out=_flat(ry))
         dr = work("dr", r.shape, r.dtype)
         task_loss, tcr = compiled.loss_grad(r, ry, Bo, bo, targets, mask, lam, dy, dr)
@@ -175,7 +183,7 @@ def leaky_member(
 ):
     """x_t = (1-α) x_{t-1} + α (W tanh(x_{t-1}) + W_in s_t + b),  r_t = tanh(x_t)  (bptt.leaky_bptt).
 
-    s1 [T, B, n_in + 1]: the inputs with a column of ones."""
+    s1 [T, B, n_in + 1]: the inputs with a column of ones; targets, mask: as _loss_and_activity_grad takes them."""
     T, B, _ = s1.shape
     dtype = s1.dtype
     if rank_one:
@@ -244,11 +252,11 @@ def leaky_member(
 def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=None):
     """z_t = a ⊙ z_{t-1} + W̃ relu(z_{t-1}) + h + C s_t,  r_t = z_t  (bptt.plrnn_bptt).
 
-    s1 [T, B, n_in + 1]: the inputs with a column of ones."""
+    s1 [T, B, n_in + 1]: the inputs with a column of ones; targets, mask: as _loss_and_activity_grad takes them."""
     T, B, _ = s1.shape
     dtype = s1.dtype
     N = p["a"].shape[0]
-    off_diag = 1.0 - np.eye(N, dtype=dtype)
+    off_diag = work.off_diagonal(N, dtype)
     Wm = p["W"] * off_diag
     Wt = np.ascontiguousarray(Wm.T)
     if compiled is None:  # operands of the NumPy loops only
@@ -374,8 +382,13 @@ def cpu_bptt(
     for k in range(K):
         p = {n: v[k] for n, v in arrays.items()}
         s1 = _time_first(batch.inputs[k], work("inputs", (T, B, n_in + 1), np_dtype), time_loops)
-        targets = _time_first(batch.targets[k], work("targets", (T, B, n_out), np_dtype), time_loops)
-        mask = _time_first(batch.mask[k], work("mask", (T, B, n_out), np_dtype), time_loops)
+        targets, mask = batch.targets[k].detach().numpy(), batch.mask[k].detach().numpy()
+        if time_loops is not None and targets.dtype == mask.dtype == np_dtype:
+            # the compiled loss reads them batch-first, in place (_loss_and_activity_grad)
+            targets, mask = np.ascontiguousarray(targets), np.ascontiguousarray(mask)
+        else:
+            targets = _time_first(batch.targets[k], work("targets", (T, B, n_out), np_dtype), time_loops)
+            mask = _time_first(batch.mask[k], work("mask", (T, B, n_out), np_dtype), time_loops)
         lam = float(lambdas[k])
         # A diverging member overflows to inf/NaN: the trainer detects it and stops that member cleanly.
         with np.errstate(over="ignore", invalid="ignore"):

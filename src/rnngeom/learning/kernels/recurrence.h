@@ -152,6 +152,8 @@ void F(time_first)(long B, long T, long n, long n_dst, const REAL *restrict src,
  * bptt_cpu._loss_and_activity_grad, rnngeom.losses and rnngeom.tcr), given the readout's products
  * ry = r Boᵀ [T, B, O] (a BLAS product: a dot product per output here ran 2x slower): y = ry + bo,
  * e = y − y*, task = Σ m e² / Σ m, dy = 2 m ⊙ e / Σ m, tcr = mean (r_{t+1} − r_t)², dr = dy Bo + λ ∂tcr/∂r.
+ * target and mask are read in the minibatch's own layout [B, T, O] (no time-first copies: ~50 µs each per
+ * member, measured), element (t, b, o) taking its place in the time-first order of the sums.
  * Writes dy [T, B, O] and dr [T, B, N]; sums[0] = task, sums[1] = tcr (sums in double, in a fixed order). */
 void F(loss_grad)(long T, long B, long N, long O, const REAL *restrict r, const REAL *restrict ry,
                   const REAL *restrict Bo, const REAL *restrict bo, const REAL *restrict target,
@@ -161,19 +163,22 @@ void F(loss_grad)(long T, long B, long N, long O, const REAL *restrict r, const 
     const long rows = T * B;
     /* the sums in 8 chains (element i in chain i mod 8, added up in chain order): one chain was latency-bound */
     double scored[8] = {0}, err2[8] = {0}, n_scored = 0, task = 0;
-    for (long i = 0; i < rows * O; i++)
-        scored[i & 7] += mask[i];
+    for (long t = 0; t < T; t++)
+        for (long b = 0; b < B; b++)
+            for (long o = 0; o < O; o++)
+                scored[((t * B + b) * O + o) & 7] += mask[(b * T + t) * O + o];
     for (int l = 0; l < 8; l++)
         n_scored += scored[l];
     const REAL scale = (REAL)(2.0 / (n_scored > 1 ? n_scored : 1));
-    for (long row = 0; row < rows; row++)
-        for (long o = 0; o < O; o++) {
-            const long i = row * O + o;
-            const REAL e = (ry[i] + bo[o]) - target[i];
-            const REAL d = mask[i] * e;
-            err2[i & 7] += (double)d * (double)e;
-            dy[i] = d * scale;
-        }
+    for (long t = 0; t < T; t++)
+        for (long b = 0; b < B; b++)
+            for (long o = 0; o < O; o++) {
+                const long i = (t * B + b) * O + o, src = (b * T + t) * O + o;
+                const REAL e = (ry[i] + bo[o]) - target[src];
+                const REAL d = mask[src] * e;
+                err2[i & 7] += (double)d * (double)e;
+                dy[i] = d * scale;
+            }
     for (int l = 0; l < 8; l++)
         task += err2[l];
     F(matmul)(dy, O, 1, Bo, dr, rows, N, O); /* dr = dy Bo, the readout's part */
