@@ -183,7 +183,8 @@ def leaky_member(
 ):
     """x_t = (1-α) x_{t-1} + α (W tanh(x_{t-1}) + W_in s_t + b),  r_t = tanh(x_t)  (bptt.leaky_bptt).
 
-    s1 [T, B, n_in + 1]: the inputs with a column of ones; targets, mask: as _loss_and_activity_grad takes them."""
+    s1 [T, B, n_in + 1]: the inputs with a column of ones; targets, mask: as _loss_and_activity_grad
+    takes them."""
     T, B, _ = s1.shape
     dtype = s1.dtype
     if rank_one:
@@ -252,7 +253,8 @@ def leaky_member(
 def plrnn_member(work: Scratch, p: dict, s1, targets, mask, lam: float, compiled=None):
     """z_t = a ⊙ z_{t-1} + W̃ relu(z_{t-1}) + h + C s_t,  r_t = z_t  (bptt.plrnn_bptt).
 
-    s1 [T, B, n_in + 1]: the inputs with a column of ones; targets, mask: as _loss_and_activity_grad takes them."""
+    s1 [T, B, n_in + 1]: the inputs with a column of ones; targets, mask: as _loss_and_activity_grad
+    takes them."""
     T, B, _ = s1.shape
     dtype = s1.dtype
     N = p["a"].shape[0]
