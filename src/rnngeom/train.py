@@ -179,6 +179,7 @@ class Trainer:
         self.train = _to_tensors(train_data, self.device)
         self.test = _to_tensors(test_data, self.device)
         self.test_data = test_data
+        self._train_arrays: list[np.ndarray] | None = None  # NumPy views of self.train (CPU), made once
         n = self.tr["n_iterations"]
         ck = self.tr["checkpoints"]
         self.schedule = checkpoint_schedule(n, ck["dense_until"], ck["dense_every"], ck["sparse_every"])
@@ -218,14 +219,15 @@ class Trainer:
         exact."""
         n_train = self.train[0].shape[0]
         size = min(self.tr["batch_size"], n_train)
-        idx = np.stack(
-            [
-                np.random.default_rng([int(m["seed"]), iteration]).choice(n_train, size=size, replace=False)
-                for m in self.members
-            ]
-        )  # [K, B]
+        draws = [
+            np.random.default_rng([int(m["seed"]), iteration]).choice(n_train, size=size, replace=False)
+            for m in self.members
+        ]
+        idx = draws[0][None] if self.K == 1 else np.stack(draws)  # [K, B]
         if self.device.type == "cpu":  # NumPy's gather: ~3x cheaper per call than torch indexing here
-            return Batch(*(torch.from_numpy(np.take(a.numpy(), idx, axis=0)) for a in self.train))
+            if self._train_arrays is None:
+                self._train_arrays = [a.numpy() for a in self.train]
+            return Batch(*(torch.from_numpy(np.take(a, idx, axis=0)) for a in self._train_arrays))
         idx = torch.from_numpy(idx).to(self.device)
         return Batch(*(a[idx] for a in self.train))
 
@@ -265,7 +267,8 @@ class Trainer:
             grad_norm = torch.linalg.vector_norm(per_param, dim=1)  # [K]
             clip = float(self.tr.get("grad_clip") or 0.0)
             coef = (clip / (grad_norm + 1e-6)).clamp(max=1.0) if clip else torch.ones_like(grad_norm)
-            if self.diverged.numpy().any():  # a diverged member is frozen
+            # A diverged member is frozen (diverged_at is set together with diverged, and cheaper to read).
+            if any(at is not None for at in self.diverged_at):
                 live = (~self.diverged).to(self.device)
                 coef = torch.where(live, coef, torch.zeros_like(coef))
             grads = [result.grads[n] for n in self.params]

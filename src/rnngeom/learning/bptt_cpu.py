@@ -364,6 +364,8 @@ def lstm_compiled(work: Scratch, p: dict, s1, targets, mask, lam: float, compile
     return task_loss, tcr, grads, _activity_variance(work, h, compiled)
 
 
+# A diverging member overflows to inf/NaN: the trainer detects it and stops that member cleanly.
+@np.errstate(over="ignore", invalid="ignore")
 def cpu_bptt(
     work: Scratch,
     arch: str,
@@ -392,14 +394,12 @@ def cpu_bptt(
             targets = _time_first(batch.targets[k], work("targets", (T, B, n_out), np_dtype), time_loops)
             mask = _time_first(batch.mask[k], work("mask", (T, B, n_out), np_dtype), time_loops)
         lam = float(lambdas[k])
-        # A diverging member overflows to inf/NaN: the trainer detects it and stops that member cleanly.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if arch == "plrnn":
-                out = plrnn_member(work, p, s1, targets, mask, lam, time_loops)
-            elif arch == "lstm":
-                out = lstm_member(work, p, s1, targets, mask, lam, time_loops)
-            else:
-                out = leaky_member(work, p, s1, targets, mask, lam, alpha, arch == "rank1", time_loops)
+        if arch == "plrnn":
+            out = plrnn_member(work, p, s1, targets, mask, lam, time_loops)
+        elif arch == "lstm":
+            out = lstm_member(work, p, s1, targets, mask, lam, time_loops)
+        else:
+            out = leaky_member(work, p, s1, targets, mask, lam, alpha, arch == "rank1", time_loops)
         losses.append(out[0])
         tcrs.append(out[1])
         variances.append(out[3])
