@@ -41,10 +41,10 @@ TRAINING FLOPs (analytic, matmuls only; elementwise ops, the loss and the optimi
                              is formed every step)
   with G = 4 for the LSTM (four gates), 1 otherwise; N hidden units, B batch, T steps, n_in = n_out = 3.
   training per iteration = 3 F (backward ~ 2 x forward: gradients with respect to activations and weights).
-  achieved FLOP/s = 3 F x network-iterations/s; the fraction is against the 1-thread matmul rate of a probe
-  product measured interleaved with the 1-thread cases (the median of its repeats: the same load as theirs;
-  the notes give the fraction against the run's best 1-thread peak too) and against the all-threads peak for
-  2-core cases.
+  achieved FLOP/s = 3 F x network-iterations/s; for 1-thread cases the fraction is against the 1-thread matmul
+  rate of a probe product measured interleaved with them, round by round (the median of the per-round
+  fractions: load drift between rounds cancels; the notes give the fraction against the run's best 1-thread
+  peak too), for 2-core cases against the all-threads peak.
 """
 
 from __future__ import annotations
@@ -475,7 +475,19 @@ def bench_training(ctx: Context) -> list[dict]:
                 reps = {name: n_reps(r) for name, r in runners.items()}
                 res = _measure_in_process(runners, 1, reps, budget, warm_up=False)
                 probe = [runners[PROBE].gflops(x) for x in res.pop(PROBE)]
-                ctx.cache.setdefault("training_probe", {})[(arch, shape["n_hidden"], shape["T"])] = probe
+                # each case's rounds (network-iterations/s), paired with the probe's (training_flops)
+                rounds = {"torch": anchor_case(arch), "naive": "naive_1thread", "ours_K1": "ours_K1_1thread"}
+                rounds[f"ours_K{K}"] = f"ours_K{K}_1thread"
+                rounds["ours_numpyloop_K1"] = "ours_K1_numpyloop_1thread"
+                members = {"ours_K1": 1, f"ours_K{K}": K}
+                ctx.cache.setdefault("training_probe", {})[(arch, shape["n_hidden"], shape["T"])] = {
+                    "probe": probe,
+                    **{
+                        case: [members.get(n, 1) * x for x in res[n]]
+                        for n, case in rounds.items()
+                        if n in res
+                    },
+                }
                 naive1, torch1, anchor = median(res["naive"]), median(res["torch"]), anchor_case(arch)
                 rows.append(
                     ctx.row(
@@ -631,13 +643,19 @@ def bench_training_flops(ctx: Context) -> list[dict]:
         flops = training_flops(arch, r["n_hidden"], r["T"], r["batch"])
         one_thread = r["threads"] == "1"
         value = flops * r["value"] / 1e9
-        probe = ctx.cache.get("training_probe", {}).get((r["arch"], r["n_hidden"], r["T"]))
-        if one_thread and probe:  # against the peak measured interleaved with this case (same load)
-            reference, ref_value = "matmul_f32_1thread_interleaved", median(probe)
+        group = ctx.cache.get("training_probe", {}).get((r["arch"], r["n_hidden"], r["T"]), {})
+        ratio = ""
+        if one_thread and r["case"] in group:  # against the peak measured interleaved with this case
+            probe, rates = group["probe"], group[r["case"]]
+            # round by round (a case's i-th measurement and the probe's are neighbours in the same loop), so
+            # that load drift between rounds cancels; their median is the ratio
+            paired = [flops * x / 1e9 / g for x, g in zip(rates, probe)]
+            reference, ref_value, ratio = "matmul_f32_1thread_interleaved", median(probe), median(paired)
             extra = (
-                f"; peak = median of {len(probe)} {probe_size(ctx)}^3 products interleaved with the cases "
-                f"({', '.join(f'{g:.1f}' for g in probe)} GFLOP/s); against this run's best 1-thread peak "
-                f"({pk[1]['best']:.1f}): {value / pk[1]['best']:.4f}"
+                f"; ratio = median of the per-round fractions ({', '.join(f'{q:.4g}' for q in paired)}) of a "
+                f"{probe_size(ctx)}^3 probe product measured in the same rounds "
+                f"({', '.join(f'{g:.1f}' for g in probe)} GFLOP/s; reference_value = their median); "
+                f"against this run's best 1-thread peak ({pk[1]['best']:.1f}): {value / pk[1]['best']:.4f}"
             )
         else:
             reference = case_name(1 if one_thread else all_threads)
@@ -657,6 +675,7 @@ def bench_training_flops(ctx: Context) -> list[dict]:
                 better="higher",
                 reference=reference,
                 reference_value=ref_value,
+                ratio=ratio,
                 repeats=r["repeats"],
                 notes=f"{flops / 1e6:.2f} MFLOP per network-iteration (3 x forward matmul FLOPs) x "
                 f"{r['value']:.2f} network-iterations/s; ratio = fraction of the measured peak" + extra,
