@@ -21,21 +21,6 @@ def case_name(threads: int) -> str:
     return f"matmul_f32_{threads}thread{'s' if threads > 1 else ''}"
 
 
-def matmul_gflops(n: int, threads: int, repeats: int) -> list[float]:
-    """GFLOP/s of `repeats` float32 n x n matmuls on `threads` torch threads (after one warm-up)."""
-    with threads_for(threads):
-        gen = torch.Generator().manual_seed(0)
-        a = torch.randn(n, n, generator=gen)
-        b = torch.randn(n, n, generator=gen)
-        torch.matmul(a, b)  # warm-up (allocations, thread pool)
-        out = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            torch.matmul(a, b)
-            out.append(2.0 * n**3 / (time.perf_counter() - t0) / 1e9)
-        return out
-
-
 class MatmulProbe:
     """One float32 n x n product per step(), on whatever threads are set: measured interleaved with the
     training cases (benchmarks.training), so that their fraction of the peak compares rates taken under the
@@ -58,6 +43,18 @@ class MatmulProbe:
 
     def close(self) -> None:
         pass
+
+
+def matmul_gflops(n: int, threads: int, repeats: int) -> list[float]:
+    """GFLOP/s of `repeats` float32 n x n matmuls on `threads` torch threads (after one warm-up)."""
+    with threads_for(threads):
+        probe = MatmulProbe(n)  # its first product is the warm-up (allocations, thread pool)
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            probe.step()
+            out.append(probe.gflops(1.0 / (time.perf_counter() - t0)))
+        return out
 
 
 def probe_size(ctx: Context) -> int:

@@ -25,6 +25,12 @@ def _env() -> dict:
     return env
 
 
+def _harness(*args: str, script: str | None = None) -> subprocess.CompletedProcess:
+    """The harness as a user runs it (python -m benchmarks ARGS, or python SCRIPT ARGS), from the root."""
+    cmd = [sys.executable, script] if script else [sys.executable, "-m", "benchmarks"]
+    return subprocess.run([*cmd, *args], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+
+
 def _check_tsv(path: Path, benchmark: str, min_rows: int) -> pd.DataFrame:
     assert path.exists(), f"{path} was not written"
     df = pd.read_csv(path, sep="\t", keep_default_na=False)
@@ -44,25 +50,7 @@ def _check_tsv(path: Path, benchmark: str, min_rows: int) -> pd.DataFrame:
 
 def test_harness_quick_cheap_cases(tmp_path):
     out = tmp_path / "bench"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--quick",
-            "--tiny",
-            "--only",
-            "matmul_peak",
-            "fixed_points",
-            "--out-dir",
-            str(out),
-        ],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _harness("--quick", "--tiny", "--only", "matmul_peak", "fixed_points", "--out-dir", str(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "matmul_f32_1thread" in proc.stdout  # the printed table
     assert sorted(p.name for p in out.iterdir()) == ["fixed_points.tsv", "matmul_peak.tsv"]
@@ -78,14 +66,8 @@ def test_training_fractions_use_the_peak_measured_interleaved_with_them(tmp_path
     """1-thread training rates are divided by a probe product's rate measured in the same interleaved loop
     (same load), one probe per size and architecture; 2-core rates by the all-threads peak."""
     out = tmp_path / "bench"
-    args = ["--quick", "--tiny", "--only", "matmul_peak", "training", "training_flops", "--out-dir", str(out)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = _harness(
+        "--quick", "--tiny", "--only", "matmul_peak", "training", "training_flops", "--out-dir", str(out)
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     training = _check_tsv(out / "training.tsv", "training", 8)
@@ -109,14 +91,7 @@ def test_training_fractions_use_the_peak_measured_interleaved_with_them(tmp_path
 
 
 def test_harness_as_script_lists_benchmarks():
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--list"],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _harness("--list", script="benchmarks/run.py")
     assert proc.returncode == 0, proc.stderr
     names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
     assert names == [
@@ -131,14 +106,7 @@ def test_harness_as_script_lists_benchmarks():
 
 
 def test_unknown_benchmark_is_an_error(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--only", "nope", "--out-dir", str(tmp_path)],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _harness("--only", "nope", "--out-dir", str(tmp_path))
     assert proc.returncode == 2
     assert "unknown benchmark" in proc.stderr
 
