@@ -55,6 +55,7 @@ import torch
 import yaml
 
 from benchmarks.common import ROOT, Context, median, wall
+from rnngeom.config import effective_model
 from rnngeom.runtime import set_threads
 
 
@@ -249,7 +250,7 @@ def bench_fixed_points(ctx: Context) -> list[dict]:
     set_threads(1)
     rows = []
     for arch in archs:
-        hp = {k: v for k, v in cfg_all["models"][arch].items()}
+        hp = effective_model(cfg_all, arch, "bptt")
         if n_hidden is not None:
             hp["n_hidden"] = n_hidden
         spec = {"arch": arch, "n_in": task.n_in, "n_out": task.n_out, **hp}

@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks import training  # noqa: E402
+from rnngeom.config import effective_model  # noqa: E402
 from rnngeom.runtime import set_threads  # noqa: E402
 
 TINY_CMD = [
@@ -153,7 +154,7 @@ def analysis_seconds(
     from rnngeom.tasks import get_task
 
     task = get_task(training.TASK)
-    hp = training._load(ROOT / "config.yaml")["models"][arch]
+    hp = effective_model(training._load(ROOT / "config.yaml"), arch, "bptt")
     spec = {"arch": arch, "n_in": task.n_in, "n_out": task.n_out, **hp, "n_hidden": n_hidden}
     ck = SyntheticCheckpoints(spec, n_checkpoints)
     models = [ck.model_at(it) for it in ck.iterations]

@@ -64,14 +64,7 @@ def test_runs_table(tmp_path):
         tmp_path,
         "flipflop/leaky/bptt/lam0/g2/seed0",
         [0.1, 0.95, 0.97],
-        analysis={
-            "t_drop": 40.0,
-            "abrupt": True,
-            "plateau_fraction": 0.3,
-            "drop_width_rel": 0.1,
-            "t_GR": 30.0,
-            "final_counts": {"n_stable": 8},
-        },
+        analysis={"t_GR": 30.0, "final_counts": {"n_stable": 8}},
     )
     b = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
     c = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed1", [0.1, 0.2, 0.3])
@@ -95,14 +88,36 @@ def test_runs_table(tmp_path):
     ]
     assert list(tables["checkpoints"]["n_stable"]) == [1, 2, 8]
     assert ID_COLUMNS == ["run_id", *RUN_KEYS]
-    learned = runs.loc["flipflop/leaky/bptt/lam0/g2/seed0"]
-    assert learned["abrupt"] and learned["plateau_fraction"] == 0.3 and learned["drop_width_rel"] == 0.1
+    learned = runs.loc["flipflop/leaky/bptt/lam0/g2/seed0"]  # 3 evaluations: too few for a drop
+    assert not learned["abrupt"] and not learned["escaped"] and math.isnan(learned["t_drop"])
     assert "has_drop" not in runs.columns and "drop_sharpness" not in runs.columns
+
+
+def test_the_loss_drop_is_read_from_the_curve_against_the_chance_level(tmp_path):
+    """runs.tsv's search phase and drop come from metrics.tsv (rnngeom.analysis.loss_drop, the config's
+    loss_drop settings), measured against the run's chance_loss (provenance.json): a curve that first falls
+    to chance, sits there and then drops is abrupt with its plateau from the start."""
+    d = fake_run(tmp_path, "delayed_addition/leaky/bptt/lam0/g1/seed0", [0.1, 0.2, 0.3])
+    its = list(range(0, 3001, 50))
+    loss = [1.2 if t == 0 else (0.167 if t < 2000 else 0.005) for t in its]
+    pd.DataFrame(
+        {"iteration": its, "task_loss": loss, "test_loss": loss, "test_accuracy": 0.1, "diverged": False}
+    ).to_csv(d / "metrics.tsv", sep="\t", index=False)
+    provenance = json.loads((d / "provenance.json").read_text())
+    (d / "provenance.json").write_text(json.dumps({**provenance, "chance_loss": 1 / 6}))
+    run = aggregate([d], THRESHOLDS)["runs"].iloc[0]
+    assert run["escaped"] and run["abrupt"] and 1950 < run["t_onset"] < run["t_drop"] <= 2000
+    assert run["plateau_start"] == 0 and run["search_fraction"] > 0.9 and run["chance_loss"] == 1 / 6
+    # the detector's settings come from the config (loss_drop:): a plateau shorter than 50 evaluations
+    strict = aggregate([d], THRESHOLDS, {"min_plateau_evals": 50})["runs"].iloc[0]
+    assert strict["escaped"] and not strict["abrupt"]
+    with pytest.raises(ValueError, match="unknown loss_drop setting"):
+        aggregate([d], THRESHOLDS, {"min_plateau": 5})
 
 
 def test_censored_times_are_computed_once_into_the_runs_table(tmp_path):
     # 100 iterations evaluated every 50: a censored run ranks at 150, after any run that learned.
-    analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}}
+    analysis = {"t_GR": 40.0, "final_counts": {"n_stable": 8}}
     learned = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97], analysis=analysis)
     early = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed1", [0.95, 0.96, 0.97])  # learned at 0
     diverged = fake_run(tmp_path, "flipflop/leaky/bptt/lam1/g2/seed0", [0.1, 0.96, 0.2], diverged=True)
@@ -126,7 +141,7 @@ def test_censored_times_are_computed_once_into_the_runs_table(tmp_path):
 
 def test_a_run_analysed_at_its_final_checkpoint_only_has_no_time_to_attractors(tmp_path):
     """analysis level final: counts at the last checkpoint only, so no first time they were reached."""
-    analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}, "t_GR": None}
+    analysis = {"final_counts": {"n_stable": 8}, "t_GR": None}
     final = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g2/seed0", [0.1, 0.95, 0.97], analysis=analysis)
     summary = pd.read_csv(final / "analysis/checkpoint_summary.tsv", sep="\t")
     summary.loc[summary.index[:-1], "n_stable"] = None
@@ -134,7 +149,7 @@ def test_a_run_analysed_at_its_final_checkpoint_only_has_no_time_to_attractors(t
     tables = aggregate([final], THRESHOLDS)
     run = tables["runs"].iloc[0]
     assert math.isnan(run["time_to_attractors"]) and math.isnan(run["attractors_censored"])
-    assert run["n_stable_final"] == 8 and run["abrupt"] and pd.isna(run["t_GR"])
+    assert run["n_stable_final"] == 8 and pd.isna(run["t_GR"])
     assert tables["checkpoints"]["ramping_index"].tolist() == [0.1, 0.5, 0.9]  # the cheap columns stay
 
 
@@ -176,7 +191,7 @@ def test_kappa_flow_table_from_rank1_runs_only(tmp_path):
             "kind": ["saddle", "grid", "stable"],
         }
     )[cols]
-    analysis = {"t_drop": 40.0, "abrupt": True, "final_counts": {"n_stable": 8}}
+    analysis = {"t_GR": 40.0, "final_counts": {"n_stable": 8}}
     r = fake_run(
         tmp_path, "flipflop/rank1/bptt/lam0/g1/seed0", [0.1, 0.95, 0.97], analysis=analysis, kappa_flow=flow
     )
@@ -219,5 +234,8 @@ def test_kappa_flow_table_from_rank1_runs_only(tmp_path):
 
 def test_a_task_without_a_threshold_is_an_error_naming_it(tmp_path):
     run = fake_run(tmp_path, "flipflop/leaky/bptt/lam0/g1/seed0", [0.5, 0.95])
-    with pytest.raises(ValueError, match="no accuracy threshold for task 'flipflop'"):
+    with pytest.raises(ValueError, match="no learn criterion for task 'flipflop'"):
         aggregate([run], {"evidence_accumulation": 0.9})
+    # a loss criterion needs the run's chance loss (runs trained before it was recorded lack it)
+    with pytest.raises(ValueError, match="needs the run's chance_loss"):
+        aggregate([run], {"flipflop": {"accuracy": 0.9, "loss_fraction": 0.1}})

@@ -140,10 +140,8 @@ def test_planted_pitchfork_is_the_only_event(tmp_path, seed):
     weights = [0.5, 0.6, 0.7, 0.8, 0.9, 1.6, 1.7, 1.8]
     its = list(range(0, 80, 10))
     models = [leaky(5, [w, 1.5], seed=3) for w in weights]
-    its_m = np.arange(0, 71)
-    metrics = pd.DataFrame({"iteration": its_m, "task_loss": 10 ** (-1.0 * (its_m > 45))})
     inputs = pulses(2).numpy()
-    result = analyse_run(Sequence(models, its), inputs, metrics, tmp_path, {**SETTINGS, "seed": seed})
+    result = analyse_run(Sequence(models, its), inputs, tmp_path, {**SETTINGS, "seed": seed})
     scores = pd.read_csv(tmp_path / "gr_scores.tsv", sep="\t")
     assert result["t_GR"] == 50 and result["t_GR_max"] == 50 and result["n_gr_events"] == 1, scores
     assert scores["event"].tolist() == [it == 50 for it in its[1:]]
@@ -166,10 +164,9 @@ def test_task_resting_input_is_the_default_and_recorded(tmp_path, monkeypatch):
     model = leaky(3, [1.5])
     inputs = pulses(2).numpy()
     data = TaskData(inputs=inputs, targets=np.zeros_like(inputs), mask=np.ones_like(inputs))
-    metrics = pd.DataFrame({"iteration": [0, 10], "task_loss": [1.0, 0.5]})
     settings = {k: v for k, v in SETTINGS.items() if k != "input"}
     result = analyse_run(
-        Sequence([model, model], [0, 10], task="delayed_addition"), data, metrics, tmp_path, settings
+        Sequence([model, model], [0, 10], task="delayed_addition"), data, tmp_path, settings
     )
     assert seen == {"name": "delayed_addition", "n_trials": 16}
     assert result["fixed_point_input"] == [0.0, 0.5] and result["fixed_point_input_source"] == "task"
@@ -177,8 +174,8 @@ def test_task_resting_input_is_the_default_and_recorded(tmp_path, monkeypatch):
     fp = pd.read_csv(tmp_path / "fixed_points.tsv", sep="\t")
     assert len(fp) >= 1
     with pytest.raises(ValueError, match="task name"):
-        analyse_run(Sequence([model], [0]), data, metrics, tmp_path, settings)
+        analyse_run(Sequence([model], [0]), data, tmp_path, settings)
     with pytest.raises(ValueError, match="2 finite numbers"):
-        analyse_run(Sequence([model], [0]), data, metrics, tmp_path, {**settings, "input": [1.0, 2.0, 3.0]})
+        analyse_run(Sequence([model], [0]), data, tmp_path, {**settings, "input": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="'task', 'zeros' or a list"):
         resolve_settings({"input": "mean"})

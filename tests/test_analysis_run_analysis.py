@@ -95,8 +95,6 @@ def test_cli_end_to_end(run_files):
         str(run_files / "checkpoints.pt"),
         "--data",
         str(run_files / "test.npz"),
-        "--metrics",
-        str(run_files / "metrics.tsv"),
         "--out-dir",
         str(out),
         "--settings",
@@ -122,13 +120,9 @@ def test_cli_end_to_end(run_files):
     # the planted restructuring: one stable point at the start, eight (3 bistable units) at the end
     assert summary["n_stable"].iloc[0] == 1 and summary["n_stable"].iloc[-1] == 8
     assert result["t_GR"] is not None and 0 < result["t_GR"] <= 60
-    assert result["abrupt"] and abs(result["t_drop"] - 40) <= 3
+    # the weight motion into each checkpoint: none into the first, the planted change into the others
+    assert np.isnan(summary["param_change"].iloc[0]) and (summary["param_change"].iloc[1:] > 0).all()
     for key in (
-        "plateau_length",
-        "plateau_fraction",
-        "drop_width",
-        "drop_width_rel",
-        "drop_decades",
         "timing",
         "settings",
         "gr_threshold",
@@ -137,7 +131,7 @@ def test_cli_end_to_end(run_files):
         "n_gr_events",
     ):
         assert key in result
-    assert "time_to_learn" not in result  # computed once, by rnngeom.aggregate
+    assert "time_to_learn" not in result and "t_drop" not in result  # the curve's: rnngeom.aggregate
     assert result["timing"]["fixed_points_mean_s_per_checkpoint"] > 0
     with np.load(out / "trajectories_pca.npz") as z:
         assert z["pcs"].shape == (len(ITERATIONS), 8, 50, 3)  # n_plot_trials = 8
@@ -147,10 +141,9 @@ def test_deterministic_tables_for_fixed_seed(run_files):
     ck = load_checkpoints(run_files / "checkpoints.pt")
     with np.load(run_files / "test.npz") as z:
         inputs = z["inputs"]
-    metrics = pd.read_csv(run_files / "metrics.tsv", sep="\t")
     settings = {**FAST, "n_starts": 24}
-    a = analyse_run(ck, inputs, metrics, run_files / "a", settings)
-    b = analyse_run(ck, inputs, metrics, run_files / "b", settings)
+    a = analyse_run(ck, inputs, run_files / "a", settings)
+    b = analyse_run(ck, inputs, run_files / "b", settings)
     for name in (
         "fixed_points.tsv",
         "checkpoint_summary.tsv",
@@ -159,7 +152,7 @@ def test_deterministic_tables_for_fixed_seed(run_files):
         "kappa_flow.tsv",
     ):
         assert (run_files / "a" / name).read_bytes() == (run_files / "b" / name).read_bytes(), name
-    assert a["t_GR"] == b["t_GR"] and a["t_drop"] == b["t_drop"]
+    assert a["t_GR"] == b["t_GR"]
 
 
 def test_plrnn_uses_exact_solver(tmp_path):
@@ -177,7 +170,7 @@ def test_plrnn_uses_exact_solver(tmp_path):
     ck = load_checkpoints(tmp_path / "checkpoints.pt")
     with np.load(tmp_path / "test.npz") as z:
         result = analyse_run(
-            ck, z["inputs"], pd.read_csv(tmp_path / "metrics.tsv", sep="\t"), tmp_path / "out", FAST
+            ck, z["inputs"], tmp_path / "out", FAST
         )
     assert result["method"] == "plrnn_exact"
     assert result["final_counts"] == {
@@ -219,7 +212,6 @@ def test_diverged_checkpoint_gives_no_points_but_the_run_completes(tmp_path):
         analyse_run(
             load_checkpoints(tmp_path / "checkpoints.pt"),
             z["inputs"],
-            pd.read_csv(tmp_path / "metrics.tsv", sep="\t"),
             tmp_path / "out",
             {**FAST, "n_starts": 16},
         )
@@ -297,7 +289,6 @@ def test_summary_ramping_index_and_empty_kappa_flow_for_other_archs(tmp_path):
     analyse_run(
         load_checkpoints(tmp_path / "checkpoints.pt"),
         inputs,
-        pd.read_csv(tmp_path / "metrics.tsv", sep="\t"),
         tmp_path / "out",
         {**FAST, "n_starts": 8},
     )
@@ -335,7 +326,6 @@ def test_rank1_kappa_flow_matches_the_general_fixed_point_finder(tmp_path):
         result = analyse_run(
             ck,
             z["inputs"],
-            pd.read_csv(tmp_path / "metrics.tsv", sep="\t"),
             tmp_path / "out",
             {**FAST, "n_starts": 32, "kappa_grid_points": 101},
         )
@@ -380,14 +370,12 @@ def test_kappa_flow_grid_covers_every_fixed_point_and_skips_diverged_models():
 
 def test_final_level_finds_fixed_points_at_the_last_checkpoint_only_and_keeps_the_cheap_columns(run_files):
     """fixed_points_at: final = the full analysis's final checkpoint, its trajectory columns at every
-    checkpoint and its loss drop; no GR null, scores or events."""
-    metrics = pd.read_csv(run_files / "metrics.tsv", sep="\t")
+    checkpoint; no GR null, scores or events."""
     inputs = np.load(run_files / "test.npz")["inputs"]
     results = {
         level: analyse_run(
             load_checkpoints(run_files / "checkpoints.pt"),
             inputs,
-            metrics,
             run_files / level,
             {**FAST, "fixed_points_at": at},
         )
@@ -407,7 +395,7 @@ def test_final_level_finds_fixed_points_at_the_last_checkpoint_only_and_keeps_th
     pd.testing.assert_frame_equal(points, last[last["iteration"] == ITERATIONS[-1]].reset_index(drop=True))
     summary, summary_full = tables["final"]["checkpoint_summary"], tables["full"]["checkpoint_summary"]
     assert list(summary.columns) == SUMMARY_COLUMNS and summary["iteration"].tolist() == ITERATIONS
-    cheap = ["iteration", "mean_speed", "mean_tcr", "ramping_index", "ramping_null"]
+    cheap = ["iteration", "mean_speed", "mean_tcr", "ramping_index", "ramping_null", "param_change"]
     pd.testing.assert_frame_equal(summary[cheap], summary_full[cheap])
     counts = ["n_fixed", "n_stable", "n_saddle", "n_unstable", "n_slow"]
     assert summary[counts].iloc[:-1].isna().all().all()
@@ -419,8 +407,6 @@ def test_final_level_finds_fixed_points_at_the_last_checkpoint_only_and_keeps_th
     for key in ("t_GR", "t_GR_max", "gr_threshold", "gr_noise_floor"):
         assert final[key] is None and full[key] is not None, key
     assert final["gr_null_scores"] == [] and final["n_gr_events"] == 0
-    drop = ("abrupt", "t_drop", "plateau_length", "drop_width_rel")
-    assert {k: final[k] for k in drop} == {k: full[k] for k in drop}
     assert final["final_counts"] == full["final_counts"]
     json.loads((run_files / "final/analysis.json").read_text())  # strict JSON (no NaN)
     with pytest.raises(ValueError, match="fixed_points_at"):
@@ -446,7 +432,7 @@ def test_cli_analyses_several_runs_in_one_process_as_single_runs(run_files):
     assert proc.returncode == 0, proc.stderr
     single = [
         *base,
-        *("--checkpoints", str(run_files / "checkpoints.pt"), "--metrics", str(run_files / "metrics.tsv")),
+        *("--checkpoints", str(run_files / "checkpoints.pt")),
         *("--out-dir", str(run_files / "single"), "--settings", json.dumps(per_run[1])),
     ]
     proc = subprocess.run(single, env=env, capture_output=True, text=True)

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from conftest import ROOT, make_datasets
 
-from rnngeom.config import effective_training, load_config
+from rnngeom.analysis.loss_drop import LearnCriterion
+from rnngeom.config import learn_criteria, load_config
 from rnngeom.data import generate_split
 from rnngeom.tasks import get_task
 from rnngeom.tasks.baselines import (
@@ -78,11 +79,15 @@ def test_no_shortcut_reaches_the_threshold_on_the_shipped_tasks(shipped_config, 
         generate_split(task_name, split, data[f"n_{split}"], data["seed"], params)
         for split in ("train", "test")
     )
-    threshold = effective_training(cfg, task_name)["accuracy_threshold"]
-    rows = task_baselines(task_name, train, test, params, threshold)
+    criterion = LearnCriterion.of(learn_criteria(cfg)[task_name])
+    rows = task_baselines(task_name, train, test, params, criterion)
     assert len(rows) >= 4 and {r["baseline"] for r in rows} >= {"zero_output"}
     for r in rows:
-        assert 0.0 <= r["accuracy"] < threshold, r
+        assert not r["reaches_threshold"], r
+        if criterion.loss_fraction is None:
+            assert 0.0 <= r["accuracy"] < criterion.accuracy, r
+        else:
+            assert r["loss_over_chance"] > criterion.loss_fraction, r
 
 
 def test_cli_writes_the_table(tmp_path):
@@ -97,10 +102,19 @@ def test_cli_writes_the_table(tmp_path):
     assert main([*args, "--thresholds", json.dumps({"flipflop": 0.9, "evidence_accumulation": 0.8})]) == 0
     table = pd.read_csv(out, sep="\t")
     assert list(table.columns) == COLUMNS and set(table["task"]) == set(tasks)
-    assert (table.loc[table.task == "flipflop", "threshold"] == 0.9).all()
+    assert (table.loc[table.task == "flipflop", "criterion"] == "accuracy >= 0.9").all()
     hold = table[table.baseline == "decaying_hold"].iloc[0]
     assert "max_half_life=15" in hold["params"].split(";")  # half of n_steps = 30
     assert table.loc[table.baseline == "zero_output", "params"].isna().all()  # nothing fitted
-    assert (table["reaches_threshold"] == (table["accuracy"] >= table["threshold"])).all()
+    accuracy_threshold = table["task"].map({"flipflop": 0.9, "evidence_accumulation": 0.8})
+    assert (table["reaches_threshold"] == (table["accuracy"] >= accuracy_threshold)).all()
+    assert (table.loc[table.baseline == "best_constant", "loss_over_chance"] < 1.001).all()  # the chance loss
+    # a loss criterion: learned = held-out loss at most a tenth of the chance loss
+    loss_args = {"flipflop": {"accuracy": 0.9, "loss_fraction": 0.1}, "evidence_accumulation": 0.8}
+    assert main([*args, "--thresholds", json.dumps(loss_args)]) == 0
+    table = pd.read_csv(out, sep="\t")
+    flipflop = table[table.task == "flipflop"]
+    assert (flipflop["criterion"] == "loss <= 0.1 x chance").all()
+    assert (flipflop["reaches_threshold"] == (flipflop["loss_over_chance"] <= 0.1)).all()
     with pytest.raises(SystemExit):
         main([*args, "--thresholds", "{}"])  # no threshold for the tasks

@@ -40,9 +40,11 @@ def make_run(
     seed=0,
     ttl=math.nan,
     diverged=False,
+    search_fraction=0.8,
     **extra,
 ) -> dict:
-    """One runs.tsv row, censored by aggregate's own function; ttl NaN: never reached the threshold."""
+    """One runs.tsv row, censored by aggregate's own function; ttl NaN: never reached the threshold. The
+    run searched (search_fraction 0.8: the search-phase claims' precondition holds) unless told otherwise."""
     learned = not math.isnan(ttl) and not diverged
     ttl = ttl if learned else math.nan
     run_id = f"{task}/{arch}/{rule}/lam{lam:g}/g{gain:g}/seed{seed}"
@@ -61,6 +63,7 @@ def make_run(
         "censored": not learned,
         "learned": learned,
         "diverged": diverged,
+        "search_fraction": search_fraction,
         **extra,
     }
 
@@ -216,27 +219,67 @@ def test_abrupt_learning():
             make_run(
                 seed=s,
                 ttl=1000.0,
+                escaped=True,
                 abrupt=s != 0,
-                plateau_fraction=0.4,
-                drop_width_rel=0.05,
+                plateau_length=700.0,
+                width_over_plateau=0.1,
                 t_drop=800.0 + 10 * s,
             )
         )
-    rows.append(make_run(seed=99, abrupt=False, t_drop=math.nan))  # never learned: left out
+    # a run that never left its plateau has no drop to judge: left out of the fraction
+    rows.append(make_run(seed=99, escaped=False, abrupt=False, t_drop=math.nan, search_fraction=1.0))
     c1 = evaluate(tables_of(rows), ["C1"]).loc["C1"]
     assert c1["verdict"] == "supported" and c1["effect"] == pytest.approx(0.9) and c1["n_runs"] == 10
-    assert "median plateau 0.4 of the run" in c1["statistic"]
-    for r in rows:  # gradual learning everywhere: the opposite direction
+    assert "median plateau 700 iterations" in c1["statistic"] and "1 runs did not leave" in c1["statistic"]
+    assert "median search fraction 0.80" in c1["precondition"]
+    for r in rows:  # a search phase everywhere, but every escape gradual: the opposite direction
         r["abrupt"] = False
     assert evaluate(tables_of(rows), ["C1"]).loc["C1", "verdict"] == "not supported"
+    for r in rows:  # no search phase (the loss falls from the start): not "not supported" but not testable
+        r["search_fraction"] = 0.0
+    c1 = evaluate(tables_of(rows), ["C1"]).loc["C1"]
+    assert c1["verdict"] == "not testable here" and "median search fraction 0.00" in c1["precondition"]
+    assert np.isnan(c1["effect"]) and "precondition fails" in c1["statistic"]
+
+
+def test_search_phase_claims_are_not_testable_without_a_search_phase():
+    """TCR cannot shorten a search that λ = 0 runs do not have: C3-C5, C7, C9, C10 are "not testable here"
+    (with the measured precondition), not "not supported", when the λ = 0 runs learn at once."""
+    rng = np.random.default_rng(7)
+    rows = speedup_runs(rng, factor=1.5)  # TCR slows learning ...
+    for r in rows:  # ... of runs that have no search phase
+        r["search_fraction"] = 0.1
+    out = evaluate(tables_of(rows), ["C3", "C5", "C10"])
+    for cid in ("C3", "C5", "C10"):
+        assert out.loc[cid, "verdict"] == "not testable here", (cid, out.loc[cid, "statistic"])
+        assert "median search fraction 0.10 (needs ≥ 0.5)" in out.loc[cid, "precondition"]
+    for r in rows:
+        r["search_fraction"] = 0.9
+    out = evaluate(tables_of(rows), ["C3", "C10"])
+    assert out.loc["C3", "verdict"] == "not supported" and out.loc["C10", "verdict"] == "supported"
+    assert "median search fraction 0.90" in out.loc["C3", "precondition"]
+
+
+def test_local_learning_needs_a_rule_that_learns_without_tcr():
+    rows = [make_run(rule="rflo", lam=0.0, seed=s, ttl=1000.0 if s < 3 else math.nan) for s in range(8)]
+    rows += [make_run(rule="rflo", lam=0.3, seed=s, ttl=500.0) for s in range(8)]
+    c6 = evaluate(tables_of(rows), ["C6"]).loc["C6"]
+    assert c6["verdict"] == "not testable here" and "3 of 8 λ=0 runs learned" in c6["precondition"]
+    for r in rows[:8]:
+        r.update(make_run(rule="rflo", lam=0.0, seed=r["seed"], ttl=1000.0))
+    c6 = evaluate(tables_of(rows), ["C6"]).loc["C6"]
+    assert c6["verdict"] == "supported" and "8 of 8 λ=0 runs learned" in c6["precondition"]
 
 
 def c2_tables(
-    seed: int, planted: bool, n_runs: int = 20, null: str = "stationary"
+    seed: int, planted: bool, n_runs: int = 20, null: str = "stationary", motion_bump: bool = False
 ) -> dict[str, pd.DataFrame]:
-    """Simulated GR series (rnngeom.claims_sim) as claims reads them: runs with t_drop, checkpoints."""
-    sim = simulated_tables(np.random.default_rng(seed), n_runs, planted, null)
-    rows = [make_run(seed=i, ttl=1000.0, t_drop=t) for i, t in enumerate(sim["runs"]["t_drop"])]
+    """Simulated GR and weight-motion series (rnngeom.claims_sim) as claims reads them: runs with an abrupt
+    drop and its t_onset, checkpoints."""
+    sim = simulated_tables(np.random.default_rng(seed), n_runs, planted, null, motion_bump)
+    rows = [
+        make_run(seed=i, ttl=1000.0, t_onset=t, abrupt=True) for i, t in enumerate(sim["runs"]["t_onset"])
+    ]
     ids = {f"sim/{i}": rows[i]["run_id"] for i in range(n_runs)}
     checkpoints = sim["checkpoints"].assign(run_id=sim["checkpoints"]["run_id"].map(ids))
     return tables_of(rows, checkpoints=checkpoints)
@@ -245,7 +288,10 @@ def c2_tables(
 def test_gr_before_drop_detects_a_planted_lead_and_not_independent_timing():
     c2 = evaluate(c2_tables(0, planted=True), ["C2"]).loc["C2"]
     assert c2["verdict"] == "supported" and c2["effect"] > 0.7 and c2["n_runs"] == 20, c2["statistic"]
-    assert "between runs" in c2["statistic"]
+    assert "between runs" in c2["statistic"] and "aligned on the onset" in c2["statistic"]
+    # the control (weight motion, no change at the onset) is reported beside it, with its own verdict
+    assert c2["control_verdict"] in ("inconclusive", "not supported") and 0.3 < c2["control_effect"] < 0.7
+    assert "GR minus control, per run" in c2["statistic"]
     for null in ("stationary", "trending"):
         supported = 0
         for seed in range(1, 21):  # GR timing independent of the drop: the mean rank stays near 0.5
@@ -254,26 +300,30 @@ def test_gr_before_drop_detects_a_planted_lead_and_not_independent_timing():
             assert 0.25 < c2["effect"] < 0.75 and c2["verdict"] != "not run", (null, seed, c2["statistic"])
             supported += c2["verdict"] == "supported"
         assert supported <= 3, null  # 20 null experiments at alpha = 0.05: P(≥ 4 false positives) = 1.6 %
-    # A run whose drop comes before its third scored transition has no pre-drop window: left out.
+    # Weights that speed up before the onset make the control supported too: GR then leads no more than it.
+    c2 = evaluate(c2_tables(0, planted=True, motion_bump=True), ["C2"]).loc["C2"]
+    assert c2["verdict"] == "supported" and c2["control_verdict"] == "supported", c2["statistic"]
+    # A run whose onset comes before its third scored transition has no pre-onset window: left out.
     tables = c2_tables(0, planted=True, n_runs=6)
-    tables["runs"].loc[0, "t_drop"] = 50.0
+    tables["runs"].loc[0, "t_onset"] = 50.0
     c2 = evaluate(tables, ["C2"]).loc["C2"]
-    assert c2["n_runs"] == 5 and "1 with too few checkpoints" in c2["statistic"]
-    # 4 runs of one condition: 4! = 24 orderings of the drop times, too few for a permutation test.
+    assert c2["n_runs"] == 5, c2["statistic"]
+    # 4 runs of one condition: 4! = 24 orderings of the onsets, too few for a permutation test.
     c2 = evaluate(c2_tables(0, planted=True, n_runs=4), ["C2"]).loc["C2"]
-    assert c2["verdict"] == "not run" and "needs ≥ 120 orderings" in c2["statistic"], c2["statistic"]
-    # Drop times are exchangeable only within a condition: 10 runs split over λ = 0 and 0.5 are two of them.
-    tables = c2_tables(0, planted=True, n_runs=10)
-    tables["runs"]["lambda_tcr"] = [0.0, 0.5] * 5  # 5! · 5! orderings
+    assert c2["verdict"] == "not testable here" and "≥ 120 orderings" in c2["precondition"], c2["statistic"]
+    # Onsets are exchangeable only within a condition: 12 runs split over λ = 0 and 0.5 are two of them.
+    tables = c2_tables(0, planted=True, n_runs=12)
+    tables["runs"]["lambda_tcr"] = [0.0, 0.5] * 6  # 6! · 6! orderings
     c2 = evaluate(tables, ["C2"]).loc["C2"]
-    assert c2["n_runs"] == 10 and c2["verdict"] == "supported", c2["statistic"]
-    tables["runs"]["lambda_tcr"] = [0.0, 0.5, 1.0, 2.0, 3.0] * 2  # five conditions of 2 runs: 2^5 orderings
-    assert evaluate(tables, ["C2"]).loc["C2", "verdict"] == "not run"
-    assert evaluate(tables_of([make_run(t_drop=500.0)]), ["C2"]).loc["C2", "verdict"] == "not run"
+    assert c2["n_runs"] == 12 and c2["verdict"] == "supported", c2["statistic"]
+    tables["runs"]["lambda_tcr"] = [0.0, 0.5, 1.0, 2.0, 3.0, 4.0] * 2  # six conditions of 2: 2^6 orderings
+    assert evaluate(tables, ["C2"]).loc["C2", "verdict"] == "not testable here"
     no_drop = c2_tables(0, planted=True, n_runs=10)
-    no_drop["runs"]["t_drop"] = math.nan  # GR scores but no run with a drop (the tiny pipeline's case)
+    no_drop["runs"]["abrupt"] = False  # GR scores but no run with an abrupt drop: nothing on a plateau
     c2 = evaluate(no_drop, ["C2"]).loc["C2"]
-    assert c2["verdict"] == "not run" and "no run with a loss drop" in c2["statistic"], c2["statistic"]
+    assert c2["verdict"] == "not testable here" and "abrupt drops" in c2["precondition"], c2["statistic"]
+    no_columns = tables_of([make_run(t_drop=500.0)])
+    assert evaluate(no_columns, ["C2"]).loc["C2", "verdict"] == "not run"
 
 
 def test_gr_window_at_the_drop_time_fits_the_series_or_is_nan():
@@ -304,6 +354,21 @@ def test_gr_drop_test_permutes_drop_times_only_within_strata():
         pooled += gr_drop_test(series, t_drop, np.zeros(len(series)), rng, 200)[1] < 0.05
         stratified += gr_drop_test(series, t_drop, strata, rng, 200)[1] < 0.05
     assert pooled >= 18 and stratified <= 3
+
+
+def test_the_control_and_the_comparison_false_positive_rate_and_power():
+    """C2's control, the same test on the weight motion: at most alpha (plus the sampling margin) on 200 null
+    experiments, power with the weights speeding up before the onset; GR minus control (Wilcoxon): at most
+    alpha when neither leads, power when GR leads and the weights do not, no rejection when both move."""
+    from rnngeom.claims_sim import motion_rejection_rate, paired_rejection_rate
+
+    n, alpha = 200, 0.05
+    margin = 2.33 * math.sqrt(alpha * (1 - alpha) / n)
+    assert motion_rejection_rate(n, 20, False, n_perm=200, seed=3) <= alpha + margin
+    assert motion_rejection_rate(40, 20, True, n_perm=200, seed=4) >= 0.8
+    assert paired_rejection_rate(n, 20, planted=False, motion_bump=False, seed=5) <= alpha + margin
+    assert paired_rejection_rate(40, 20, planted=True, motion_bump=False, seed=6) >= 0.8
+    assert paired_rejection_rate(40, 20, planted=True, motion_bump=True, seed=7) <= 0.1
 
 
 def test_gr_before_drop_false_positive_rate_and_power():
@@ -449,7 +514,12 @@ def test_claims_select_exactly_the_experiments_runs():
     for r in sorted(every):
         keys = {k: getattr(r, k) for k in RUN_KEYS}
         row = make_run(
-            rule=keys["learning_rule"], arch=keys["arch"], seed=int(keys["seed"]), ttl=500.0, abrupt=True
+            rule=keys["learning_rule"],
+            arch=keys["arch"],
+            seed=int(keys["seed"]),
+            ttl=500.0,
+            abrupt=True,
+            escaped=True,
         )
         rows.append({**row, **keys, "run_id": r.run_id})
     assert len(rows) == 18

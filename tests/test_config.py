@@ -255,6 +255,7 @@ def _schema_keys(node) -> set:
 
 
 def test_schema_declares_every_key_the_code_reads():
+    from rnngeom.analysis.loss_drop import default_settings as loss_drop_defaults
     from rnngeom.analysis.run_analysis import default_settings
     from rnngeom.learning import get_rule
     from rnngeom.models import MODELS
@@ -275,7 +276,9 @@ def test_schema_declares_every_key_the_code_reads():
             assert _schema_keys(props["analysis"]["properties"][key]) == set(value), key
     for arch, cls in MODELS.items():
         params = set(inspect.signature(cls.__init__).parameters) - {"self", "n_in", "n_out"}
-        assert _schema_keys(props["models"]["properties"][arch]) == params, arch
+        # per_rule: the same hyperparameters for one learning rule (checked against this schema)
+        assert _schema_keys(props["models"]["properties"][arch]) == params | {"per_rule"}, arch
+    assert _schema_keys(props["loss_drop"]) == set(loss_drop_defaults())
     for name, task in TASKS.items():
         assert _schema_keys(props["tasks"]["properties"][name]) == set(task.defaults), name
     defs = schema["$defs"]

@@ -163,8 +163,6 @@ def analysis_cmd(run_dir, data, out):
         str(run_dir / "checkpoints.pt"),
         "--data",
         str(data["test"]),
-        "--metrics",
-        str(run_dir / "metrics.tsv"),
         "--out-dir",
         str(out),
         "--settings",

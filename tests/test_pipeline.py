@@ -69,7 +69,7 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     )
     points = pd.read_csv(tiny_run / "results/tables/fixed_points.tsv", sep="\t")
     assert {"run_id", "iteration", "pc1", "pc2", "kind"} <= set(points.columns) and len(points) > 0
-    assert {"t_drop", "abrupt", "plateau_fraction", "drop_width_rel", "t_GR", "gr_noise_floor"} <= set(
+    assert {"t_drop", "t_onset", "abrupt", "escaped", "search_fraction", "t_GR", "gr_noise_floor"} <= set(
         runs.columns
     )
     for run_id in runs["run_id"]:

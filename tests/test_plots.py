@@ -143,6 +143,7 @@ def fake_run(root: Path, r: dict) -> Path:
             "mean_tcr": 0.01,
             "ramping_index": ramp,
             "ramping_null": 0.8 * ramp,
+            "param_change": np.r_[np.nan, np.full(len(CKPTS) - 1, 0.1)],
             "gr_null_q": np.r_[np.nan, np.full(len(CKPTS) - 1, 2.0)],
         }
     )
@@ -188,13 +189,6 @@ def fake_run(root: Path, r: dict) -> Path:
     (d / "analysis/analysis.json").write_text(
         json.dumps(
             {
-                "t_drop": t_drop,
-                "abrupt": t_drop is not None,
-                "plateau_length": t_drop,
-                "plateau_fraction": None if t_drop is None else t_drop / N_ITER,
-                "drop_width": 80.0,
-                "drop_width_rel": 0.08,
-                "drop_decades": 1.5,
                 "t_GR": None if t_drop is None else t_drop - 80.0,
                 "n_gr_events": len(events),
                 "gr_noise_floor": 0.5,

@@ -4,6 +4,7 @@ one ensemble, the table and the figure."""
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from rnngeom import scan
-from rnngeom.config import load_config, run_settings
+from rnngeom import scan, scan_table
+from rnngeom.config import learn_criteria, load_config, run_settings
 
 TINY = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
 
@@ -46,6 +47,14 @@ def scan_file(**families):
                 "gain": [2.0],
                 "lambda_tcr": [0.0],
             },
+            "search": {  # a product of two varied values, one of them a word
+                "tasks": ["flipflop"],
+                "archs": ["leaky"],
+                "learning_rule": "bptt",
+                "vary": {"training.optimizer": ["adam", "sgd"], "training.lr": [0.01, 0.1]},
+                "gain": [0.8],
+                "lambda_tcr": [0.0],
+            },
         },
     }
 
@@ -53,8 +62,8 @@ def scan_file(**families):
 def test_expansion_cells_seeds_and_ids(main_config):
     spec = scan.validate_scan(scan_file(), main_config)
     cells = scan.cells(spec, main_config)
-    # gain_lambda: leaky 2 gains x 2 lambdas + plrnn 1 x 2; timing: 2 values x 1 x 1
-    assert len(cells) == 4 + 2 + 2
+    # gain_lambda: leaky 2 gains x 2 lambdas + plrnn 1 x 2; timing: 2 values x 1 x 1; search: 2 x 2
+    assert len(cells) == 4 + 2 + 2 + 4
     assert all(c.seeds == (1000, 1001) for c in cells)
     ids = [c.cell_id for c in cells]
     assert "gain_lambda/flipflop/plrnn/bptt/lam0.3/g0.2" in ids
@@ -62,6 +71,8 @@ def test_expansion_cells_seeds_and_ids(main_config):
     timing = scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps20/lam0/g2")
     assert timing.overrides == (("tasks.flipflop.n_steps", 20),)
     assert [r.seed for r in timing.runs()] == [1000, 1001]
+    search = scan.find_cell(spec, main_config, "search/flipflop/leaky/bptt/optimizersgd/lr0.1/lam0/g0.8")
+    assert search.overrides == (("training.optimizer", "sgd"), ("training.lr", 0.1))
     with pytest.raises(scan.ScanError, match="cell 'timing/flipflop/leaky/bptt/n_steps30/lam0/g2' is not"):
         scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps30/lam0/g2")
     with pytest.raises(scan.ScanError, match="seeds"):  # the Snakefile's scan targets raise a parse error
@@ -80,6 +91,7 @@ def test_overrides_apply_on_a_deep_copy(main_config):
     assert settings["model"]["alpha"] == 0.7 and settings["training"]["lr"] == 0.003
     assert scan.effective_values(varied, "flipflop", "leaky", "bptt") == {
         "alpha": 0.7,
+        "optimizer": "adam",
         "lr": 0.003,
         "n_steps": 30,
     }
@@ -105,6 +117,18 @@ def test_overrides_apply_on_a_deep_copy(main_config):
         (
             lambda s: s["families"]["timing"].update(vary={"tasks.flipflop.n_steps": [0]}),
             "families.timing.vary.tasks.flipflop.n_steps",
+        ),
+        (
+            lambda s: s["families"]["search"]["vary"].update({"training.optimizer": ["adam", 3]}),
+            "families.search.vary.training.optimizer",
+        ),
+        (
+            lambda s: s["families"]["search"]["vary"].update({"training.optimizer": ["rmsprop"]}),
+            "families.search.vary.training.optimizer",
+        ),
+        (
+            lambda s: s["families"]["search"]["vary"].update({"training.per_rule.rflo.momentum": [0.1]}),
+            "families.search.vary.training.per_rule.rflo.momentum",
         ),
     ],
 )
@@ -134,44 +158,81 @@ def test_a_training_override_shadowed_by_per_rule_is_refused(main_config):
 def test_cell_trains_its_seeds_as_one_ensemble_equal_to_each_alone(main_config, tmp_path):
     spec = scan.validate_scan(scan_file(), main_config)
     cell = scan.find_cell(spec, main_config, "timing/flipflop/leaky/bptt/n_steps20/lam0/g2")
-    rows = scan.cell_rows(main_config, cell, tmp_path / "ensemble")
-    assert list(rows.columns) == scan.COLUMNS
-    assert rows["seed"].tolist() == [1000, 1001] and (rows["n_steps"] == 20).all()
-    assert (rows["alpha"] == main_config["models"]["leaky"]["alpha"]).all()
+    resolved = scan.resolved_cell(main_config, cell)
+    assert scan.cell_from_resolved(json.loads(json.dumps(resolved))) == cell
+    curves = scan.cell_curves(resolved, cell, tmp_path / "ensemble")
+    assert set(curves["seed"]) == {1000, 1001} and (curves["n_steps"] == 20).all()
+    assert (curves["alpha"] == main_config["models"]["leaky"]["alpha"]).all()
+    assert (curves["chance_loss"] > 0).all()
+    thresholds = learn_criteria(main_config)
+    rows = scan_table.run_rows(curves, thresholds)
+    assert list(rows.columns[: len(scan_table.COLUMNS)]) == scan_table.COLUMNS
+    assert rows["seed"].tolist() == [1000, 1001]
     # a timing override gets its own data: the runs saw 20-step trials
     metrics = pd.read_csv(tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv", sep="\t")
     assert metrics["iteration"].max() == 60
     assert not (tmp_path / "ensemble" / cell.cell_id / "seed1000/checkpoints.pt").exists()
     # a cell whose runs finished (a job killed after training) is not trained again
     stamp = (tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv").stat().st_mtime_ns
-    pd.testing.assert_frame_equal(scan.cell_rows(main_config, cell, tmp_path / "ensemble"), rows)
+    pd.testing.assert_frame_equal(scan.cell_curves(resolved, cell, tmp_path / "ensemble"), curves)
     assert (tmp_path / "ensemble" / cell.cell_id / "seed1000/metrics.tsv").stat().st_mtime_ns == stamp
-    alone = scan.cell_rows(main_config, scan.Cell(**{**cell.__dict__, "seeds": (1001,)}), tmp_path / "alone")
+    alone_cell = scan.Cell(**{**cell.__dict__, "seeds": (1001,)})
+    alone = scan_table.run_rows(
+        scan.cell_curves(scan.resolved_cell(main_config, alone_cell), alone_cell, tmp_path / "alone"),
+        thresholds,
+    )
     together = rows[rows["seed"] == 1001].reset_index(drop=True)
-    numeric = ["final_accuracy", "best_accuracy", "time_to_learn_censored", "drop_decades", "t_drop"]
+    numeric = ["final_accuracy", "best_accuracy", "time_to_learn_censored", "final_loss"]
     np.testing.assert_allclose(together[numeric], alone[numeric], rtol=1e-4, atol=1e-4)
-    exact = ["learned", "censored", "diverged", "abrupt", "n_iterations", "eval_every"]
+    exact = ["learned", "censored", "diverged", "n_iterations", "eval_every"]
     pd.testing.assert_frame_equal(together[exact], alone[exact])
     # the two seeds are different runs (the comparison above is not of identical copies)
     assert rows["final_accuracy"].iloc[0] != rows["final_accuracy"].iloc[1]
+    # resolved settings that are not the cell's are refused
+    with pytest.raises(scan.ScanError, match="seeds differ"):
+        scan.cell_curves(resolved, alone_cell, tmp_path / "x")
+
+
+def test_a_cell_depends_on_its_own_settings_only(main_config):
+    """The cell job's params are its resolved settings: an edit of another task's parameters, of an
+    experiment or of the drop detector leaves them unchanged (no retraining); an edit of its own task does
+    not."""
+    spec = scan.validate_scan(scan_file(), main_config)
+    cell = scan.find_cell(spec, main_config, "gain_lambda/flipflop/leaky/bptt/lam0/g1")
+    before = scan.resolved_cell(main_config, cell)
+    other = copy.deepcopy(main_config)
+    other["tasks"]["delayed_addition"] = {"n_steps": 12}
+    other["loss_drop"] = {"min_plateau_evals": 3}
+    other["experiments"]["tcr_speedup"]["seeds"] = [0, 1, 2]
+    assert scan.resolved_cell(other, cell) == before
+    other["tasks"]["flipflop"]["p_pulse"] = 0.2
+    assert scan.resolved_cell(other, cell) != before
+    from rnngeom.deps import job_source_files
+
+    files = {f.split("rnngeom/")[-1] for f in job_source_files("rnngeom.scan", *cell.job_choice())}
+    assert "scan.py" in files and "train.py" in files
+    assert (
+        not {"aggregate.py", "scan_table.py", "analysis/loss_drop.py"} & files
+    )  # the table's, not the cell's
 
 
 def synthetic_table() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
     grids = (
-        ("gain_lambda", ["leaky", "rank1"], [0.0, 0.3, 1.0], [1.0]),
-        ("alpha", ["leaky"], [0.0, 0.3], [0.5, 1.0]),
+        ("gain_lambda", ["leaky", "rank1"], [0.0, 0.3, 1.0], [1.0], ["adam"]),
+        ("alpha", ["leaky"], [0.0, 0.3], [0.5, 1.0], ["adam"]),
+        ("search", ["leaky"], [0.0], [1.0], ["adam", "sgd"]),
     )
-    for family, archs, lams, alphas in grids:
-        for arch, gain, lam, alpha, seed in np.broadcast(
-            *np.meshgrid(archs, [1.0, 2.0, 3.0], lams, alphas, [1000, 1001, 1002])
+    for family, archs, lams, alphas, optimizers in grids:
+        for arch, gain, lam, alpha, optimizer, seed in np.broadcast(
+            *np.meshgrid(archs, [1.0, 2.0, 3.0], lams, alphas, optimizers, [1000, 1001, 1002])
         ):
             learned = rng.random() < 0.7
             ttl = float(rng.integers(2, 40) * 50) if learned else math.nan
-            cell = f"{family}/flipflop/{arch}/bptt/alpha{alpha}/lam{lam}/g{gain}"
+            cell = f"{family}/flipflop/{arch}/bptt/alpha{alpha}/optimizer{optimizer}/lam{lam}/g{gain}"
             rows.append(
-                dict.fromkeys(scan.COLUMNS, 0.0)
+                dict.fromkeys(scan_table.COLUMNS, 0.0)
                 | {
                     "family": family,
                     "cell": cell,
@@ -179,6 +240,7 @@ def synthetic_table() -> pd.DataFrame:
                     "arch": str(arch),
                     "learning_rule": "bptt",
                     "alpha": float(alpha),
+                    "optimizer": str(optimizer),
                     "gain": float(gain),
                     "lambda_tcr": float(lam),
                     "seed": int(seed),
@@ -187,28 +249,63 @@ def synthetic_table() -> pd.DataFrame:
                     "learned": learned,
                     "time_to_learn": ttl,
                     "time_to_learn_censored": ttl if learned else 2050,
+                    "escaped": learned,
                     "abrupt": bool(learned and rng.random() < 0.4),
-                    "plateau_fraction": rng.random() * 0.5,
+                    "plateau_length": rng.random() * 1000 if learned else math.nan,
+                    "width_over_plateau": rng.random() * 0.5 if learned else math.nan,
                 }
             )
     return pd.DataFrame(rows)
 
 
-def test_table_concatenates_cells(tmp_path):
-    table = synthetic_table()
-    paths = []
-    for i, (_, part) in enumerate(table.groupby("cell")):
-        paths.append(tmp_path / f"c{i}.tsv")
-        part.to_csv(paths[-1], sep="\t", index=False)
-    out = scan.concat_cells(paths)
-    assert list(out.columns) == scan.COLUMNS and len(out) == len(table)
-    assert out["cell"].is_monotonic_increasing
+def test_table_rows_come_from_the_cells_curves(main_config, tmp_path):
+    """Each run's row: its times by aggregate's run_summary and its drop by detect_in_metrics against its
+    chance loss, from the curves alone (a curve planted with a plateau, then a drop)."""
+    its = np.arange(0, 3001, 50)
+    loss = np.where(its < 2000, 0.167, 0.002)
+    curve = pd.DataFrame(
+        {
+            "iteration": its,
+            "task_loss": loss,
+            "tcr_loss": 0.0,
+            "test_loss": loss,
+            "test_accuracy": np.where(its < 2100, 0.1, 0.95),
+            "diverged": False,
+        }
+    ).assign(
+        family="f",
+        cell="f/flipflop/leaky/bptt/lam0/g1",
+        task="flipflop",
+        arch="leaky",
+        learning_rule="bptt",
+        gain=1.0,
+        lambda_tcr=0.0,
+        seed=1000,
+        alpha=1.0,
+        optimizer="adam",
+        lr=0.001,
+        n_steps=50,
+        n_iterations=3000,
+        run_diverged=False,
+        chance_loss=1 / 6,
+        wall_seconds=1.0,
+    )
+    path = tmp_path / "cell.tsv"
+    curve.to_csv(path, sep="\t", index=False)
+    table = scan_table.concat_cells([path], {"flipflop": 0.9})
+    row = table.iloc[0]
+    assert row["learned"] and row["time_to_learn"] == 2100 and row["escaped"] and row["abrupt"]
+    assert 1950 < row["t_drop"] <= 2000 and row["search_fraction"] > 0.9
     (tmp_path / "bad.tsv").write_text("a\tb\n1\t2\n")
     with pytest.raises(scan.ScanError, match="columns missing"):
-        scan.concat_cells([paths[0], tmp_path / "bad.tsv"])
+        scan_table.concat_cells([path, tmp_path / "bad.tsv"], {"flipflop": 0.9})
+    with pytest.raises(scan.ScanError, match="no learn criterion"):
+        scan_table.concat_cells([path], {"delayed_addition": 0.9})
 
 
-@pytest.mark.parametrize("family, vary", [("gain_lambda", ""), ("alpha", "alpha")])
+@pytest.mark.parametrize(
+    "family, vary", [("gain_lambda", ""), ("alpha", "alpha"), ("search", "optimizer,alpha")]
+)
 def test_figure_draws_a_synthetic_table(tmp_path, family, vary):
     from rnngeom.plots import scan_maps
 
@@ -221,6 +318,10 @@ def test_figure_draws_a_synthetic_table(tmp_path, family, vary):
         scan_maps.cell_stats(synthetic_table(), ["arch", "gain", "lambda_tcr"]), "gain", "lambda_tcr"
     )
     assert np.allclose(stats.loc[stats["lambda_tcr"] == 0.0, "log2_ratio"], 0.0)
+    # a never-escaped run counts its whole run as plateau (a lower bound of its search)
+    runs = synthetic_table()
+    one = runs[runs["cell"] == runs["cell"].iloc[0]].assign(escaped=False, learned=False)
+    assert scan_maps.cell_stats(one, ["cell"])["plateau"].iloc[0] == 2000
 
 
 @pytest.mark.parametrize(

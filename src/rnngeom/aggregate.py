@@ -6,7 +6,9 @@ Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and 
 ``rnngeom.analysis.run_analysis``). Written to --out-dir:
 
     runs.tsv          one row per run: identity, final/best held-out accuracy, learned, diverged, the
-                      times below, the loss-drop and GR fields of analysis.json (ANALYSIS_FIELDS), ...
+                      times below, the search phase and loss drop of its learning curve (LOSS_DROP_FIELDS,
+                      rnngeom.analysis.loss_drop, against its chance_loss) and the GR fields of
+                      analysis.json (GR_FIELDS), ...
     metrics.tsv       every evaluation of every run (learning curves)
     checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, mean TCR
                       penalty, ramping index, GR score into it
@@ -20,8 +22,10 @@ Every table starts with the identity columns ID_COLUMNS; a table no run contribu
 Times in runs.tsv (computed here once; the claims and the figures read them and compute none of them again):
 
     n_iterations, eval_every  run length; evaluation interval (median gap in metrics.tsv; 1 if one row)
-    time_to_learn             first evaluation with held-out accuracy ≥ the task's threshold; NaN if never
-                              or if the run diverged
+    time_to_learn             first evaluation that meets the task's learn criterion (held-out accuracy ≥
+                              its accuracy_threshold, or held-out loss ≤ its loss_threshold × the run's
+                              chance_loss where that is set; LearnCriterion); NaN if never or if the run
+                              diverged
     censored                  True if the run did not learn (never reached the threshold, or diverged)
     time_to_learn_censored    time_to_learn, or n_iterations + eval_every for a censored run: later than any
                               run that learned (the worst rank); at least eval_every, so ratios are finite
@@ -43,23 +47,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnngeom.analysis.loss_drop import time_to_learn
+from rnngeom.analysis.loss_drop import LearnCriterion, detect_in_metrics
 from rnngeom.blocks import run_id_of
 from rnngeom.constants import EXPECTED_STABLE, RUN_KEYS, TABLES
 from rnngeom.io import json_arg, write_tsv_atomic
 
 ID_COLUMNS = ["run_id", *RUN_KEYS]
+# The loss drop of the learning curve (rnngeom.analysis.loss_drop, computed here from metrics.tsv) and the GR
+# fields of the phase-space analysis (analysis.json).
 LOSS_DROP_FIELDS = [
-    "t_drop",
+    "escaped",
     "abrupt",
-    "plateau_length",
-    "plateau_fraction",
+    "search_fraction",
+    "t_onset",
+    "t_drop",
     "drop_width",
-    "drop_width_rel",
+    "plateau_start",
+    "plateau_length",
+    "plateau_evals",
+    "width_over_plateau",
     "drop_decades",
+    "plateau_loss",
+    "chance_loss",
 ]
 GR_FIELDS = ["t_GR", "t_GR_max", "n_gr_events", "gr_noise_floor", "gr_threshold"]
-ANALYSIS_FIELDS = LOSS_DROP_FIELDS + GR_FIELDS
 
 
 def _with_ids(df: pd.DataFrame, ident: dict) -> pd.DataFrame:
@@ -94,8 +105,42 @@ def time_to_attractors(iterations, n_stable, target: int) -> tuple[float, bool]:
     return max(value, step), censored
 
 
-def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dict]:
-    """The rows this run contributes to each table."""
+def run_summary(
+    metrics: pd.DataFrame,
+    n_iterations: int,
+    criterion: LearnCriterion,
+    diverged: bool,
+    chance_loss: float | None = None,
+) -> dict:
+    """A run's learning-curve summary: length, evaluation interval, final/best held-out values, and
+    time-to-learn by the task's ``criterion`` with its censored form (the module docstring). Shared by
+    runs.tsv and the regime scan."""
+    # A diverged run "did not learn", whatever its accuracy was before it blew up.
+    ttl = None if diverged else criterion.time_to_learn(metrics, chance_loss)
+    ttl = math.nan if ttl is None else float(ttl)
+    eval_every = eval_interval(metrics["iteration"])
+    last = metrics.iloc[-1]
+    return {
+        "n_iterations": n_iterations,
+        "eval_every": eval_every,
+        "final_test_loss": float(last["test_loss"]),
+        "final_test_accuracy": float(last["test_accuracy"]),
+        "best_test_accuracy": float(metrics["test_accuracy"].max()),
+        "accuracy_threshold": criterion.accuracy,
+        "loss_threshold": criterion.loss_fraction,
+        "time_to_learn": ttl,
+        "time_to_learn_censored": censored_time_to_learn(ttl, n_iterations, eval_every),
+        "censored": math.isnan(ttl),
+        "learned": not math.isnan(ttl),
+        "diverged": diverged,
+    }
+
+
+def collect_run(
+    run_dir: Path, thresholds: dict, loss_drop: dict | None = None
+) -> dict[str, pd.DataFrame | dict]:
+    """The rows this run contributes to each table; ``loss_drop``: the detector's settings (the config's
+    ``loss_drop:`` block), its reference the run's chance_loss (provenance.json)."""
     prov = json.loads((run_dir / "provenance.json").read_text())
     s = prov["settings"]
     ident = {"run_id": run_id_of(run_dir), **{k: s[k] for k in ID_COLUMNS[1:]}}
@@ -103,39 +148,30 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
     diverged = bool(prov.get("diverged", False)) or bool(metrics["diverged"].any())
     if s["task"] not in thresholds:
         raise ValueError(
-            f"no accuracy threshold for task {s['task']!r} (run {run_dir}); given: {sorted(thresholds)}"
+            f"no learn criterion for task {s['task']!r} (run {run_dir}); given: {sorted(thresholds)}"
         )
-    threshold = float(thresholds[s["task"]])
-    # A diverged run "did not learn", whatever its accuracy was before it blew up.
-    ttl = None if diverged else time_to_learn(metrics["iteration"], metrics["test_accuracy"], threshold)
-    ttl = math.nan if ttl is None else float(ttl)
-    n_iterations = s["training"]["n_iterations"]
-    eval_every = eval_interval(metrics["iteration"])
-    last = metrics.iloc[-1]
+    chance = prov.get("chance_loss")
+    criterion = LearnCriterion.of(thresholds[s["task"]])
+    try:
+        summary = run_summary(metrics, s["training"]["n_iterations"], criterion, diverged, chance)
+    except ValueError as err:
+        raise ValueError(f"run {run_dir}: {err}") from None
     row = {
         **ident,
         "n_hidden": s["model"]["n_hidden"],
-        "n_iterations": n_iterations,
-        "eval_every": eval_every,
-        "final_test_loss": float(last["test_loss"]),
-        "final_test_accuracy": float(last["test_accuracy"]),
-        "best_test_accuracy": float(metrics["test_accuracy"].max()),
-        "accuracy_threshold": threshold,
-        "time_to_learn": ttl,
-        "time_to_learn_censored": censored_time_to_learn(ttl, n_iterations, eval_every),
-        "censored": math.isnan(ttl),
-        "learned": not math.isnan(ttl),
-        "diverged": diverged,
+        **summary,
         "time_to_attractors": math.nan,
         "attractors_censored": math.nan,
         "wall_seconds": prov.get("wall_seconds"),
     }
+    drop = detect_in_metrics(metrics, loss_drop, reference_loss=chance).to_dict()
+    row.update({k: drop[k] for k in LOSS_DROP_FIELDS if k in drop}, chance_loss=chance)
     out: dict = {"metrics": _with_ids(metrics, ident)}
     analysis = run_dir / "analysis"
     result_file = analysis / "analysis.json"
     if result_file.exists():
         result = json.loads(result_file.read_text())
-        row.update({k: result.get(k) for k in ANALYSIS_FIELDS})
+        row.update({k: result.get(k) for k in GR_FIELDS})
         row["n_stable_final"] = (result.get("final_counts") or {}).get("n_stable")
         summary = _read_tsv(analysis / "checkpoint_summary.tsv")
         scores = _read_tsv(analysis / "gr_scores.tsv")
@@ -169,10 +205,12 @@ def collect_run(run_dir: Path, thresholds: dict) -> dict[str, pd.DataFrame | dic
     return out
 
 
-def aggregate(run_dirs: list[str | Path], thresholds: dict) -> dict[str, pd.DataFrame]:
+def aggregate(
+    run_dirs: list[str | Path], thresholds: dict, loss_drop: dict | None = None
+) -> dict[str, pd.DataFrame]:
     parts: dict[str, list] = {name: [] for name in TABLES}
     for d in run_dirs:
-        for name, value in collect_run(Path(d), thresholds).items():
+        for name, value in collect_run(Path(d), thresholds, loss_drop).items():
             parts[name].append(value)
     tables = {"runs": pd.DataFrame(parts["runs"])}
     for name in TABLES[1:]:
@@ -189,7 +227,14 @@ def aggregate(run_dirs: list[str | Path], thresholds: dict) -> dict[str, pd.Data
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Aggregate per-run outputs into tidy tables")
     ap.add_argument(
-        "--thresholds", required=True, help="JSON (or @file) {task: accuracy threshold for time_to_learn}"
+        "--thresholds",
+        required=True,
+        help="JSON (or @file) {task: learn criterion {accuracy, loss_fraction} (or an accuracy threshold)}",
+    )
+    ap.add_argument(
+        "--loss-drop",
+        default="{}",
+        help="JSON (or @file): the loss-drop detector's settings (config loss_drop)",
     )
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("run_dirs", nargs="+", help="results/runs/<run_id> folders")
@@ -202,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         ap.error(f"run folders without metrics.tsv/provenance.json: {missing[:5]}")
     try:
-        tables = aggregate(a.run_dirs, json_arg(a.thresholds, "--thresholds"))
+        tables = aggregate(
+            a.run_dirs, json_arg(a.thresholds, "--thresholds"), json_arg(a.loss_drop, "--loss-drop")
+        )
     except ValueError as err:
         ap.error(str(err))
     for name, df in tables.items():

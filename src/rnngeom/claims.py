@@ -166,9 +166,24 @@ COLUMNS = [
     "ci_high",
     "p_value",
     "verdict",
+    "precondition",
+    "control",
+    "control_effect",
+    "control_ci_low",
+    "control_ci_high",
+    "control_p_value",
+    "control_verdict",
     "figure",
 ]
-VERDICTS = ("supported", "not supported", "inconclusive", "not run")
+VERDICTS = ("supported", "not supported", "inconclusive", "not testable here", "not run")
+CONTROL_KEYS = (
+    "control",
+    "control_effect",
+    "control_ci_low",
+    "control_ci_high",
+    "control_p_value",
+    "control_verdict",
+)
 CLAIM_SPEC_KEYS = {"experiment", "figure"}
 
 MIN_N = 3  # fewer units (or runs per arm) than this: at most "inconclusive"
@@ -197,10 +212,21 @@ C2_MIN_TRANSITIONS = 8  # C2: scored transitions a run needs (a window at its ow
 C2_MIN_ORDERINGS = math.factorial(5)  # C2: orderings of drop times within conditions a permutation needs
 C2_CONDITION = STRATUM + ["lambda_tcr", "n_iterations"]  # C2: runs whose drop times are exchangeable
 RATIO_FLOOR = 1e-12  # C2: floor of gr_null_q in the calibrated ratio gr_score / gr_null_q
+# Preconditions (fixed before the confirmation runs): the search-phase claims need λ=0 runs that search, a
+# median search_fraction (rnngeom.analysis.loss_drop: share of the time to the escape spent on a flat
+# plateau; 1 for a run that never escaped) of at least SEARCH_MIN_FRACTION; C6 needs RFLO to learn without
+# TCR in at least RFLO_MIN_LEARNED of its λ=0 runs.
+SEARCH_MIN_FRACTION = 0.5
+SEARCH_CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C7", "C9", "C10")
+RFLO_MIN_LEARNED = 0.5
 
 
 class NotRun(Exception):
     """The data a claim needs are absent; the message says what is missing."""
+
+
+class NotTestable(Exception):
+    """The claim's precondition fails in its own runs; the message gives the measured precondition."""
 
 
 @dataclass
@@ -214,6 +240,8 @@ class Outcome:
     ci_low: float = math.nan
     ci_high: float = math.nan
     p_value: float = math.nan
+    precondition: str = ""  # what must hold in the claim's runs for it to be tested, as measured
+    control: dict = field(default_factory=dict)  # C2: the same test on the weight motion (CONTROL_KEYS)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -483,7 +511,30 @@ def _learned_counts(runs: pd.DataFrame) -> str:
     )
 
 
+def search_precondition(runs: pd.DataFrame) -> str:
+    """The search-phase claims' precondition, measured on the λ=0 runs of ``runs``: their median
+    search_fraction is at least SEARCH_MIN_FRACTION (they spend most of the time to their escape on a flat
+    plateau, or never leave it). Returns the measurement in words; raises NotTestable (with it) when it
+    fails, NotRun when there is nothing to measure it on."""
+    if "search_fraction" not in runs.columns:
+        raise NotRun("runs.tsv has no search_fraction column (no loss-drop analysis)")
+    zero = runs[runs["lambda_tcr"] == 0]
+    fraction = pd.to_numeric(zero["search_fraction"], errors="coerce").dropna()
+    if fraction.empty:
+        raise NotRun("no λ=0 run with a loss-drop analysis to measure the search phase on")
+    left = int(as_bool(zero["escaped"]).eq(True).sum()) if "escaped" in zero.columns else 0
+    median = float(fraction.median())
+    text = (
+        f"search phase in the λ=0 runs: median search fraction {median:.2f} (needs ≥ "
+        f"{SEARCH_MIN_FRACTION:g}) over {len(fraction)} runs, {left} of which left their plateau"
+    )
+    if not median >= SEARCH_MIN_FRACTION:
+        raise NotTestable(text)
+    return text
+
+
 def _speedup(claim_id: str, d: ClaimData, runs: pd.DataFrame, label: str) -> Outcome:
+    precondition = search_precondition(runs) if claim_id in SEARCH_CLAIMS else ""
     runs = runs.assign(ttl=pd.to_numeric(runs["time_to_learn_censored"], errors="coerce"))
     comp = compare_tcr(
         runs,
@@ -500,34 +551,36 @@ def _speedup(claim_id: str, d: ClaimData, runs: pd.DataFrame, label: str) -> Out
         "(runs.tsv time_to_learn_censored: unlearned/diverged = n_iterations + eval_every)"
     )
     used = runs[runs["run_id"].isin(comp.run_ids)]
-    return _outcome_from(claim_id, comp, what, d.alpha, f"; {_learned_counts(used)}")
+    out = _outcome_from(claim_id, comp, what, d.alpha, f"; {_learned_counts(used)}")
+    out.precondition = precondition
+    return out
 
 
 def claim_c1(d: ClaimData) -> Outcome:
     runs = d.runs
-    if "abrupt" not in runs.columns:
-        raise NotRun("runs.tsv has no abrupt column (no loss-drop analysis)")
-    learned = runs[as_bool(runs["censored"]).eq(False)]
-    abrupt = as_bool(learned["abrupt"])
-    learned, abrupt = learned[abrupt.notna()], abrupt[abrupt.notna()].astype(bool)
-    if learned.empty:
-        raise NotRun(f"no learned run with a loss-drop analysis among {len(runs)} runs")
-    k, n = int(abrupt.sum()), len(learned)
+    if not {"abrupt", "escaped"} <= set(runs.columns):
+        raise NotRun("runs.tsv has no abrupt / escaped columns (no loss-drop analysis)")
+    precondition = search_precondition(runs)
+    left = runs[as_bool(runs["escaped"]).eq(True) & ~as_bool(runs["diverged"]).eq(True)]
+    if left.empty:
+        raise NotTestable(f"{precondition}; no run left its plateau, so no drop to judge")
+    abrupt = as_bool(left["abrupt"]).eq(True)
+    k, n = int(abrupt.sum()), len(left)
     frac, lo, hi, p = proportion_test(k, n, d.alpha)
     verdict, why = decide(frac, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
-    with_drop = learned[abrupt.to_numpy()]
-    plateau, width = (
-        pd.to_numeric(with_drop[c], errors="coerce").median() if c in with_drop else math.nan
-        for c in ("plateau_fraction", "drop_width_rel")
+    plateau, ratio = (
+        pd.to_numeric(left.loc[abrupt.to_numpy(), c], errors="coerce").median() if c in left else math.nan
+        for c in ("plateau_length", "width_over_plateau")
     )
-    groups = ", ".join(f"{a}: {int(g.sum())}/{len(g)}" for a, g in abrupt.groupby(learned["arch"]))
+    groups = ", ".join(f"{a}: {int(g.sum())}/{len(g)}" for a, g in abrupt.groupby(left["arch"]))
     text = (
-        f"fraction of learned runs whose loss curve is abrupt (a plateau, then a fast fall) = {k}/{n} "
+        f"fraction of the runs that left their plateau (escaped: the loss fell 0.5 decades below it) whose "
+        f"escape was abrupt (a flat plateau, then an escape at most a quarter as long as it) = {k}/{n} "
         f"({groups}); Clopper-Pearson {100 * (1 - d.alpha):g}% CI; one-sided exact binomial test vs 0.5; "
-        f"abrupt runs: median plateau {plateau:.3g} of the run, median drop width {width:.3g} of it; "
-        f"{len(runs) - n} runs not learned or not analysed; verdict: {why}"
+        f"abrupt runs: median plateau {plateau:.4g} iterations, median escape width / plateau {ratio:.3g}; "
+        f"{len(runs) - n} runs did not leave their plateau or diverged; verdict: {why}"
     )
-    return Outcome(verdict, text, n, frac, lo, hi, p)
+    return Outcome(verdict, text, n, frac, lo, hi, p, precondition=precondition)
 
 
 def gr_window_at(
@@ -625,72 +678,152 @@ def gr_drop_test(
     return np.diag(ranks), p, used
 
 
+def checkpoint_series(checkpoints: pd.DataFrame, value: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per run: (iterations, values) of its scored checkpoint transitions, for ``value`` "gr_ratio" (the
+    calibrated GR ratio gr_score / gr_null_q) or "param_change" (‖θ_k − θ_{k−1}‖, the weight motion)."""
+    if value == "gr_ratio":
+        score = pd.to_numeric(checkpoints["gr_score"], errors="coerce")
+        null_q = pd.to_numeric(checkpoints["gr_null_q"], errors="coerce")
+        values = score / np.maximum(null_q, RATIO_FLOOR)
+    elif value == "param_change":
+        values = pd.to_numeric(checkpoints["param_change"], errors="coerce")
+    else:
+        raise ValueError(f"unknown checkpoint series {value!r}")
+    ck = checkpoints.assign(_value=values)
+    ck = ck[np.isfinite(ck["_value"])]
+    return {
+        run_id: (c["iteration"].to_numpy(float), c["_value"].to_numpy(float))
+        for run_id, c in ck.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id")
+    }
+
+
 def gr_series(checkpoints: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per run: (iterations, calibrated ratio gr_score / gr_null_q) of its scored checkpoint transitions."""
-    ck = checkpoints.assign(
-        gr_score=pd.to_numeric(checkpoints["gr_score"], errors="coerce"),
-        gr_null_q=pd.to_numeric(checkpoints["gr_null_q"], errors="coerce"),
+    return checkpoint_series(checkpoints, "gr_ratio")
+
+
+@dataclass
+class Alignment:
+    """C2's between-run test of one checkpoint series at the runs' onsets (see ``aligned_at_onset``)."""
+
+    run_ids: list  # the runs used
+    u: np.ndarray  # per used run: rank of its window at its own onset among the other onsets of its condition
+    p_value: float
+    effect: float  # mean u
+    ci_low: float
+    ci_high: float
+
+    @property
+    def n(self) -> int:
+        return len(self.run_ids)
+
+
+def aligned_at_onset(series: dict, runs: pd.DataFrame, groups: np.ndarray, d: ClaimData) -> Alignment | None:
+    """The between-run permutation test (``gr_drop_test``) of ``series`` at the runs' t_onset; None when the
+    used runs give fewer than C2_MIN_ORDERINGS orderings of the onsets within their conditions."""
+    observed, p, used = gr_drop_test(
+        [series[r] for r in runs["run_id"]], runs["t_onset"].to_numpy(float), groups, d.rng, d.n_boot
     )
-    ck = ck[np.isfinite(ck["gr_score"]) & np.isfinite(ck["gr_null_q"])]
-    out = {}
-    for run_id, c in ck.sort_values(["run_id", "iteration"], kind="stable").groupby("run_id"):
-        ratio = c["gr_score"].to_numpy(float) / np.maximum(c["gr_null_q"].to_numpy(float), RATIO_FLOOR)
-        out[run_id] = (c["iteration"].to_numpy(float), ratio)
-    return out
+    if not np.isfinite(p):
+        return None
+    n = int(used.sum())
+    lo, hi = percentile_ci(observed[d.rng.integers(0, n, size=(d.n_boot, n))].mean(axis=1), d.alpha)
+    ids = list(runs["run_id"][used])
+    return Alignment(ids, observed, p, float(observed.mean()), lo, hi)
 
 
 def claim_c2(d: ClaimData) -> Outcome:
     runs = d.runs
     ck = d.table("checkpoints")
-    if "t_drop" not in runs.columns:
-        raise NotRun("runs.tsv has no t_drop column (no loss-drop analysis)")
+    if not {"t_onset", "abrupt"} <= set(runs.columns):
+        raise NotRun("runs.tsv has no t_onset / abrupt columns (no loss-drop analysis)")
     if ck.empty or not {"gr_score", "gr_null_q"} <= set(ck.columns):
         raise NotRun("no calibrated GR scores (checkpoints.tsv gr_score, gr_null_q) for these runs")
-    with_drop = runs.assign(t_drop=pd.to_numeric(runs["t_drop"], errors="coerce")).dropna(subset=["t_drop"])
-    series = gr_series(ck)
-    long_enough = np.array(
-        [r in series and len(series[r][1]) >= C2_MIN_TRANSITIONS for r in with_drop["run_id"]], dtype=bool
+    gr = gr_series(ck)
+    motion = checkpoint_series(ck, "param_change") if "param_change" in ck.columns else {}
+    on_plateau = runs[as_bool(runs["abrupt"]).eq(True)].assign(
+        t_onset=lambda r: pd.to_numeric(r["t_onset"], errors="coerce")
     )
-    scored = with_drop[long_enough]  # a boolean mask: an empty list would select columns, not rows
-    if scored.empty:
-        raise NotRun(
-            f"no run with a loss drop (t_drop) and ≥ {C2_MIN_TRANSITIONS} scored checkpoint transitions "
-            f"({len(with_drop)} of {len(runs)} runs have a t_drop)"
-        )
+    scored = on_plateau[
+        [r in gr and len(gr[r][1]) >= C2_MIN_TRANSITIONS and r in motion for r in on_plateau["run_id"]]
+    ]
     strata = [c for c in C2_CONDITION if c in scored.columns]
-    groups = scored[strata].astype(str).agg("/".join, axis=1).to_numpy() if strata else np.zeros(len(scored))
-    observed, p, used = gr_drop_test(
-        [series[r] for r in scored["run_id"]], scored["t_drop"].to_numpy(float), groups, d.rng, d.n_boot
+    precondition = (
+        f"abrupt drops (a flat plateau, then a fast escape) in {len(on_plateau)} of {len(runs)} runs, "
+        f"{len(scored)} of them with ≥ {C2_MIN_TRANSITIONS} scored transitions of GR and weight motion; "
+        f"the permutation needs ≥ {C2_MIN_ORDERINGS} orderings of their onsets within conditions "
+        f"({'/'.join(strata)}), e.g. 5 runs of one condition"
     )
-    n, left_out = int(used.sum()), len(with_drop) - int(used.sum())
-    if not np.isfinite(p):
-        raise NotRun(
-            f"the between-run permutation needs ≥ {C2_MIN_ORDERINGS} orderings of the drop times "
-            f"within conditions (e.g. 5 runs of one condition: {'/'.join(strata)}) of runs whose "
-            f"{C2_WINDOW}-transition pre-drop window fits their GR series (≥ {C2_MIN_TRANSITIONS} "
-            f"scored transitions) and another run's drop time of their condition; {n} of "
-            f"{len(with_drop)} runs with t_drop qualify"
+    if scored.empty:
+        raise NotTestable(precondition)
+    groups = scored[strata].astype(str).agg("/".join, axis=1).to_numpy()
+    main = aligned_at_onset(gr, scored, groups, d)
+    if main is None:
+        raise NotTestable(precondition)
+    verdict, why = decide(
+        main.effect, main.ci_low, main.ci_high, main.p_value, n=main.n, null=0.5, alpha=d.alpha
+    )
+
+    # The control: the same test on the plain weight motion between the same checkpoints, on the same runs.
+    used = scored[scored["run_id"].isin(main.run_ids)]
+    control = aligned_at_onset(motion, used, groups[scored["run_id"].isin(main.run_ids).to_numpy()], d)
+    control_fields, comparison = {}, "control not testable (too few runs with a weight-motion series)"
+    if control is not None:
+        c_verdict, c_why = decide(
+            control.effect,
+            control.ci_low,
+            control.ci_high,
+            control.p_value,
+            n=control.n,
+            null=0.5,
+            alpha=d.alpha,
         )
-    lo, hi = percentile_ci(observed[d.rng.integers(0, n, size=(d.n_boot, n))].mean(axis=1), d.alpha)
-    effect = float(observed.mean())
-    verdict, why = decide(effect, lo, hi, p, n=n, null=0.5, alpha=d.alpha)
+        control_fields = {
+            "control": "‖Δθ‖ (weight motion) at the onset, same test",
+            "control_effect": control.effect,
+            "control_ci_low": control.ci_low,
+            "control_ci_high": control.ci_high,
+            "control_p_value": control.p_value,
+            "control_verdict": c_verdict,
+        }
+        # GR vs weight motion, run by run: does restructuring lead the drop more than the weights' motion?
+        u_gr = dict(zip(main.run_ids, main.u))
+        diff = np.array([u_gr[r] - u for r, u in zip(control.run_ids, control.u) if r in u_gr])
+        lo, hi = percentile_ci(
+            diff[d.rng.integers(0, len(diff), size=(d.n_boot, len(diff)))].mean(axis=1), d.alpha
+        )
+        comparison = (
+            f"control ‖Δθ‖: mean u {control.effect:.3g} [{control.ci_low:.3g}, {control.ci_high:.3g}], "
+            f"p = {control.p_value:.3g} -> {c_verdict} ({c_why}); GR minus control, per run: mean "
+            f"{diff.mean():.3g} [{lo:.3g}, {hi:.3g}], one-sided Wilcoxon signed-rank p = "
+            f"{signed_rank_greater(diff):.3g} ({len(diff)} runs)"
+        )
     events_before = 0
-    for run_id, t in zip(scored["run_id"][used], scored["t_drop"][used]):
-        its, ratio = series[run_id]
+    for run_id, t in zip(used["run_id"], used["t_onset"]):
+        its, ratio = gr[run_id]
         window_end = int(np.searchsorted(its, t, side="right"))  # one past the last transition ending ≤ t
         events_before += bool((ratio[window_end - C2_WINDOW : window_end] > 1).any())
     text = (
-        f"GR aligned on the drop, between runs: per run, S(t) = mean calibrated GR ratio "
-        f"gr_score/gr_null_q over the {C2_WINDOW} checkpoint transitions ending at or before t; S at the "
-        f"run's own t_drop ranked among S at the t_drop of the other runs of its condition "
-        f"({'/'.join(strata)}; u = 0..1, 0.5 = chance); effect = mean u, {n} runs; "
-        f"{100 * (1 - d.alpha):g}% bootstrap CI over runs; one-sided permutation test (t_drop reassigned "
-        f"across runs within conditions, {d.n_boot} permutations: each run keeps its own GR trend, the "
-        f"drops their timing); {events_before}/{n} runs have a calibrated event (ratio > 1) in the "
-        f"pre-drop window; {len(runs) - len(with_drop)} runs without a drop, {left_out} with too few "
-        f"checkpoints or no other drop time to compare; verdict: {why}"
+        f"GR on the plateau, aligned on the onset of the drop (t_onset: the loss has left its plateau "
+        f"band), between runs: per run, S(t) = mean calibrated GR ratio gr_score/gr_null_q over the "
+        f"{C2_WINDOW} checkpoint transitions ending at or before t; S at the run's own t_onset ranked among "
+        f"S at the t_onset of the other runs of its condition ({'/'.join(strata)}; u = 0..1, 0.5 = chance); "
+        f"effect = mean u, {main.n} runs with an abrupt drop; {100 * (1 - d.alpha):g}% bootstrap CI over "
+        f"runs; one-sided permutation test (onsets reassigned across runs within conditions, {d.n_boot} "
+        f"permutations); {events_before}/{main.n} runs have a calibrated event (ratio > 1) in the window; "
+        f"{comparison}; verdict (GR): {why}"
     )
-    return Outcome(verdict, text, n, effect, lo, hi, p)
+    return Outcome(
+        verdict,
+        text,
+        main.n,
+        main.effect,
+        main.ci_low,
+        main.ci_high,
+        main.p_value,
+        precondition=precondition,
+        control=control_fields,
+    )
 
 
 def claim_c3(d: ClaimData) -> Outcome:
@@ -708,6 +841,7 @@ def claim_c4(d: ClaimData) -> Outcome:
     t_attr = runs["time_to_attractors"].astype(float) if "time_to_attractors" in runs.columns else None
     if t_attr is None or not np.isfinite(t_attr).any():
         raise NotRun("no checkpoint analysis (runs.tsv time_to_attractors) for these runs")
+    precondition = search_precondition(runs)
     runs = runs.assign(t_attr=t_attr)
     comp = compare_tcr(
         runs,
@@ -731,7 +865,9 @@ def claim_c4(d: ClaimData) -> Outcome:
         f"({', '.join(f'{t}: ≥{c}' for t, c in EXPECTED_STABLE.items())}; runs.tsv time_to_attractors, "
         f"never = last checkpoint + interval)"
     )
-    return _outcome_from("C4", comp, what, d.alpha, rates)
+    out = _outcome_from("C4", comp, what, d.alpha, rates)
+    out.precondition = precondition
+    return out
 
 
 def claim_c5(d: ClaimData) -> Outcome:
@@ -747,7 +883,17 @@ def claim_c6(d: ClaimData) -> Outcome:
     runs = d.runs[d.runs["learning_rule"].isin(LOCAL_RULES)]
     if runs.empty:
         raise NotRun(f"needs runs with a local learning rule {LOCAL_RULES}")
-    return _speedup("C6", d, runs, "local rules: ")
+    zero = runs[runs["lambda_tcr"] == 0]
+    learned = int(as_bool(zero["censored"]).eq(False).sum())
+    precondition = (
+        f"the local rule learns without TCR: {learned} of {len(zero)} λ=0 runs learned (needs ≥ "
+        f"{RFLO_MIN_LEARNED:.0%})"
+    )
+    if zero.empty or learned < RFLO_MIN_LEARNED * len(zero):
+        raise NotTestable(precondition)
+    out = _speedup("C6", d, runs, "local rules: ")
+    out.precondition = precondition
+    return out
 
 
 def claim_c7(d: ClaimData) -> Outcome:
@@ -824,6 +970,7 @@ def claim_c9(d: ClaimData) -> Outcome:
         raise NotRun(
             f"needs runs at gain ≤ {g:g} and gain > {g:g}; found gains {sorted(runs['gain'].unique())}"
         )
+    precondition = search_precondition(runs)
     kw = dict(better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha, label="time_to_learn")
     try:
         c_high = compare_tcr(high, "ttl", **kw)
@@ -836,6 +983,7 @@ def claim_c9(d: ClaimData) -> Outcome:
             f"needs ≥ {MIN_N} seed-paired λ=0/λ>0 units at both gain levels "
             f"(gain > {g:g}: {c_high.n}, ≤ {g:g}: {c_low.n})",
             c_high.n_runs + c_low.n_runs,
+            precondition=precondition,
         )
     effect = c_high.effect - c_low.effect
     lo, hi = percentile_ci(c_high.replicates - c_low.replicates, d.alpha)
@@ -848,14 +996,19 @@ def claim_c9(d: ClaimData) -> Outcome:
         f"{100 * (1 - d.alpha):g}% CI from independent bootstraps; one-sided Mann-Whitney U on per-unit "
         f"log ratios; initial distance to the solution not measured; verdict: {why}"
     )
-    return Outcome(verdict, text, c_high.n_runs + c_low.n_runs, effect, lo, hi, p)
+    return Outcome(verdict, text, c_high.n_runs + c_low.n_runs, effect, lo, hi, p, precondition=precondition)
 
 
 def claim_c10(d: ClaimData) -> Outcome:
     runs = _not_freeze_in(d.runs)
     runs = runs.assign(ttl=pd.to_numeric(runs["time_to_learn_censored"], errors="coerce"))
-    per_task, reasons = {}, []
+    per_task, reasons, preconditions, untestable = {}, [], [], []
     for task, sub in runs.groupby("task"):
+        try:
+            preconditions.append(f"{task}: {search_precondition(sub)}")
+        except NotTestable as err:
+            untestable.append(f"{task}: {err}")
+            continue
         try:
             per_task[task] = (
                 sub,
@@ -874,7 +1027,9 @@ def claim_c10(d: ClaimData) -> Outcome:
         except NotRun as err:
             reasons.append(f"{task}: {err}")
     if not per_task:
-        raise NotRun("; ".join(reasons) or "no runs")
+        if untestable and not reasons:
+            raise NotTestable("; ".join(untestable))
+        raise NotRun("; ".join(reasons + untestable) or "no runs")
     k = len(per_task)
     a_k = d.alpha / k
     results = {}
@@ -907,10 +1062,12 @@ def claim_c10(d: ClaimData) -> Outcome:
         f"CI, p × {k}; one-sided {'Wilcoxon signed-rank' if comp.design == 'paired' else 'Mann-Whitney U'}; "
         f"median ttl by λ: {shape}"
         + (f"; other tasks: {others}" if others else "")
-        + (f"; not testable: {'; '.join(reasons)}" if reasons else "")
+        + (f"; not comparable: {'; '.join(reasons)}" if reasons else "")
+        + (f"; not testable here (no search phase): {'; '.join(untestable)}" if untestable else "")
         + f"; verdict: {why}"
     )
-    return Outcome(overall, text, int(sum(c.n_runs for _, c in per_task.values())), comp.effect, lo, hi, p)
+    n_runs = int(sum(c.n_runs for _, c in per_task.values()))
+    return Outcome(overall, text, n_runs, comp.effect, lo, hi, p, precondition="; ".join(preconditions))
 
 
 def collapsed(checkpoints: pd.DataFrame) -> pd.Series:
@@ -1085,6 +1242,13 @@ def evaluate_claims(
             out = CLAIM_FUNCTIONS[cid](data)
         except NotRun as err:
             out = Outcome("not run", str(err))
+        except NotTestable as err:
+            out = Outcome(
+                "not testable here",
+                f"the claim's precondition fails in its own runs: {err}",
+                len(runs),
+                precondition=str(err),
+            )
         row.update(
             n_runs=out.n_runs,
             statistic=out.statistic,
@@ -1093,6 +1257,11 @@ def evaluate_claims(
             ci_high=out.ci_high,
             p_value=out.p_value,
             verdict=out.verdict,
+            precondition=out.precondition,
+            **{
+                k: out.control.get(k, "" if k in ("control", "control_verdict") else math.nan)
+                for k in CONTROL_KEYS
+            },
         )
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -1107,14 +1276,24 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
+def _with_ci(effect, low, high) -> str:
+    text = _fmt(effect)
+    return f"{text} [{_fmt(low)}, {_fmt(high)}]" if text and _fmt(low) else text
+
+
 def render_markdown(df: pd.DataFrame) -> str:
     """The claim table as Markdown: verdict, effect [CI], p, runs, where to look, and how it was computed."""
-    header = "| Claim | | Verdict | Effect [CI] | p | Runs | Experiment | Figure | Statistic |"
-    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    header = (
+        "| Claim | | Verdict | Effect [CI] | p | Runs | Precondition (measured) | Control | Experiment | "
+        "Figure | Statistic |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples(index=False):
-        effect = _fmt(r.effect)
-        if effect and _fmt(r.ci_low):
-            effect += f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
+        effect = _with_ci(r.effect, r.ci_low, r.ci_high)
+        control = _text(r.control_verdict)
+        if control:
+            ci = _with_ci(r.control_effect, r.control_ci_low, r.control_ci_high)
+            control = f"{_text(r.control)}: **{control}**, {ci}, p {_fmt(r.control_p_value)}"
         cells = [
             r.claim_id,
             r.claim,
@@ -1122,6 +1301,8 @@ def render_markdown(df: pd.DataFrame) -> str:
             effect,
             _fmt(r.p_value),
             str(int(r.n_runs)),
+            r.precondition,
+            control,
             r.experiment,
             r.figure,
             r.statistic,

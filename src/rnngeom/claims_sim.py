@@ -1,6 +1,9 @@
 """Simulated GR score series for claim C2: null runs (GR timing independent of the drop) of three kinds and
-planted runs (a GR event just before the drop). The tests and the README's false-positive rates and power
-come from this code.
+planted runs (a GR event on the plateau, just before the drop's onset); and the weight-motion series of its
+control. The tests and docs/claims.md's false-positive rates and power come from this code.
+
+The drop's reference time is its onset t_onset (the loss leaves its plateau band; rnngeom.analysis.loss_drop):
+"before the drop" means on the plateau, in the window of transitions ending at or before the onset.
 
 A run has 20-30 scored checkpoint transitions (``N_TRANSITIONS``), one every ``EVAL_EVERY`` iterations. Its
 calibrated GR ratio gr_score / gr_null_q is log-normal below the event threshold 1, with AR(1) noise on the
@@ -16,7 +19,14 @@ transitions, independent of the drop. The nulls:
   trend and its drop both scaled to it: drop times are then not exchangeable across runs (a stress test of
   the between-run test beyond the condition it is exact under).
 
-Planted runs add one more event at a random transition of the pre-drop window. Two C2 tests are compared:
+Planted runs add one more event at a random transition of the pre-onset window.
+
+The control series, ‖Δθ‖ between the same checkpoints (``simulate_motion``): log-normal with the trending
+null's fall of its level and the same AR(1) noise, no events; with ``bump`` the weights move e^1.5 times
+faster in the pre-onset window (weights accelerating before the drop). The C2 report compares GR with it
+run by run (``paired_rejection_rate``: one-sided Wilcoxon signed-rank test of u_GR − u_motion).
+
+Two C2 tests are compared:
 the within-run shift test (the drop's window ranked among all window positions of the run's own series;
 exact only if that position is uniform and the series stationary) and the between-run permutation test of
 ``rnngeom.claims`` (the one claim C2 uses).
@@ -76,6 +86,16 @@ def simulate_run(rng: np.random.Generator, planted: bool, null: str = "stationar
     return BASELINE * np.exp(log_ratio), window_end
 
 
+def simulate_motion(rng: np.random.Generator, n: int, window_end: int, bump: bool = False) -> np.ndarray:
+    """‖Δθ‖ per transition of a run with ``n`` transitions (see the module docstring)."""
+    innovations = rng.standard_normal(n) * NOISE_SD * np.sqrt(1 - PHI**2)
+    innovations[0] = rng.standard_normal() * NOISE_SD
+    log_motion = lfilter([1.0], [1.0, -PHI], innovations) + TREND_LOG_FALL * (0.5 - np.linspace(0.0, 1.0, n))
+    if bump and window_end >= C2_WINDOW - 1:
+        log_motion[window_end - C2_WINDOW + 1 : window_end + 1] += EVENT_LOG_SIZE
+    return 0.01 * np.exp(log_motion)
+
+
 def as_series(ratio: np.ndarray, window_end: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """(checkpoint iterations of the transitions, t_drop) of a simulated run: t_drop lies after the window's
     last checkpoint and before the next (for a window that does not fit: before the first checkpoints)."""
@@ -111,7 +131,8 @@ def within_run_shift_test(
 def between_run_test(
     ratios: list[np.ndarray], window_ends: list[int], rng: np.random.Generator, n_perm: int
 ) -> float:
-    """Claim C2's test (``rnngeom.claims.gr_drop_test``) on simulated runs of one stratum: one-sided p."""
+    """Claim C2's test (``rnngeom.claims.gr_drop_test``) on simulated runs of one stratum, at their onsets:
+    one-sided p."""
     series, t_drop = [], []
     for ratio, end in zip(ratios, window_ends):
         its, t = as_series(ratio, end, rng)
@@ -146,24 +167,86 @@ def rejection_rate(
     return rejections / n_experiments
 
 
+def paired_rejection_rate(
+    n_experiments: int,
+    n_runs: int,
+    *,
+    planted: bool,
+    motion_bump: bool,
+    null: str = "trending",
+    alpha: float = 0.05,
+    n_perm: int = 200,
+    seed: int = 0,
+) -> float:
+    """Fraction of simulated experiments in which GR leads the onset more than the weight motion does: the
+    one-sided Wilcoxon signed-rank test of u_GR − u_motion over runs (the comparison C2 reports) rejects at
+    ``alpha``. GR planted or not, the motion bumped before the onset or not."""
+    from rnngeom.claims import signed_rank_greater
+
+    rng = np.random.default_rng(seed)
+    rejections = 0
+    for _ in range(n_experiments):
+        gr, motion, t_onset = [], [], []
+        for _ in range(n_runs):
+            ratio, window_end = simulate_run(rng, planted, null)
+            its, t = as_series(ratio, window_end, rng)
+            gr.append((its, ratio))
+            motion.append((its, simulate_motion(rng, len(ratio), window_end, motion_bump)))
+            t_onset.append(t)
+        groups = np.zeros(n_runs)
+        u_gr, _, used_gr = gr_drop_test(gr, np.array(t_onset), groups, rng, n_perm)
+        u_motion, _, used_motion = gr_drop_test(motion, np.array(t_onset), groups, rng, n_perm)
+        by_run = dict(zip(np.flatnonzero(used_motion), u_motion))
+        diff = np.array([u - by_run[i] for i, u in zip(np.flatnonzero(used_gr), u_gr) if i in by_run])
+        rejections += signed_rank_greater(diff) < alpha
+    return rejections / n_experiments
+
+
 def simulated_tables(
-    rng: np.random.Generator, n_runs: int, planted: bool, null: str = "stationary"
+    rng: np.random.Generator, n_runs: int, planted: bool, null: str = "stationary", motion_bump: bool = False
 ) -> dict[str, pd.DataFrame]:
-    """runs (run_id, t_drop) and checkpoints (run_id, iteration, gr_score, gr_null_q) of simulated runs, as
-    rnngeom.aggregate writes them (the first checkpoint has no incoming transition: NaN score)."""
+    """runs (run_id, t_onset, abrupt) and checkpoints (run_id, iteration, gr_score, gr_null_q, param_change)
+    of simulated runs, as rnngeom.aggregate writes them (the first checkpoint has no incoming transition:
+    NaN score and weight motion)."""
     runs, parts = [], []
     for i in range(n_runs):
         ratio, window_end = simulate_run(rng, planted, null)
-        its, t_drop = as_series(ratio, window_end, rng)
+        its, t_onset = as_series(ratio, window_end, rng)
+        motion = simulate_motion(rng, len(ratio), window_end, motion_bump)
         null_q = rng.uniform(5.0, 20.0, len(ratio))  # per-pair thresholds vary; only the ratio matters
         score, null_q = np.r_[np.nan, ratio * null_q], np.r_[np.nan, null_q]
         parts.append(
             pd.DataFrame(
-                {"run_id": f"sim/{i}", "iteration": np.r_[0.0, its], "gr_score": score, "gr_null_q": null_q}
+                {
+                    "run_id": f"sim/{i}",
+                    "iteration": np.r_[0.0, its],
+                    "gr_score": score,
+                    "gr_null_q": null_q,
+                    "param_change": np.r_[np.nan, motion],
+                }
             )
         )
-        runs.append({"run_id": f"sim/{i}", "t_drop": t_drop})
+        runs.append({"run_id": f"sim/{i}", "t_onset": t_onset, "abrupt": True})
     return {"runs": pd.DataFrame(runs), "checkpoints": pd.concat(parts, ignore_index=True)}
+
+
+def motion_rejection_rate(
+    n_experiments: int, n_runs: int, bump: bool, *, alpha: float = 0.05, n_perm: int = 200, seed: int = 0
+) -> float:
+    """The control's rejection rate: C2's between-run test on simulated weight-motion series (trending level,
+    no events), with or without the weights speeding up before the onset."""
+    rng = np.random.default_rng(seed)
+    rejections = 0
+    for _ in range(n_experiments):
+        series, t_onset = [], []
+        for _ in range(n_runs):
+            ratio, window_end = simulate_run(rng, False, "trending")  # only its onset is used
+            its, t = as_series(ratio, window_end, rng)
+            series.append((its, simulate_motion(rng, len(ratio), window_end, bump)))
+            t_onset.append(t)
+        _, p, _ = gr_drop_test(series, np.array(t_onset), np.zeros(n_runs), rng, n_perm)
+        rejections += p < alpha
+    return rejections / n_experiments
 
 
 def main() -> int:
@@ -181,6 +264,19 @@ def main() -> int:
                 )
                 what = f"GR planted in {fraction:.0%} of runs" if fraction else "no GR before the drop"
                 print(f"  {test}, {null} null, {what}: {rate:.3f}", flush=True)
+    for bump in (False, True):
+        rate = motion_rejection_rate(n_null if not bump else n_planted, n_runs, bump, n_perm=n_perm, seed=1)
+        what = "weights speed up before the onset" if bump else "no weight-motion change at the onset"
+        print(f"  control (weight motion), trending: {what}: {rate:.3f}", flush=True)
+    for planted, bump in ((False, False), (False, True), (True, False), (True, True)):
+        rate = paired_rejection_rate(
+            n_planted, n_runs, planted=planted, motion_bump=bump, n_perm=n_perm, seed=2
+        )
+        print(
+            f"  GR minus control (Wilcoxon, trending): GR planted {planted}, weights speed up {bump}: "
+            f"{rate:.3f}",
+            flush=True,
+        )
     return 0
 
 

@@ -128,6 +128,16 @@ def effective_training(config: dict, task: str, rule: str | None = None, arch: s
     return tr
 
 
+def effective_model(config: dict, arch: str, rule: str | None = None) -> dict:
+    """Model hyperparameters of ``arch`` for learning ``rule``: models.<arch>, then its per_rule.<rule>
+    overrides (e.g. a leak the local rules need: RFLO's eligibility traces span 1/alpha steps). The gain
+    stays in (an experiment's gain list overrides it per run)."""
+    model = {k: v for k, v in config["models"][arch].items() if k != "per_rule"}
+    if rule is not None:
+        model.update(config["models"][arch].get("per_rule", {}).get(rule, {}))
+    return model
+
+
 def override_source(config: dict, key: str, *, task: str, arch: str, rule: str) -> str:
     """The config section that sets training ``key`` for (task, arch, rule): the last override holding it."""
     training = config["training"]
@@ -165,7 +175,7 @@ def _check_rule_archs(config: dict) -> None:
                 where = f"experiments.{name}.learning_rules"
                 if arch not in local_archs:
                     _fail(where, f"({rule} x {arch}): {rule!r} supports arch {list(local_archs)} only")
-                if config["models"][arch].get("noise_std", 0.0) > 0:
+                if effective_model(config, arch, rule).get("noise_std", 0.0) > 0:
                     _fail(where, f"({rule} x {arch}): {rule!r} needs models.{arch}.noise_std = 0")
 
 
@@ -218,9 +228,23 @@ def check_semantics(config: dict) -> None:
             _fail(f"{where('batch_size')}.batch_size", f"{tr['batch_size']} exceeds data.n_train={n_train}")
 
 
+def check_model_overrides(config: dict, schema_path: str | Path) -> None:
+    """Each models.<arch>.per_rule.<rule> block holds only that architecture's hyperparameters, each valid
+    as it would be at the top of models.<arch> (the schema checks the merged model)."""
+    for arch, spec in config["models"].items():
+        for rule, over in spec.get("per_rule", {}).items():
+            merged = {k: v for k, v in spec.items() if k != "per_rule"} | over
+            try:
+                validate_schema({**config, "models": {arch: merged}}, schema_path)
+            except ConfigError as err:
+                detail = str(err).split(": ", 1)[-1]
+                _fail(f"models.{arch}.per_rule.{rule}", detail)
+
+
 def load_config(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
     """Schema + semantic validation (no torch); returns the config with defaults filled in."""
     config = validate_schema(config, schema_path)
+    check_model_overrides(config, schema_path)
     check_semantics(config)
     return config
 
@@ -293,14 +317,20 @@ def run_settings(config: dict, run: Run) -> dict:
     """Everything that determines a training run's result (its Snakemake params: a change retrains)."""
     tr = effective_training(config, run.task, run.learning_rule, run.arch)
     tr.pop("accuracy_threshold", None)  # used by aggregation only; changing it must not retrain
+    tr.pop("loss_threshold", None)
     tr.pop("seed_block", None)  # which job trains a run does not change its result
-    model = {k: v for k, v in config["models"][run.arch].items() if k != "gain"}
+    model = {k: v for k, v in effective_model(config, run.arch, run.learning_rule).items() if k != "gain"}
     return {**{key: getattr(run, key) for key in RUN_KEYS}, "model": model, "training": tr}
 
 
-def accuracy_thresholds(config: dict) -> dict[str, float]:
-    """{task: accuracy threshold} (time_to_learn, computed by rnngeom.aggregate)."""
-    return {task: effective_training(config, task)["accuracy_threshold"] for task in config["tasks"]}
+def learn_criteria(config: dict) -> dict[str, dict]:
+    """{task: {"accuracy": accuracy_threshold, "loss_fraction": loss_threshold or None}}: when a run of the
+    task has learned (time_to_learn, by rnngeom.aggregate; rnngeom.analysis.loss_drop.LearnCriterion)."""
+    out = {}
+    for task in config["tasks"]:
+        tr = effective_training(config, task)
+        out[task] = {"accuracy": tr["accuracy_threshold"], "loss_fraction": tr.get("loss_threshold")}
+    return out
 
 
 # --- python -m rnngeom.config check [FILE] ------------------------------------------------------------------

@@ -1,22 +1,29 @@
-"""Regime scan: where, over gain x lambda_TCR (and alpha, learning rate, task timing), our reconstruction
-learns, how fast, and whether it learns by a plateau then a drop.
+"""Regime scan: where, over gain x lambda_TCR and any other config values (memory gap, learning rate,
+optimizer, leak, readout length, ...), our reconstruction learns, how fast, and whether it learns by a
+search phase (a plateau) then an abrupt drop.
 
 The scan file (config/scan.yaml) holds only the scan; everything else (tasks, models, training, data,
-analysis.loss_drop) comes from the main config, so a scan run is exactly a reproduction run at other values.
+loss_drop) comes from the main config, so a scan run is exactly a reproduction run at other values.
 Its seeds are EXPLORATION seeds: no experiment of the main config may use them (checked), so the claims,
 decided on their own (confirmation) seeds, never reuse a run that chose their regime.
 
-A *cell* is one point of a family's grid, (family, task, arch, learning rule, override values, gain,
-lambda_tcr), with all the scan's seeds: one job trains them as one ensemble (``rnngeom.train``; members are
-independent, so each row equals training that seed alone). Each run's row holds the times and loss-drop
-fields of the reproduction's own functions (``rnngeom.aggregate.collect_run``, ``detect_loss_drop`` with the
-main config's analysis settings); the scan keeps only these rows, not the checkpoints.
+A family's ``vary`` maps one or more main-config paths to their values; its cells are the product of them
+(with the tasks, archs, gains and lambda_tcr values). A *cell* is one point of that grid with all the
+scan's seeds: one job trains them as one ensemble (``rnngeom.train``) and writes their learning curves
+(``cells/<cell>.tsv``, one row per evaluation of each run). The table (``scan.tsv``, one row per run;
+``rnngeom.scan_table``, a module of its own so that a cell job imports none of it) is made from the
+curves with the reproduction's own functions (``rnngeom.aggregate.run_summary`` for the
+times, ``detect_in_metrics`` with the main config's ``loss_drop`` settings), so a change of the accuracy
+threshold or of the drop detector re-makes the table, not the training. A cell job gets its runs' resolved
+settings (``resolved_cell``), so editing a part of the main config a cell does not read (another task, an
+experiment, a figure) does not retrain it.
 
-Torch is imported only inside ``train_cell``: the Snakefile parse expands and validates the scan torch-free.
+Torch is imported only inside ``cell_curves``: the Snakefile parse expands and validates the scan torch-free.
 
 CLI:
     python -m rnngeom.scan cell --main-config CONFIG --scan-config SCAN --cell ID --out cells/ID.tsv
-    python -m rnngeom.scan table --out results/scan/scan.tsv cells/*.tsv
+    python -m rnngeom.scan cell --resolved JSON --cell ID --out cells/ID.tsv     (what the pipeline runs)
+    python -m rnngeom.scan_table --main-config CONFIG --out results/scan/scan.tsv cells/*.tsv  (the table)
     python -m rnngeom.scan list --main-config CONFIG --scan-config SCAN      (one cell id a line)
 CONFIG is a YAML/JSON file or inline JSON (the pipeline passes the validated config as JSON).
 """
@@ -43,38 +50,14 @@ from rnngeom.config import Run, fmt_num
 SCAN_KEYS = ("seeds", "families")
 FAMILY_KEYS = ("tasks", "archs", "learning_rule", "gain", "lambda_tcr", "vary")
 FAMILY_REQUIRED = ("tasks", "archs", "learning_rule", "gain", "lambda_tcr")
-# Main-config sections a scan job does not need: leaving them out of its command keeps an edit of an
-# experiment, a figure or a claim from retraining the scan (Snakemake re-runs a job whose params change).
-NOT_FOR_JOBS = ("experiments", "figures", "claims", "scan")
-# Columns always in the table, filled with each run's effective value (NaN where the arch has no alpha).
-EFFECTIVE_COLUMNS = ("alpha", "lr", "n_steps")
-COLUMNS = [
-    "family",
-    "cell",
-    "task",
-    "arch",
-    "learning_rule",
-    *EFFECTIVE_COLUMNS,
-    "gain",
-    "lambda_tcr",
-    "seed",
-    "n_iterations",
-    "eval_every",
-    "learned",
-    "time_to_learn",
-    "time_to_learn_censored",
-    "censored",
-    "final_accuracy",
-    "best_accuracy",
-    "diverged",
-    "abrupt",
-    "plateau_fraction",
-    "drop_width_rel",
-    "drop_decades",
-    "t_drop",
-    "wall_seconds",
-]
-LOSS_DROP_COLUMNS = ("abrupt", "plateau_fraction", "drop_width_rel", "drop_decades", "t_drop")
+# Columns always in the table, filled with each run's effective value (NaN where the arch has no alpha or
+# the task no such parameter). A varied path gets a column named by its last part (see override_column).
+EFFECTIVE_COLUMNS = ("alpha", "optimizer", "lr", "n_steps")
+# The learning curves a cell job writes (cells/<cell>.tsv): identity, then one row per evaluation.
+CURVE_ID_COLUMNS = ["family", "cell", "task", "arch", "learning_rule", "gain", "lambda_tcr", "seed"]
+# per run, repeated on its rows (chance_loss: the held-out loss of the best constant output)
+CURVE_RUN_COLUMNS = ["n_iterations", "run_diverged", "chance_loss", "wall_seconds"]
+CURVE_METRICS = ["iteration", "task_loss", "tcr_loss", "test_loss", "test_accuracy", "diverged"]
 
 
 class ScanError(ValueError):
@@ -85,22 +68,26 @@ def _fail(key: str, problem: str):
     raise ScanError(f"scan config error at '{key}': {problem}")
 
 
+def _fmt_value(v) -> str:
+    return v if isinstance(v, str) else fmt_num(v)
+
+
 @dataclass(frozen=True)
 class Cell:
     family: str
     task: str
     arch: str
     learning_rule: str
-    overrides: tuple[tuple[str, float], ...]  # (dotted main-config path, value); () for gain_lambda
+    overrides: tuple[tuple[str, float | str], ...]  # (dotted main-config path, value), in `vary` order
     gain: float
     lambda_tcr: float
     seeds: tuple[int, ...]
 
     @property
     def cell_id(self) -> str:
-        """``family/task/arch/rule[/<name><value>]/lam<λ>/g<gain>``, numbers as in run ids."""
+        """``family/task/arch/rule[/<name><value>...]/lam<λ>/g<gain>``, numbers as in run ids."""
         parts = [self.family, self.task, self.arch, self.learning_rule]
-        parts += [f"{override_column(path)}{fmt_num(v)}" for path, v in self.overrides]
+        parts += [f"{override_column(path)}{_fmt_value(v)}" for path, v in self.overrides]
         return "/".join(parts + [f"lam{fmt_num(self.lambda_tcr)}", f"g{fmt_num(self.gain)}"])
 
     def job_choice(self) -> tuple[str, str, str]:
@@ -114,12 +101,9 @@ class Cell:
 
 
 def override_column(path: str) -> str:
-    """The table column of a ``vary`` path: alpha, lr or n_steps for the three known ones, else the path."""
-    parts = path.split(".")
-    known = (parts[0] in ("models", "tasks") and len(parts) == 3) or (
-        parts[0] == "training" and len(parts) == 2
-    )
-    return parts[-1] if known and parts[-1] in EFFECTIVE_COLUMNS else path
+    """The table column of a ``vary`` path: its last part (``tasks.delayed_addition.n_steps`` -> n_steps,
+    ``training.per_rule.rflo.lr`` -> lr, ``models.leaky.per_rule.rflo.alpha`` -> alpha)."""
+    return path.split(".")[-1]
 
 
 # --- overrides -------------------------------------------------------------------------------------------
@@ -149,9 +133,12 @@ def effective_values(config: dict, task: str, arch: str, rule: str) -> dict:
     from rnngeom.tasks import get_task  # numpy only
 
     params = {**get_task(task).defaults, **config["tasks"][task]}
+    training = rnngeom_config.effective_training(config, task, rule, arch)
+    model = rnngeom_config.effective_model(config, arch, rule)
     return {
-        "alpha": config["models"][arch].get("alpha", math.nan),
-        "lr": rnngeom_config.effective_training(config, task, rule, arch)["lr"],
+        "alpha": model.get("alpha", math.nan),
+        "optimizer": training["optimizer"],
+        "lr": training["lr"],
         "n_steps": params.get("n_steps", math.nan),
     }
 
@@ -176,6 +163,8 @@ def _check_override(config: dict, family: str, fam: dict, path: str, values: lis
         _fail(key, f"'{path}' is not a key of the main config (only existing values can be varied)")
     if isinstance(default, (dict, list)):
         _fail(key, f"'{path}' is a section of the main config, not a value")
+    if isinstance(default, str) != all(isinstance(v, str) for v in values):
+        _fail(key, f"values {values} are not of the kind of the main config's {default!r}")
     parts = path.split(".")
     # An override of one task's or architecture's value must reach every cell it is crossed with.
     for section, names in (("tasks", fam["tasks"]), ("models", fam["archs"])):
@@ -197,6 +186,10 @@ def _check_override(config: dict, family: str, fam: dict, path: str, values: lis
                         f"is shadowed for task {task!r}, arch {arch!r} by training.per_task / per_arch / "
                         "per_rule overrides",
                     )
+        if parts[0] == "models" and parts[2] != "per_rule":
+            model = rnngeom_config.effective_model(varied, parts[1], fam["learning_rule"])
+            if model.get(parts[-1]) != value:
+                _fail(key, f"is shadowed by models.{parts[1]}.per_rule.{fam['learning_rule']}")
 
 
 def validate_scan(scan: dict, config: dict) -> dict:
@@ -259,13 +252,13 @@ def validate_scan(scan: dict, config: dict) -> dict:
         else:
             _check_list(f"{where}.gain", gains, (int, float))
         vary = fam.get("vary", {})
-        if not isinstance(vary, dict) or len(vary) > 1:
-            _fail(
-                f"{where}.vary",
-                "must map ONE main-config path to its list of values (one dimension at a time)",
-            )
+        if not isinstance(vary, dict):
+            _fail(f"{where}.vary", "must map main-config paths to their lists of values")
+        columns = [override_column(path) for path in vary]
+        if len(set(columns)) != len(columns):
+            _fail(f"{where}.vary", f"two paths end in the same name ({columns}): their columns would clash")
         for path, values in vary.items():
-            _check_list(f"{where}.vary.{path}", values, (int, float))
+            _check_list(f"{where}.vary.{path}", values, (int, float, str))
             _check_override(config, family, fam, path, values)
     return scan
 
@@ -285,11 +278,6 @@ def load_main_config(source: str) -> dict:
     return config
 
 
-def job_config(config: dict) -> dict:
-    """What a scan job needs of the validated main config (see NOT_FOR_JOBS)."""
-    return {k: v for k, v in config.items() if k not in NOT_FOR_JOBS}
-
-
 def read_scan(path: str | Path, config: dict) -> dict:
     try:
         scan = yaml.safe_load(Path(path).read_text())
@@ -302,12 +290,12 @@ def read_scan(path: str | Path, config: dict) -> dict:
 
 
 def cells(scan: dict, config: dict) -> list[Cell]:
-    """Every cell of every family, in file order (family, task, arch, override, gain, lambda)."""
+    """Every cell of every family, in file order (family, task, arch, overrides, gain, lambda)."""
     out = []
     seeds = tuple(int(s) for s in scan["seeds"])
     for family, fam in scan["families"].items():
-        vary = list(fam.get("vary", {}).items())
-        override_sets = [((path, v),) for path, values in vary for v in values] or [()]
+        vary = fam.get("vary", {})
+        override_sets = [tuple(zip(vary, values)) for values in itertools.product(*vary.values())]
         for task, arch, overrides in itertools.product(fam["tasks"], fam["archs"], override_sets):
             gains = fam["gain"][arch] if isinstance(fam["gain"], dict) else fam["gain"]
             for gain, lam in itertools.product(gains, fam["lambda_tcr"]):
@@ -339,68 +327,80 @@ def unless_invalid(error: str | None, paths: list[str]) -> list[str]:
     return paths
 
 
-# --- one cell: train its seeds as one ensemble, one row per run -------------------------------------------
-def cell_rows(config: dict, cell: Cell, runs_dir: str | Path, device: str = "cpu", threads: int = 1):
-    """Train (or resume) the cell's runs in runs_dir/<cell_id>/seed<s>/ and return their rows (COLUMNS).
+def resolved_cell(config: dict, cell: Cell) -> dict:
+    """Everything a cell's training reads, resolved: its runs' settings, the data settings and the task's
+    parameters, and the effective values of the table (the cell job's Snakemake params: a change of any of
+    them, and only of them, retrains the cell)."""
+    varied = apply_overrides(config, cell.overrides)
+    return {
+        "cell": {**cell.__dict__, "overrides": [list(o) for o in cell.overrides], "seeds": list(cell.seeds)},
+        "runs": [rnngeom_config.run_settings(varied, run) for run in cell.runs()],
+        "data": varied["data"],
+        "task_params": varied["tasks"][cell.task],
+        "columns": {
+            **effective_values(varied, cell.task, cell.arch, cell.learning_rule),
+            **{override_column(path): v for path, v in cell.overrides},
+        },
+    }
 
-    The datasets are generated here from the cell's (overridden) task parameters and ``config["data"]``,
-    exactly as the pipeline's data rule does, so a timing override gets its own data. Checkpoints and
-    datasets are deleted afterwards; metrics.tsv and provenance.json of each run stay (a few kB), and runs
-    whose provenance.json holds these settings are not trained again (a job killed after training)."""
-    from rnngeom.aggregate import collect_run
-    from rnngeom.analysis.loss_drop import detect_loss_drop
-    from rnngeom.analysis.run_analysis import resolve_settings
+
+def cell_from_resolved(resolved: dict) -> Cell:
+    """The Cell a ``resolved_cell`` dict was made for."""
+    try:
+        c = dict(resolved["cell"])
+        c["overrides"] = tuple(tuple(o) for o in c["overrides"])
+        c["seeds"] = tuple(int(s) for s in c["seeds"])
+        return Cell(**c)
+    except (KeyError, TypeError) as err:
+        raise ScanError(f"--resolved is not a resolved scan cell: {err}") from None
+
+
+# --- one cell: train its seeds as one ensemble, keep their learning curves ------------------------------
+def cell_curves(resolved: dict, cell: Cell, runs_dir: str | Path, device: str = "cpu", threads: int = 1):
+    """Train (or resume) the cell's runs in runs_dir/<cell_id>/seed<s>/ and return their learning curves:
+    one row per evaluation of each run (CURVE_ID_COLUMNS, the cell's columns, CURVE_RUN_COLUMNS,
+    CURVE_METRICS).
+
+    The datasets are generated here from the cell's (overridden) task parameters and data settings, exactly
+    as the pipeline's data rule does, so a timing override gets its own data. Checkpoints and datasets are
+    deleted afterwards; metrics.tsv and provenance.json of each run stay (a few kB), and runs whose
+    provenance.json holds these settings are not trained again (a job killed after training)."""
     from rnngeom.data import generate_split, write_dataset
     from rnngeom.train import settings_hash, train_run
 
-    varied = apply_overrides(config, cell.overrides)
     cell_dir = Path(runs_dir) / cell.cell_id
     runs = cell.runs()
-    settings = [
-        {**rnngeom_config.run_settings(varied, run), "device": device, "threads": threads} for run in runs
-    ]
+    settings = [{**s, "device": device, "threads": threads} for s in resolved["runs"]]
+    if [int(s["seed"]) for s in settings] != [run.seed for run in runs]:
+        raise ScanError(f"the resolved settings are not those of cell {cell.cell_id!r} (seeds differ)")
     out_dirs = [cell_dir / f"seed{run.seed}" for run in runs]
     if not all(_finished(d, settings_hash(s)) for d, s in zip(out_dirs, settings)):
-        data, paths = varied["data"], {}
+        data, paths = resolved["data"], {}
         for split, n in (("train", data["n_train"]), ("test", data["n_test"])):
             paths[split] = cell_dir / "data" / f"{split}.npz"
-            split_data = generate_split(cell.task, split, n, data["seed"], varied["tasks"][cell.task])
+            split_data = generate_split(cell.task, split, n, data["seed"], resolved["task_params"])
             write_dataset(paths[split], split_data, {"task": cell.task, "split": split, "seed": data["seed"]})
         train_run(settings, paths["train"], paths["test"], out_dirs)
         shutil.rmtree(cell_dir / "data")
 
-    threshold = rnngeom_config.accuracy_thresholds(varied)
-    analysis = resolve_settings(varied.get("analysis"))
-    effective = effective_values(varied, cell.task, cell.arch, cell.learning_rule)
-    extra = {path: v for path, v in cell.overrides if override_column(path) == path}
-    rows = []
-    for run, out_dir in zip(runs, out_dirs):
-        summary = collect_run(out_dir, threshold)["runs"]
+    frames = []
+    for run, s, out_dir in zip(runs, settings, out_dirs):
+        provenance = json.loads((out_dir / "provenance.json").read_text())
         metrics = pd.read_csv(out_dir / "metrics.tsv", sep="\t")
-        drop = detect_loss_drop(
-            metrics["iteration"], metrics[analysis["loss_column"]], **analysis["loss_drop"]
-        )
         (out_dir / "checkpoints.pt").unlink(missing_ok=True)
-        rows.append(
-            {
-                "family": cell.family,
-                "cell": cell.cell_id,
-                **{
-                    k: getattr(run, k)
-                    for k in ("task", "arch", "learning_rule", "gain", "lambda_tcr", "seed")
-                },
-                **effective,
-                **extra,
-                **{k: summary[k] for k in ("n_iterations", "eval_every", "learned", "time_to_learn")},
-                **{k: summary[k] for k in ("time_to_learn_censored", "censored", "diverged")},
-                "final_accuracy": summary["final_test_accuracy"],
-                "best_accuracy": summary["best_test_accuracy"],
-                **{k: drop.to_dict()[k] for k in LOSS_DROP_COLUMNS},
-                # the ensemble's training time shared equally by its runs: what one run costs in it
-                "wall_seconds": round(summary["wall_seconds"] / len(runs), 3),
-            }
-        )
-    return order_columns(pd.DataFrame(rows))
+        ident = {"family": cell.family, "cell": cell.cell_id}
+        ident |= {k: getattr(run, k) for k in ("task", "arch", "learning_rule", "gain", "lambda_tcr", "seed")}
+        per_run = {
+            "n_iterations": s["training"]["n_iterations"],
+            "run_diverged": bool(provenance.get("diverged", False)),
+            "chance_loss": provenance["chance_loss"],
+            # the ensemble's training time shared equally by its runs: what one run costs in it
+            "wall_seconds": round(float(provenance["wall_seconds"]) / len(runs), 3),
+        }
+        frames.append(metrics[CURVE_METRICS].assign(**ident, **resolved["columns"], **per_run))
+    curves = pd.concat(frames, ignore_index=True)
+    first = CURVE_ID_COLUMNS + list(resolved["columns"]) + CURVE_RUN_COLUMNS
+    return curves[first + CURVE_METRICS]
 
 
 def _finished(run_dir: Path, expected_hash: str) -> bool:
@@ -408,59 +408,49 @@ def _finished(run_dir: Path, expected_hash: str) -> bool:
     return provenance.exists() and json.loads(provenance.read_text()).get("settings_hash") == expected_hash
 
 
-def order_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """COLUMNS first, then the extra override columns (vary paths outside EFFECTIVE_COLUMNS)."""
-    return df[COLUMNS + sorted(c for c in df.columns if c not in COLUMNS)]
-
-
-def concat_cells(paths) -> pd.DataFrame:
-    """The scan table: every cell's rows, sorted by cell and seed."""
-    frames = [pd.read_csv(p, sep="\t") for p in paths]
-    if not frames:
-        raise ScanError("no cell tables given")
-    missing = [str(p) for p, f in zip(paths, frames) if not set(COLUMNS) <= set(f.columns)]
-    if missing:
-        raise ScanError(f"not a scan cell table (columns missing): {missing[:3]}")
-    table = pd.concat(frames, ignore_index=True)
-    return order_columns(table).sort_values(["cell", "seed"], kind="stable").reset_index(drop=True)
-
-
 def main(argv=None) -> int:
-    from rnngeom.io import write_tsv_atomic
+    from rnngeom.io import json_arg, write_tsv_atomic
 
     ap = argparse.ArgumentParser(prog="python -m rnngeom.scan", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    for name in ("cell", "list"):
-        p = sub.add_parser(name)
-        p.add_argument("--main-config", required=True, help="main config: YAML/JSON file or inline JSON")
-        p.add_argument("--scan-config", required=True, help="the scan file (config/scan.yaml)")
-    cell = sub.choices["cell"]
+    cell = sub.add_parser("cell")
+    cell.add_argument("--main-config", help="main config: YAML/JSON file or inline JSON")
+    cell.add_argument("--scan-config", help="the scan file (config/scan.yaml)")
+    cell.add_argument(
+        "--resolved", help="the cell's resolved settings (JSON or @file), instead of the configs"
+    )
     cell.add_argument("--cell", required=True, help="cell id (see `list`)")
-    cell.add_argument("--out", required=True, help="the cell's table (.tsv)")
+    cell.add_argument("--out", required=True, help="the cell's learning curves (.tsv)")
     cell.add_argument("--runs-dir", default="results/scan/runs", help="where the runs train (resumable)")
     cell.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     cell.add_argument("--threads", type=int, default=1)
-    table = sub.add_parser("table")
-    table.add_argument("--out", required=True)
-    table.add_argument("cells", nargs="+", help="cell tables")
+    listing = sub.add_parser("list")
+    listing.add_argument("--main-config", required=True, help="main config: YAML/JSON file or inline JSON")
+    listing.add_argument("--scan-config", required=True, help="the scan file (config/scan.yaml)")
     a = ap.parse_args(argv)
     try:
-        if a.command == "table":
-            df = concat_cells(a.cells)
-            write_tsv_atomic(a.out, df)
-            print(f"wrote {a.out}: {len(df)} runs in {df['cell'].nunique()} cells", file=sys.stderr)
-            return 0
-        config = load_main_config(a.main_config)
-        scan = read_scan(a.scan_config, config)
-        if a.command == "list":
-            print("\n".join(c.cell_id for c in cells(scan, config)))
-            return 0
-        rows = cell_rows(config, find_cell(scan, config, a.cell), a.runs_dir, a.device, a.threads)
+        if a.command == "cell" and a.resolved:
+            resolved = json_arg(a.resolved, "--resolved")
+            target = cell_from_resolved(resolved)
+            if target.cell_id != a.cell:
+                raise ScanError(f"--resolved holds cell {target.cell_id!r}, not --cell {a.cell!r}")
+        else:
+            if not (a.main_config and a.scan_config):
+                ap.error("give --resolved, or --main-config and --scan-config")
+            config = load_main_config(a.main_config)
+            scan = read_scan(a.scan_config, config)
+            if a.command == "list":
+                print("\n".join(c.cell_id for c in cells(scan, config)))
+                return 0
+            target = find_cell(scan, config, a.cell)
+            resolved = resolved_cell(config, target)
+        curves = cell_curves(resolved, target, a.runs_dir, a.device, a.threads)
     except (ScanError, rnngeom_config.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_tsv_atomic(a.out, rows)
-    print(f"wrote {a.out}: {len(rows)} runs, {int(rows['learned'].sum())} learned", file=sys.stderr)
+    write_tsv_atomic(a.out, curves)
+    n_runs = curves["seed"].nunique()
+    print(f"wrote {a.out}: learning curves of {n_runs} runs", file=sys.stderr)
     return 0
 
 

@@ -48,6 +48,7 @@ from rnngeom.models import build_model
 from rnngeom.optim import FusedAdam
 from rnngeom.runtime import set_threads
 from rnngeom.tasks import TaskData, get_task
+from rnngeom.tasks.base import chance_loss
 
 METRIC_COLUMNS = [
     "iteration",
@@ -438,6 +439,8 @@ class Trainer:
                         "diverged": bool(self.diverged[k]),
                         "final_iteration": final,
                         "ensemble_size": self.K,
+                        # the held-out loss of the best constant output (the search phase's level)
+                        "chance_loss": chance_loss(self.test_data),
                         **self.rule.provenance(),
                     },
                 ),

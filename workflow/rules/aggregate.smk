@@ -13,9 +13,11 @@ rule aggregate:
     conda:
         "../../envs/rnngeom.yaml"
     params:
-        thresholds=json.dumps(rnngeom_config.accuracy_thresholds(config)),
+        thresholds=json.dumps(rnngeom_config.learn_criteria(config)),
+        loss_drop=json.dumps(config["loss_drop"], sort_keys=True),
         run_dirs=[f"{RUNS_DIR}/{run_id}" for run_id in RUNS],
         out_dir=lambda wc, output: Path(output.runs).parent,
     shell:
-        "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --out-dir {params.out_dir} "
+        "python -m rnngeom.aggregate --thresholds {params.thresholds:q} --loss-drop {params.loss_drop:q} "
+        "--out-dir {params.out_dir} "
         "{params.run_dirs} > {log} 2>&1"

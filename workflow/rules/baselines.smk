@@ -17,7 +17,7 @@ rule baselines:
         "../../envs/rnngeom.yaml"
     params:
         tasks=json.dumps(config["tasks"], sort_keys=True),
-        thresholds=json.dumps(rnngeom_config.accuracy_thresholds(config)),
+        thresholds=json.dumps(rnngeom_config.learn_criteria(config)),
         data_dir=lambda wc, input: Path(input.data[0]).parents[1],
     shell:
         "python -m rnngeom.tasks.baselines --tasks {params.tasks:q} --data-dir {params.data_dir} "

@@ -1,6 +1,7 @@
-# Regime scan (docs/scan.md): time-to-learn and plateau-then-drop over gain x lambda_TCR, alpha, learning
-# rate and task timing, on exploration seeds. Not part of `all`: run it with `snakemake scan` (make scan).
+# Regime scan (docs/scan.md): time-to-learn, the search phase and the drop over gain x lambda_TCR and the
+# values each family varies, on exploration seeds. Not part of `all`: run it with `snakemake scan` (make scan).
 from rnngeom import scan as rnngeom_scan
+from rnngeom import scan_table as rnngeom_scan_table
 
 SCAN_FILE = config.get("scan", "config/scan.yaml")
 # The scan file is validated at every parse, but a problem in it stops only the scan targets (before any of
@@ -11,29 +12,30 @@ try:
     SCAN_ERROR = None
 except rnngeom_scan.ScanError as err:
     SCAN, SCAN_CELLS, SCAN_ERROR = {"families": {}}, {}, str(err)
-# {family: the table column it varies (alpha, lr, n_steps, ...), "" for gain x lambda only}
+# {family: the table columns it varies, comma-separated (n_steps,lr, ...), "" for gain x lambda only}
 SCAN_FAMILIES = {
-    family: "".join(rnngeom_scan.override_column(path) for path in spec.get("vary", {}))
+    family: ",".join(rnngeom_scan.override_column(path) for path in spec.get("vary", {}))
     for family, spec in SCAN["families"].items()
 }
 SCAN_DIR = "results/scan"
 
 
 wildcard_constraints:
-    cell="[a-z0-9_]+/[a-z_]+/[a-z0-9]+/[a-z0-9_]+/([^/]+/)?lam[^/]+/g[^/]+",
+    cell="[a-z0-9_]+/[a-z_]+/[a-z0-9]+/[a-z0-9_]+/([^/]+/)*lam[^/]+/g[^/]+",
     family="|".join(SCAN_FAMILIES),
 
 
 rule scan_cell:
-    """Train one scan cell (all exploration seeds as one ensemble); one row per run. Resumes if interrupted."""
+    """Train one scan cell (all exploration seeds as one ensemble); their learning curves. Resumes if
+    interrupted."""
     input:
-        # not the scan file itself: adding a family must not retrain the other cells (the id says what a cell
-        # is, params.seeds the rest)
+        # not the scan file itself: adding a family must not retrain the other cells (params say what a cell
+        # trains: its runs' resolved settings, data and task parameters)
         src=lambda wc: job_source_files(
             "rnngeom.scan", *rnngeom_scan.cell_of(SCAN_CELLS, wc.cell).job_choice()
         ),
     output:
-        table=f"{SCAN_DIR}/cells/{{cell}}.tsv",
+        curves=f"{SCAN_DIR}/cells/{{cell}}.tsv",
     log:
         f"{SCAN_DIR}/logs/cells/{{cell}}.log",
     benchmark:
@@ -46,34 +48,38 @@ rule scan_cell:
         mem_mb=2000,
         runtime="60m",
     params:
-        # only the sections a scan run reads: editing an experiment or a figure does not retrain the scan
-        main=json.dumps(rnngeom_scan.job_config(config), sort_keys=True),
-        scan=SCAN_FILE,
-        seeds=lambda wc: rnngeom_scan.cell_of(SCAN_CELLS, wc.cell).seeds,
+        resolved=lambda wc: json.dumps(
+            rnngeom_scan.resolved_cell(config, rnngeom_scan.cell_of(SCAN_CELLS, wc.cell)),
+            sort_keys=True,
+        ),
         runs_dir=f"{SCAN_DIR}/runs",
         device=DEVICE,
     shell:
-        "python -m rnngeom.scan cell --main-config {params.main:q} --scan-config {params.scan:q} "
-        "--cell {wildcards.cell} --out {output.table} --runs-dir {params.runs_dir} "
-        "--device {params.device} --threads {threads} > {log} 2>&1"
+        "python -m rnngeom.scan cell --resolved {params.resolved:q} --cell {wildcards.cell} "
+        "--out {output.curves} --runs-dir {params.runs_dir} --device {params.device} "
+        "--threads {threads} > {log} 2>&1"
 
 
 rule scan_table:
-    """The scan table: one row per run of every cell."""
+    """The scan table: one row per run of every cell (times and the loss drop, from the curves)."""
     input:
         # a problem in the scan file stops the scan here, before any of its jobs runs
         cells=lambda wc: rnngeom_scan.unless_invalid(
             SCAN_ERROR, expand(f"{SCAN_DIR}/cells/{{cell}}.tsv", cell=SCAN_CELLS)
         ),
-        src=job_source_files("rnngeom.scan"),
+        src=job_source_files("rnngeom.scan_table"),
     output:
         table=f"{SCAN_DIR}/scan.tsv",
     log:
         f"{SCAN_DIR}/logs/scan_table.log",
     conda:
         "../../envs/rnngeom.yaml"
+    params:
+        # what the table reads of the main config: thresholds and the loss-drop settings
+        main=json.dumps(rnngeom_scan_table.table_config(config), sort_keys=True),
     shell:
-        "python -m rnngeom.scan table --out {output.table} {input.cells} > {log} 2>&1"
+        "python -m rnngeom.scan_table --main-config {params.main:q} --out {output.table} "
+        "{input.cells} > {log} 2>&1"
 
 
 rule scan_figure:

@@ -1,56 +1,73 @@
-"""Abrupt learning from a training curve: a plateau, then a fast fall of the loss; and time-to-learn.
+"""Abrupt learning from a training curve: a search phase (a plateau), then a fast fall of the loss; and
+time-to-learn.
 
-Everything is measured on the log10-loss y(t) ("decades") of the curve itself, without smoothing its width:
+Everything is measured on the log10-loss y(t) ("decades") of the curve itself, from its own crossing times
+(no fitted shape), and every criterion is relative to the curve's own timescales, its plateau and its
+evaluation interval, never to the run length: the same curve gets the same answer whether the run stops
+soon after the fall or goes on ten times longer.
 
-1. The fall: y(t) = y_top − D · σ((t − t_drop) / w) − s · w · softplus((t − t_drop) / w), a sigmoid in
-   log-loss followed by a steady decline of s ≥ 0 decades per iteration (losses keep falling after the drop),
-   is fitted by robust least squares (scipy ``least_squares``, soft-L1 loss, so spikes do not pull it) to the
-   raw points. Its start is the best
-   single step of the curve (the split of the points that explains the most variance of the log-loss, after a
-   3-point running median that removes single spikes), tried with several widths. t_drop is the fall's
-   midpoint, D (``drop_decades``) its size and ``drop_width`` = 2 ln 9 · w its 10–90 % width in iterations:
-   continuous, so it is not floored by a smoothing window and does not depend on the evaluation interval (a
-   fall narrower than one evaluation step is reported as narrower than that step; it cannot be resolved).
-2. The plateau: the stretch before the fall's onset (t_drop − drop_width) where the loss stays within
-   ``plateau_tol_decades`` of the fitted level before the fall, y_top (a 3-point running median, so one noisy
-   point does not end it); plateau_length runs from its start to drop_start, and
-   ``plateau_fraction`` = plateau_length / run length (the iterations the curve spans).
-3. abrupt = (drop_decades ≥ min_drop_decades) and (plateau_fraction ≥ min_plateau_frac) and
-   (drop_width_rel = drop_width / run length ≤ max_width_frac). An exponential or 1/t decay starts falling at
-   once (no plateau); a slow decline is too wide. ``reason`` says which criterion failed.
-t_drop, drop_width and the plateau are reported whenever a fall of at least ``min_drop_decades`` is fitted,
-abrupt or not; NaN otherwise.
+0. Chance level (optional ``reference_loss``, e.g. the held-out loss of the best constant output): log-losses
+   above it are clipped to it. A network first learns the targets' mean, which takes a few evaluations;
+   that step is not the end of the search but its start. Without a reference the curve is used as it is.
+   A 3-point running median ym removes single spikes.
+1. Plateau level and escape. The level ``plateau_loss`` = 10**top is the median of ym before the curve's
+   biggest downward step (the split of the points that explains the most variance), then re-estimated as
+   the median of the plateau found below (a curve that falls from its first points, with no level before
+   the fall, is measured from its start). The run has ``escaped`` when ym falls ``min_drop_decades`` below
+   it; ``t_drop`` is that crossing (linearly interpolated between evaluations): the time the loss was 3.2x
+   (0.5 decades) below its plateau.
+2. Onset and fall. ``t_onset`` is the last crossing of top − ``plateau_tol_decades`` before t_drop: where
+   the loss left the plateau band. ``drop_width`` = t_drop − t_onset: how long the escape took (a fall
+   between two evaluations is narrower than one step; it cannot be resolved further).
+3. The plateau: walking back from t_onset while ym stays within ``plateau_tol_decades`` of top (from the
+   last point in the band's upper half; one point outside the band between two inside does not end it);
+   ``plateau_length`` runs from its start to t_onset, ``plateau_evals`` = plateau_length / the evaluation
+   interval (median gap). ``plateau_decline``: the median of ym over the plateau's first third minus that
+   over its last third; a plateau is *flat* when this is at most half the band (a sloped decline crossing
+   the band is not a search phase).
+4. abrupt = escaped, a flat plateau of at least ``min_plateau_evals`` evaluations, and ``width_over_plateau``
+   = drop_width / plateau_length ≤ ``max_width_over_plateau``: the run searched, then escaped much faster
+   than it had searched. An exponential or 1/t decay falls from the start (no flat plateau; crossing the
+   band takes about as long as the escape); a second slow stage after a pause is slow compared with the
+   pause. ``reason`` says which criterion failed.
+5. ``search_fraction``: the share of the time until the escape (t_drop) spent on a flat plateau of at least
+   min_plateau_evals, plateau_length / t_drop (0 without one); 1 for a run that never escaped (all of it was
+   search). A regime has a search phase when this is large in runs without TCR (the claims' precondition,
+   rnngeom.claims).
+``drop_decades`` is the total fall, top minus the lowest ym after t_drop (NaN-free descriptive size).
+Without an escape the drop fields are NaN.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.ndimage import median_filter
-from scipy.optimize import least_squares
-from scipy.special import expit
 
-WIDTH_PER_SCALE = 2.0 * math.log(9.0)  # 10-90 % width of σ(t / w) is 2 ln 9 · w
 NAN = float("nan")
 
 
 @dataclass
 class LossDrop:
-    abrupt: bool  # plateau and fast fall (see the module docstring)
+    abrupt: bool  # flat plateau of min_plateau_evals, then an escape within max_width_over_plateau of it
     reason: str  # "abrupt" or why not
-    t_drop: float  # iteration of the fall's midpoint (NaN if no fall of min_drop_decades)
-    drop_start: float  # 10 % of the fall reached
-    drop_end: float  # 90 % of the fall reached
-    drop_width: float  # drop_end − drop_start (iterations)
-    drop_width_rel: float  # drop_width / run_length
-    drop_decades: float  # fitted fall D (log10 units; 0 if the curve has too few points)
+    escaped: bool  # the loss fell min_drop_decades below its plateau level
+    t_onset: float  # the loss left the plateau band (top − plateau_tol_decades); NaN if not escaped
+    t_drop: float  # the loss was min_drop_decades below the plateau (the escape); NaN if not escaped
+    drop_width: float  # t_drop − t_onset (iterations)
+    drop_decades: float  # total fall: plateau level minus the lowest (median-filtered) loss after t_drop
     plateau_start: float
-    plateau_length: float  # iterations from plateau_start to drop_start
-    plateau_fraction: float  # plateau_length / run_length
-    plateau_loss: float  # fitted loss level before the fall, 10**y_top
+    plateau_length: float  # iterations from plateau_start to t_onset
+    plateau_evals: float  # plateau_length / eval_step
+    plateau_decline: float  # decades lost from the plateau's first third to its last (flatness)
+    width_over_plateau: float  # drop_width / plateau_length (inf without a plateau)
+    search_fraction: float  # plateau_length / t_drop on a flat plateau; 1 if never escaped
+    plateau_loss: float  # the plateau level, 10**top
     run_length: float  # iterations spanned by the curve
+    eval_step: float  # median interval between evaluations
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,18 +84,7 @@ def log_loss_curve(iterations, loss, floor: float = 1e-12):
     return it, y[order][first]
 
 
-def _sigmoid_fall(p, t):
-    """Plateau at top, a sigmoid fall of D decades (midpoint t_mid, scale w), then a steady decline of
-    ``tail`` decades per iteration that switches on with the fall (w · softplus((t − t_mid)/w) is the
-    integral of the sigmoid): training losses keep falling after the drop, and without this term the fit
-    would stretch the sigmoid over the whole decline."""
-    top, decades, t_mid, log_w, tail = p
-    w = np.exp(log_w)
-    u = (t - t_mid) / w
-    return top - decades * expit(u) - tail * w * np.logaddexp(0.0, u)
-
-
-def _best_step(t, y) -> int:
+def _best_step(y) -> int:
     """Index k maximising the variance explained by splitting y into y[:k] and y[k:] (each at its mean)."""
     n = len(y)
     c1, c2 = np.cumsum(y), np.cumsum(y**2)
@@ -89,35 +95,35 @@ def _best_step(t, y) -> int:
     return int(k[np.argmin(sse)]) if np.isfinite(sse).any() else n // 2
 
 
-def fit_fall(t, y):
-    """Robust sigmoid fit of a fall in log-loss; returns (top, decades, t_mid, w)."""
-    step = float(np.median(np.diff(t)))
-    span = float(t[-1] - t[0])
-    ym = median_filter(y, size=3, mode="nearest") if len(y) >= 5 else y
-    k = _best_step(t, ym)
-    t0 = 0.5 * (t[k - 1] + t[k])
-    top0, low0 = float(np.median(ym[:k])), float(np.median(ym[k:]))
-    # noise of the log-loss from successive differences (robust), the scale of the soft-L1 loss
-    noise = 1.4826 * float(np.median(np.abs(np.diff(y) - np.median(np.diff(y))))) / math.sqrt(2.0)
-    f_scale = max(noise, 1e-3)
-    lo = [-np.inf, 0.0, t[0], math.log(1e-3 * step), 0.0]
-    hi = [np.inf, np.inf, t[-1], math.log(max(span, step)), np.inf]
-    best = None
-    for w0 in (step, 5.0 * step, 0.05 * span, 0.25 * span):
-        log_w0 = math.log(float(np.clip(w0, 2e-3 * step, max(span, step))))
-        p0 = [top0, max(top0 - low0, 1e-6), t0, log_w0, 0.0]
-        fit = least_squares(
-            lambda p: _sigmoid_fall(p, t) - y,
-            p0,
-            bounds=(lo, hi),
-            loss="soft_l1",
-            f_scale=f_scale,
-            x_scale=[1.0, 1.0, max(span, step), 1.0, 1.0 / max(span, step)],
-        )
-        if best is None or fit.cost < best.cost:
-            best = fit
-    top, decades, t_mid, log_w, _ = best.x
-    return float(top), float(decades), float(t_mid), float(math.exp(log_w))
+def _crossing(t, y, i: int, level: float) -> float:
+    """Where y crosses ``level`` downwards between points i and i + 1 (linear interpolation)."""
+    if y[i] == y[i + 1]:
+        return float(t[i + 1])
+    return float(t[i] + (t[i + 1] - t[i]) * (y[i] - level) / (y[i] - y[i + 1]))
+
+
+def _escape(t, ym, top: float, min_drop: float, tol: float):
+    """(escape index e, onset index o, plateau start index i) for plateau level ``top``; None if ym never
+    falls min_drop below it (after its first point)."""
+    below = np.flatnonzero(ym[1:] <= top - min_drop) + 1
+    if not len(below):
+        return None
+    e = int(below[0])
+    o = e - 1
+    while o > 0 and ym[o] < top - tol:  # last point still in the band (above its lower edge)
+        o -= 1
+    # Going back from the last point in the band's upper half (near the onset the curve has started to bend
+    # towards the band's lower edge, where noise takes points in and out), the plateau ends where two points
+    # in a row leave the band: one noisy point does not end it.
+    inside = np.abs(ym - top) <= tol
+    i = o
+    while i > 0 and ym[i] < top - tol / 2:
+        i -= 1
+    while i > 0 and (inside[i - 1] or (i > 1 and inside[i - 2])):
+        i -= 1
+    while i < o and not inside[i]:
+        i += 1
+    return e, o, i
 
 
 def detect_loss_drop(
@@ -125,69 +131,184 @@ def detect_loss_drop(
     loss,
     *,
     min_drop_decades: float = 0.5,
-    min_plateau_frac: float = 0.1,
-    max_width_frac: float = 0.1,
+    min_plateau_evals: float = 5.0,
+    max_width_over_plateau: float = 0.25,
     plateau_tol_decades: float = 0.15,
+    reference_loss: float | None = None,
     floor: float = 1e-12,
 ) -> LossDrop:
-    """Plateau and fall of a training curve (see the module docstring).
+    """Search phase and escape of a training curve (see the module docstring).
 
-    min_drop_decades:    smallest fitted fall (log10 units; 0.5 = a factor 3.2) that counts as a drop.
-    min_plateau_frac:    shortest plateau before the fall, as a fraction of the run length, for "abrupt".
-    max_width_frac:      widest 10–90 % fall, as a fraction of the run length, for "abrupt".
-    plateau_tol_decades: how far (log10) the loss may stray from the fitted pre-fall level on the plateau.
-    floor:               losses are clipped at this value before the log.
+    min_drop_decades:       how far (log10) below its plateau the loss must fall to have escaped (0.5 = a
+                            factor 3.2).
+    min_plateau_evals:      shortest flat plateau before the escape, in evaluation intervals, for "abrupt".
+    max_width_over_plateau: longest escape (t_drop − t_onset), as a fraction of the plateau before it.
+    plateau_tol_decades:    how far (log10) the loss may stray from the plateau level on the plateau; the
+                            onset is where it falls this far below.
+    reference_loss:         chance level (e.g. the best constant output's loss); the curve is clipped to it
+                            from above. None: no clip.
+    floor:                  losses are clipped at this value before the log.
     """
     t, y = log_loss_curve(iterations, loss, floor)
+    if reference_loss is not None and np.isfinite(reference_loss) and reference_loss > 0:
+        y = np.minimum(y, math.log10(max(float(reference_loss), floor)))
     run_length = float(t[-1] - t[0]) if len(t) else 0.0
-    none = LossDrop(False, "", NAN, NAN, NAN, NAN, NAN, 0.0, NAN, NAN, NAN, NAN, run_length)
+    step = float(np.median(np.diff(t))) if len(t) > 1 else NAN
+    none = LossDrop(False, "", False, NAN, NAN, NAN, 0.0, NAN, NAN, NAN, NAN, NAN, 1.0, NAN, run_length, step)
     if len(t) < 6:
         none.reason = f"too few points ({len(t)})"
+        none.search_fraction = NAN
         return none
-    top, decades, t_mid, w = fit_fall(t, y)
-    if decades < min_drop_decades:
-        none.reason = f"fitted fall {decades:.3g} decades < min_drop_decades={min_drop_decades}"
-        none.drop_decades = decades
-        return none
-    width = WIDTH_PER_SCALE * w
-    start, end = t_mid - width / 2, t_mid + width / 2
-
-    # Plateau: walk back from the fall's onset (t_mid − width, where 1.2 % of the fall is done: at the 10 %
-    # point itself the loss is already 0.1 D below the plateau) while the loss stays near the pre-fall level.
     ym = median_filter(y, size=3, mode="nearest")
-    j = int(np.searchsorted(t, t_mid - width, side="right"))  # points before the onset: t[:j]
-    i = j
-    while i > 0 and abs(ym[i - 1] - top) <= plateau_tol_decades:
-        i -= 1
-    plateau_start = float(t[i]) if i < j else float(start)
-    plateau_length = max(0.0, float(start) - plateau_start)
+    top = float(np.median(ym[: _best_step(ym)]))
+    found = _escape(t, ym, top, min_drop_decades, plateau_tol_decades)
+    if found is not None:  # the level of the plateau itself, then the escape from it
+        _, o, i = found
+        top = float(np.median(ym[i : o + 1]))
+        found = _escape(t, ym, top, min_drop_decades, plateau_tol_decades)
+    if found is None:  # a fall from the very start (no level before it): measured from where it starts
+        start = float(np.max(ym[:3]))
+        if ym.min() <= start - min_drop_decades:
+            top = start
+            found = _escape(t, ym, top, min_drop_decades, plateau_tol_decades)
+    if found is None:
+        none.reason = (
+            f"no escape: the loss never fell min_drop_decades={min_drop_decades:g} below its plateau"
+        )
+        none.drop_decades = max(0.0, top - float(ym.min()))
+        none.plateau_loss = 10**top
+        return none
+    e, o, i = found
+    t_drop = _crossing(t, ym, e - 1, top - min_drop_decades)
+    t_onset = _crossing(t, ym, o, top - plateau_tol_decades) if ym[o] >= top - plateau_tol_decades else t[o]
+    t_onset = min(t_onset, t_drop)
+    plateau_start = float(t[i])
+    plateau_length = max(0.0, t_onset - plateau_start)
+    third = max(1, (o - i + 1) // 3)
+    decline = float(np.median(ym[i : i + third]) - np.median(ym[o + 1 - third : o + 1]))
+    width = t_drop - t_onset
+    flat = decline <= plateau_tol_decades / 2
+    evals = plateau_length / step
     result = LossDrop(
         abrupt=False,
         reason="abrupt",
-        t_drop=t_mid,
-        drop_start=start,
-        drop_end=end,
+        escaped=True,
+        t_onset=t_onset,
+        t_drop=t_drop,
         drop_width=width,
-        drop_width_rel=width / run_length,
-        drop_decades=decades,
+        drop_decades=top - float(ym[e:].min()),
         plateau_start=plateau_start,
         plateau_length=plateau_length,
-        plateau_fraction=plateau_length / run_length,
+        plateau_evals=evals,
+        plateau_decline=decline,
+        width_over_plateau=width / plateau_length if plateau_length > 0 else math.inf,
+        search_fraction=min(1.0, plateau_length / t_drop) if flat and evals >= min_plateau_evals else 0.0,
         plateau_loss=10**top,
         run_length=run_length,
+        eval_step=step,
     )
-    if result.drop_width_rel > max_width_frac:
+    if evals < min_plateau_evals:
         result.reason = (
-            f"fall is gradual: 10-90% width {width:.4g} = {result.drop_width_rel:.3g} of the run "
-            f"> max_width_frac={max_width_frac}"
+            f"no plateau: {evals:.3g} evaluation steps before the onset < min_plateau_evals="
+            f"{min_plateau_evals:g}"
         )
-    elif result.plateau_fraction < min_plateau_frac:
+    elif not flat:
         result.reason = (
-            f"no plateau: {result.plateau_fraction:.3g} of the run < min_plateau_frac={min_plateau_frac}"
+            f"no flat plateau: the loss declined {decline:.3g} decades across it > "
+            f"plateau_tol_decades/2={plateau_tol_decades / 2:g}"
+        )
+    elif result.width_over_plateau > max_width_over_plateau:
+        result.reason = (
+            f"fall is gradual: the escape took {width:.4g} iterations = {result.width_over_plateau:.3g} of "
+            f"the plateau > max_width_over_plateau={max_width_over_plateau:g}"
         )
     else:
         result.abrupt = True
     return result
+
+
+LOSS_COLUMNS = ("task_loss", "test_loss")  # metrics columns the detector may read
+
+
+def default_settings() -> dict:
+    """The detector's settings (the config's ``loss_drop:`` block): the metrics column it reads
+    (``task_loss``: the training loss averaged since the previous evaluation, or ``test_loss``: the held-out
+    loss at the evaluation) and the keyword arguments of ``detect_loss_drop`` (their defaults are the single
+    source), without the per-run ``reference_loss``."""
+    params = inspect.signature(detect_loss_drop).parameters
+    kwargs = {n: p.default for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n != "reference_loss"}
+    return {"loss_column": "task_loss", **kwargs}
+
+
+def resolve_settings(overrides: dict | None) -> dict:
+    """The defaults with ``overrides`` applied; an unknown key or loss column raises ValueError naming it."""
+    settings = default_settings()
+    unknown = sorted(set(overrides or {}) - set(settings))
+    if unknown:
+        raise ValueError(f"unknown loss_drop setting(s) {unknown}; allowed: {sorted(settings)}")
+    settings.update(overrides or {})
+    if settings["loss_column"] not in LOSS_COLUMNS:
+        raise ValueError(f"loss_drop.loss_column {settings['loss_column']!r}; allowed: {list(LOSS_COLUMNS)}")
+    return settings
+
+
+def detect_in_metrics(metrics, settings: dict | None = None, reference_loss: float | None = None) -> LossDrop:
+    """``detect_loss_drop`` on a run's metrics table (iteration and the settings' loss column)."""
+    cfg = resolve_settings(settings)
+    column = cfg.pop("loss_column")
+    for col in ("iteration", column):
+        if col not in metrics.columns:
+            raise ValueError(f"metrics table lacks column {col!r}; it has {list(metrics.columns)}")
+    return detect_loss_drop(metrics["iteration"], metrics[column], reference_loss=reference_loss, **cfg)
+
+
+@dataclass(frozen=True)
+class LearnCriterion:
+    """When a run has learned its task: held-out accuracy ≥ ``accuracy``; or, where ``loss_fraction`` is set
+    (a task whose accuracy tolerance a clearly learned run reaches only long after its drop, e.g. delayed
+    addition's), held-out loss ≤ loss_fraction × the chance loss (the best constant output's) instead."""
+
+    accuracy: float
+    loss_fraction: float | None = None
+
+    @classmethod
+    def of(cls, value) -> LearnCriterion:
+        """From the JSON form {"accuracy": a, "loss_fraction": f | null} (or a bare accuracy threshold)."""
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"accuracy", "loss_fraction"})
+            if unknown or "accuracy" not in value:
+                raise ValueError(f"a learn criterion is {{accuracy, loss_fraction}}, got {value!r}")
+            f = value.get("loss_fraction")
+            return cls(float(value["accuracy"]), None if f is None else float(f))
+        return cls(float(value))
+
+    def as_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "loss_fraction": self.loss_fraction}
+
+    def describe(self) -> str:
+        if self.loss_fraction is None:
+            return f"accuracy >= {self.accuracy:g}"
+        return f"loss <= {self.loss_fraction:g} x chance"
+
+    def reached(self, accuracy, loss, chance_loss: float | None) -> np.ndarray:
+        """Whether each (accuracy, loss) meets the criterion."""
+        if self.loss_fraction is None:
+            return np.asarray(accuracy, dtype=float) >= self.accuracy
+        if chance_loss is None or not np.isfinite(chance_loss):
+            raise ValueError("the loss criterion needs the run's chance_loss (provenance.json)")
+        return np.asarray(loss, dtype=float) <= self.loss_fraction * float(chance_loss)
+
+    def time_to_learn(self, metrics, chance_loss: float | None = None) -> float | None:
+        """First evaluated iteration of ``metrics`` (iteration, test_accuracy, test_loss) that meets the
+        criterion (None if none does); NaN evaluations are skipped."""
+        its = np.asarray(metrics["iteration"], dtype=float)
+        acc = np.asarray(metrics["test_accuracy"], dtype=float)
+        loss = np.asarray(metrics["test_loss"], dtype=float)
+        value = acc if self.loss_fraction is None else loss
+        ok = np.isfinite(its) & np.isfinite(value)
+        order = np.argsort(its[ok], kind="stable")
+        hit = self.reached(acc[ok][order], loss[ok][order], chance_loss)
+        return float(its[ok][order][hit][0]) if hit.any() else None
 
 
 def time_to_learn(iterations, accuracy, threshold: float, *, sustain: int = 1) -> float | None:

@@ -1,19 +1,20 @@
-"""Phase-space analysis of a training run: fixed/slow points at every checkpoint, loss drop, GR events.
+"""Phase-space analysis of a training run: fixed/slow points at every checkpoint, GR events.
 
     python -m rnngeom.analysis.run_analysis --checkpoints runs/x/checkpoints.pt --data data/task/test.npz \\
-        --metrics runs/x/metrics.tsv --out-dir runs/x/analysis [--settings '{...}' | @file.json] [--threads N]
+        --out-dir runs/x/analysis [--settings '{...}' | @file.json] [--threads N]
     python -m rnngeom.analysis.run_analysis --data data/task/test.npz --run-dir runs/x runs/y \\
         [--settings '[{...}, {...}]'] [--manifest runs/block0.analysis.json]
 
 The second form analyses several runs of one task in one process (a seed block: one torch import for all):
-each --run-dir holds checkpoints.pt and metrics.tsv and gets its analysis/ exactly as the first form writes
+each --run-dir holds checkpoints.pt and gets its analysis/ exactly as the first form writes
 it; --settings is one object for every run or a list with one object per --run-dir; --manifest writes the
 block's manifest (rnngeom.blocks) after the last run.
 
 Steps:
 1. Run every checkpoint's model on the same first ``n_trials`` held-out trials (trajectories); slow dynamics
    at every checkpoint: mean hidden-state speed, the TCR penalty, the ramping index and its
-   autocorrelation-matched null (``ramping_index``, ``ramping_null``).
+   autocorrelation-matched null (``ramping_index``, ``ramping_null``), and the weight motion into it,
+   ‖θ_k − θ_{k−1}‖ over all parameters (``param_change``).
 2. Fit a PCA frame once, on the final model's trajectories; everything is projected into it.
 3. Fixed points at every checkpoint (``fixed_points_at: all``; ``final``: at the final checkpoint only, for
    runs whose claims read no time course of the fixed points) under a constant input (``input``: the
@@ -26,8 +27,7 @@ Steps:
    and scored against their main analysis (identical networks: pure start-sampling noise); the run's event
    threshold follows (gr_events.gr_threshold).
 5. Rank-one models only: the exact one-dimensional flow of the latent κ at every checkpoint (``kappa_flow``).
-6. Loss drop (plateau, t_drop, width; loss_drop.detect_loss_drop) from the metrics table.
-7. GR scores between consecutive checkpoints, judged against the threshold (t_GR, t_GR_max); with
+6. GR scores between consecutive checkpoints, judged against the threshold (t_GR, t_GR_max); with
    ``fixed_points_at: final`` there are none (gr_scores.tsv and events.tsv header-only, the GR fields of
    analysis.json null, the fixed-point counts of checkpoint_summary.tsv empty before the final checkpoint).
 
@@ -37,7 +37,8 @@ Outputs in --out-dir (each written atomically):
                             n_slow, mean_speed (mean ‖x_t − x_{t−1}‖ along the trajectories), mean_tcr
                             (mean (r_t − r_{t−1})², the TCR penalty), ramping_index (see ``ramping_index``:
                             mean over units of |Spearman ρ| between the trial-averaged rate r̄_i(t) and t),
-                            ramping_null (the same index of AR(1) surrogates with matched autocorrelation)
+                            ramping_null (the same index of AR(1) surrogates with matched autocorrelation),
+                            param_change (‖θ_k − θ_{k−1}‖, empty at the first checkpoint)
     kappa_flow.tsv          rank-one runs (arch "rank1"): the 1-D flow of the latent κ at every checkpoint
                             (see ``kappa_flow``): iteration, kappa, dkappa, slope, kind (grid | stable |
                             saddle | unstable; the non-grid rows are the fixed points). Other architectures:
@@ -47,15 +48,16 @@ Outputs in --out-dir (each written atomically):
     events.tsv              the GR events (gr_events.EVENT_COLUMNS), possibly no rows
     trajectories_pca.npz    iterations [C], pcs [C, n_plot_trials, T, 3] (for phase portraits), pca_mean,
                             pca_components
-    analysis.json           loss drop (abrupt, t_drop, plateau_length, plateau_fraction, drop_width,
-                            drop_width_rel, drop_decades, ...), GR (t_GR, t_GR_max, gr_threshold,
+    analysis.json           GR (t_GR, t_GR_max, gr_threshold,
                             gr_noise_floor = median null score, gr_null_scores, n_gr_events),
                             fixed_point_input(_source), timing, settings, kappa_fixed_points_final (rank-one:
                             [{kappa, kind}] at the end)
-Every table is a deterministic function of the inputs and settings; only analysis.json holds timings.
+Every table is a deterministic function of the inputs and settings; only analysis.json holds timings. The
+loss drop is not computed here but from the learning curve, by rnngeom.aggregate
+(loss_drop.detect_in_metrics), so a change of the drop detector never re-runs this analysis.
 
 Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword
-arguments of find_fixed_points_batched, plrnn_fixed_points, detect_loss_drop, gr_scores and gr_threshold;
+arguments of find_fixed_points_batched, plrnn_fixed_points, gr_scores and gr_threshold;
 unknown keys are an error).
 """
 
@@ -83,7 +85,6 @@ from rnngeom.analysis.fixed_points import (
     stability_kind,
 )
 from rnngeom.analysis.gr_events import detect_gr_events, gr_scores, gr_threshold, gr_transition
-from rnngeom.analysis.loss_drop import detect_loss_drop
 from rnngeom.analysis.pca import PCA
 from rnngeom.analysis.plrnn_exact import plrnn_fixed_points
 from rnngeom.io import atomic_path, json_arg, write_json_atomic, write_tsv_atomic
@@ -113,6 +114,7 @@ SUMMARY_COLUMNS = [
     "mean_tcr",
     "ramping_index",
     "ramping_null",
+    "param_change",
 ]
 KAPPA_FLOW_COLUMNS = ["iteration", "kappa", "dkappa", "slope", "kind"]
 
@@ -144,12 +146,10 @@ def default_settings() -> dict:
         "start_noise_rel": 0.05,
         "checkpoints_per_batch": 16,  # checkpoints optimised together in one batch (generic finder)
         "plrnn_method": "exact",  # "exact" (region solver) or "generic" (speed minimiser) for PLRNNs
-        "loss_column": "task_loss",  # metrics column for the loss drop
         "kappa_grid_points": 201,  # rank-one models: grid points of the latent flow dκ(κ) per checkpoint
         "ramping_surrogates": 32,  # AR(1) surrogates per checkpoint for ramping_null
         "fixed_points": _keyword_defaults(find_fixed_points_batched, exclude=("input", "device")),
         "plrnn_exact": _keyword_defaults(plrnn_fixed_points, exclude=("start_states", "seed")),
-        "loss_drop": _keyword_defaults(detect_loss_drop),
         "gr_scores": {**_keyword_defaults(gr_scores, exclude=("coords", "scale")), "kinds": list(KINDS)},
         # GR noise floor: re-analyse n_checkpoints checkpoints (spread over training, the last included) with
         # n_reanalyses other start seeds each; the threshold is gr_threshold() of these null scores
@@ -497,6 +497,11 @@ def reanalysis_scores(
     ]
 
 
+def parameter_vector(model) -> np.ndarray:
+    """Every parameter of ``model`` in one float64 vector (in named_parameters order)."""
+    return np.concatenate([p.detach().double().cpu().numpy().ravel() for p in model.parameters()])
+
+
 def _finite_median(values) -> float | None:
     """Median of the finite values, None (JSON null) when there are none."""
     v = np.asarray(values, dtype=float)
@@ -504,13 +509,12 @@ def _finite_median(values) -> float | None:
     return float(np.median(v)) if len(v) else None
 
 
-def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dict | None = None):
+def analyse_run(checkpoints, data, out_dir, settings: dict | None = None):
     """Analyse one run (see the module docstring); returns the analysis.json content.
 
     checkpoints: anything with ``.iterations`` and ``.model_at(it)`` (rnngeom.checkpoints.Checkpoints; its
         ``.run`` settings name the task for ``input: task``).
-    data: the held-out TaskData (or only its inputs [n_trials, T, n_in], when input is not "task");
-    metrics: the run's metrics table.
+    data: the held-out TaskData (or only its inputs [n_trials, T, n_in], when input is not "task").
     """
     t_start = time.perf_counter()
     cfg = resolve_settings(settings)
@@ -537,8 +541,10 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
 
     # 1. Trajectories and slow dynamics of every checkpoint.
     summary_rows, pcs_for_plots, flow_frames, visited = [], [], [], []
+    previous = None
     for k, it in enumerate(iterations):
         model = checkpoints.model_at(it)
+        theta = parameter_vector(model)
         st, act = trajectories(model, x_in)
         visited.append(st.reshape(-1, st.shape[-1]))
         pcs_for_plots.append(pca.transform(st[: cfg["n_plot_trials"]]).astype(np.float32))
@@ -549,8 +555,11 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
                 "mean_tcr": float(tcr_penalty(torch.from_numpy(act))),
                 "ramping_index": ramping_index(act),
                 "ramping_null": ramping_null(act, cfg["ramping_surrogates"], seed=cfg["seed"] * 100003 + k),
+                # ‖θ_k − θ_{k−1}‖: the plain weight motion into this checkpoint (claim C2's control)
+                "param_change": math.nan if previous is None else float(np.linalg.norm(theta - previous)),
             }
         )
+        previous = theta
         if is_rank1:
             kappa_traj = act @ model.n.detach().double().numpy() / model.n_hidden
             flow = kappa_flow(model, s_in, kappa_traj=kappa_traj, n_grid=cfg["kappa_grid_points"])
@@ -640,13 +649,6 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         else pd.DataFrame(columns=KAPPA_FLOW_COLUMNS)
     )
 
-    # Loss drop. (Time-to-learn is computed once, in rnngeom.aggregate, which knows per-task thresholds and
-    # divergence; keeping it out of here means a threshold change never re-runs the analysis.)
-    for col in ("iteration", cfg["loss_column"]):
-        if col not in metrics.columns:
-            raise ValueError(f"metrics table lacks column {col!r}; it has {list(metrics.columns)}")
-    drop = detect_loss_drop(metrics["iteration"], metrics[cfg["loss_column"]], **cfg["loss_drop"])
-
     # GR events: every transition judged against the run's calibrated threshold.
     gr = detect_gr_events(gr_scores(points, fp_iterations, scale=pca.scale, **cfg["gr_scores"]), threshold)
 
@@ -665,13 +667,7 @@ def analyse_run(checkpoints, data, metrics: pd.DataFrame, out_dir, settings: dic
         )
 
     per_ckpt = np.asarray(seconds_per_ckpt, dtype=float)
-    drop_fields = {("drop_reason" if k == "reason" else k): v for k, v in drop.to_dict().items()}
-    drop_fields = {
-        k: None if isinstance(v, float) and math.isnan(v) else v  # NaN -> null: strict JSON
-        for k, v in drop_fields.items()
-    }
     result = {
-        **drop_fields,
         "t_GR": gr.t_gr,
         "t_GR_max": gr.t_gr_max,
         "gr_threshold": None if math.isnan(gr.threshold) else gr.threshold,  # NaN -> null: strict JSON
@@ -727,10 +723,9 @@ def main(argv=None) -> None:
         "--run-dir",
         nargs="+",
         action="extend",
-        help="run folder(s) of one task with checkpoints.pt and metrics.tsv; each gets <run-dir>/analysis",
+        help="run folder(s) of one task with checkpoints.pt; each gets <run-dir>/analysis",
     )
     ap.add_argument("--checkpoints", help="one run's checkpoints.pt (instead of --run-dir)")
-    ap.add_argument("--metrics", help="that run's metrics.tsv")
     ap.add_argument("--out-dir", help="that run's analysis folder")
     ap.add_argument(
         "--settings",
@@ -744,19 +739,17 @@ def main(argv=None) -> None:
     from rnngeom.blocks import write_manifest
     from rnngeom.checkpoints import load_checkpoints
 
-    single = (args.checkpoints, args.metrics, args.out_dir)
+    single = (args.checkpoints, args.out_dir)
     if args.run_dir and any(single):
-        ap.error("give either --run-dir or --checkpoints/--metrics/--out-dir, not both")
+        ap.error("give either --run-dir or --checkpoints/--out-dir, not both")
     if args.run_dir:
-        jobs = [
-            (Path(d) / "checkpoints.pt", Path(d) / "metrics.tsv", Path(d) / "analysis") for d in args.run_dir
-        ]
+        jobs = [(Path(d) / "checkpoints.pt", Path(d) / "analysis") for d in args.run_dir]
     elif all(single):
         if args.manifest:
             ap.error("--manifest needs --run-dir")
         jobs = [single]
     else:
-        ap.error("give --run-dir, or all of --checkpoints, --metrics and --out-dir")
+        ap.error("give --run-dir, or both --checkpoints and --out-dir")
     try:
         per_run = _per_run_settings(json_arg(args.settings or "{}", "--settings"), len(jobs))
         for overrides in per_run:
@@ -767,19 +760,17 @@ def main(argv=None) -> None:
             resolve_settings(overrides)  # every run's settings checked before the first run is analysed
     except ValueError as err:
         ap.error(str(err))
-    missing = [str(f) for ckpt, metrics, _ in jobs for f in (ckpt, metrics) if not Path(f).exists()]
+    missing = [str(ckpt) for ckpt, _ in jobs if not Path(ckpt).exists()]
     if missing:
         ap.error(f"missing run files: {missing[:5]}")
     with np.load(args.data) as z:
         data = TaskData(inputs=z["inputs"], targets=z["targets"], mask=z["mask"])
-    for (ckpt, metrics_file, out_dir), overrides in zip(jobs, per_run):
-        metrics = pd.read_csv(metrics_file, sep="\t")
-        result = analyse_run(load_checkpoints(ckpt), data, metrics, out_dir, overrides)
+    for (ckpt, out_dir), overrides in zip(jobs, per_run):
+        result = analyse_run(load_checkpoints(ckpt), data, out_dir, overrides)
         threshold = "none" if result["gr_threshold"] is None else f"{result['gr_threshold']:.3g}"
         print(
             f"analysed {result['n_checkpoints']} checkpoints in {result['timing']['total_s']:.1f} s: "
-            f"abrupt={result['abrupt']} t_drop={result['t_drop']} t_GR={result['t_GR']} "
-            f"(GR threshold {threshold}) -> {out_dir}"
+            f"t_GR={result['t_GR']} (GR threshold {threshold}) -> {out_dir}"
         )
     if args.manifest:
         write_manifest(args.manifest, "analysis", args.run_dir)

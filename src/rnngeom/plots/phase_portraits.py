@@ -1,9 +1,10 @@
 """Figure: phase portraits before, during and after the loss drop (claims C2, C4).
 
-For one run of the experiment (the abrupt run with the narrowest drop, drop_width_rel; the lowest final
-loss if none is abrupt): held-out trajectories (grey) and fixed/slow points coloured by class, in the run's
-fixed PCA frame (fitted once on the final model), at the checkpoints nearest to the start of training,
-just before t_drop, just after it, and the end of training.
+For one run of the experiment (the abrupt run with the fastest escape relative to its plateau,
+width_over_plateau; the lowest final loss if none is abrupt): held-out trajectories (grey) and fixed/slow
+points coloured by class, in the run's fixed PCA frame (fitted once on the final model), at the start of
+training, the last checkpoint on the plateau (at or before the drop's onset), after the drop (t_drop plus
+the escape's width) and the end of training.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def pick_run(runs, checkpoints):
     runs = full_runs if not full_runs.empty else runs
     dropped = runs[as_bool(runs["abrupt"]).eq(True)]
     if not dropped.empty:
-        return dropped.sort_values(["drop_width_rel", "run_id"]).iloc[0]
+        return dropped.sort_values(["width_over_plateau", "run_id"]).iloc[0]
     return runs.sort_values(["final_test_loss", "run_id"]).iloc[0]
 
 
@@ -58,10 +59,12 @@ def main(argv=None) -> int:
     analysed = set(ck.loc[known, "iteration"].astype(float)) if len(ck) else None
     with np.load(Path(args.runs_dir) / run["run_id"] / "analysis" / "trajectories_pca.npz") as z:
         its, pcs = z["iterations"].astype(float), z["pcs"]
-    t_drop = run.get("t_drop")
-    if t_drop is not None and np.isfinite(t_drop):
-        wanted = [its[0], t_drop - 0.1 * its[-1], t_drop + 0.1 * its[-1], its[-1]]
-        names = ["start", "before drop", "after drop", "end"]
+    t_onset, t_drop = (float(run.get(k, np.nan)) for k in ("t_onset", "t_drop"))
+    if np.isfinite(t_onset) and np.isfinite(t_drop):
+        # the last checkpoint on the plateau, at or before the onset; after the escape by as long again
+        on_plateau = its[its <= t_onset][-1] if (its <= t_onset).any() else its[0]
+        wanted = [its[0], on_plateau, t_drop + (t_drop - t_onset), its[-1]]
+        names = ["start", "on the plateau (onset)", "after the drop", "end"]
     else:
         wanted = list(np.quantile(its, [0, 1 / 3, 2 / 3, 1]))
         names = ["start", "1/3", "2/3", "end (no drop detected)"]

@@ -25,6 +25,16 @@ class TaskData:
         return self.inputs.shape[0]
 
 
+def chance_loss(data: TaskData) -> float:
+    """The masked MSE of the best constant output (each output channel at its masked mean target): the
+    loss a network reaches by learning the targets' mean alone, the level of the search phase's plateau
+    (delayed addition: Var(sum) = 1/6; flip-flop and evidence accumulation: ~1)."""
+    m = data.mask.astype(np.float64)
+    y = data.targets.astype(np.float64)
+    per_channel = (m * y).sum(axis=(0, 1)) / np.maximum(m.sum(axis=(0, 1)), 1.0)
+    return float((m * (y - per_channel) ** 2).sum() / max(m.sum(), 1.0))
+
+
 @dataclass(frozen=True)
 class Task:
     name: str

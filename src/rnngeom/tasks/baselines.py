@@ -1,7 +1,9 @@
-"""Shortcut baselines: the held-out accuracy of strategies that do not use the memory a task tests.
+"""Shortcut baselines: the held-out scores of strategies that do not use the memory a task tests.
 
-A task only measures memory if no shortcut reaches its accuracy threshold. For each task we score, with the
-task's own ``accuracy`` on the test split, chance and trivial strategies (zero output, the best constant,
+A task only measures memory if no shortcut meets its learn criterion (held-out accuracy at its threshold,
+or, where the task sets one, held-out loss at most a fraction of the chance loss; LearnCriterion). For each
+task we score, with the task's own ``accuracy`` and the masked MSE on the test split, chance and trivial
+strategies (zero output, the best constant,
 echoing the current input) and *forgetting* memories: a memory whose span is at most half the task's own
 memory span (flip-flop: a decaying hold with half-life <= n_steps / 2; evidence accumulation: integrating
 only the last <= stim_len / 2 samples, or a leaky integrator with time constant 1 / (1 - gamma) <= stim_len
@@ -9,7 +11,8 @@ only the last <= stim_len / 2 samples, or a leaky integrator with time constant 
 a longer memory is closer to the task's solution; the cap is what makes them shortcuts).
 
 ``python -m rnngeom.tasks.baselines --tasks JSON --data-dir results/data --thresholds JSON --out FILE.tsv``
-writes one row per (task, baseline): task, baseline, accuracy, threshold, reaches_threshold, params (the
+writes one row per (task, baseline): task, baseline, accuracy, loss_over_chance (its held-out loss over the
+chance loss), criterion (the task's learn criterion in words), reaches_threshold (meets it), params (the
 fitted and capped parameters as ``name=value`` pairs separated by ``;``, empty if none).
 """
 
@@ -23,17 +26,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnngeom.analysis.loss_drop import LearnCriterion
 from rnngeom.data import load_dataset
 from rnngeom.io import json_arg, write_tsv_atomic
 from rnngeom.tasks import get_task
 from rnngeom.tasks._params import resolve
-from rnngeom.tasks.base import TaskData
+from rnngeom.tasks.base import TaskData, chance_loss
 from rnngeom.tasks.flipflop import last_pulse_step
 
 # A forgetting memory may span at most this fraction of the task's memory span (trial or stimulus length).
 MAX_SPAN_FRACTION = 0.5
 
-COLUMNS = ["task", "baseline", "accuracy", "threshold", "reaches_threshold", "params"]
+COLUMNS = ["task", "baseline", "accuracy", "loss_over_chance", "criterion", "reaches_threshold", "params"]
 
 
 def _fit(task_name: str, train: TaskData, outputs: Callable[[TaskData, float], np.ndarray], grid) -> float:
@@ -154,26 +158,31 @@ BASELINES = {
 
 
 def task_baselines(
-    task_name: str, train: TaskData, test: TaskData, params: dict, threshold: float
+    task_name: str, train: TaskData, test: TaskData, params: dict, criterion: LearnCriterion
 ) -> list[dict]:
-    """Rows (task, baseline, accuracy, threshold, reaches_threshold, params) of one task: parameters fitted on
-    ``train``, accuracy on ``test``. ``params`` are the task's generator parameters (defaults filled in)."""
+    """Rows (COLUMNS) of one task: parameters fitted on ``train``, scored on ``test`` against the task's learn
+    ``criterion``. ``params`` are the task's generator parameters (defaults filled in)."""
     task = get_task(task_name)
     if task_name not in BASELINES:
         raise ValueError(
             f"no shortcut baselines defined for task {task_name!r}; defined: {sorted(BASELINES)}"
         )
     full = resolve(task_name, task.defaults, params)
+    chance = chance_loss(test)
     rows = []
     for name, outputs, fitted in BASELINES[task_name](train, full):
-        acc = task.accuracy(outputs(test), test)
+        out = outputs(test)
+        acc = task.accuracy(out, test)
+        m = test.mask.astype(np.float64)
+        loss = float((m * (out - test.targets) ** 2).sum() / max(m.sum(), 1.0))
         rows.append(
             {
                 "task": task_name,
                 "baseline": name,
                 "accuracy": acc,
-                "threshold": float(threshold),
-                "reaches_threshold": bool(acc >= threshold),
+                "loss_over_chance": loss / chance,
+                "criterion": criterion.describe(),
+                "reaches_threshold": bool(criterion.reached(acc, loss, chance)),
                 "params": ";".join(f"{k}={v:g}" for k, v in sorted(fitted.items())),
             }
         )
@@ -184,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", required=True, help="JSON {task: generator params} (the config's tasks block)")
     ap.add_argument("--data-dir", required=True, help="folder with {task}/train.npz and {task}/test.npz")
-    ap.add_argument("--thresholds", required=True, help="JSON {task: accuracy threshold}")
+    ap.add_argument(
+        "--thresholds", required=True, help="JSON {task: learn criterion {accuracy, loss_fraction}}"
+    )
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     try:
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, params in sorted(tasks.items()):
         train, test = (load_dataset(Path(a.data_dir) / name / f"{split}.npz") for split in ("train", "test"))
-        rows += task_baselines(name, train, test, params or {}, thresholds[name])
+        rows += task_baselines(name, train, test, params or {}, LearnCriterion.of(thresholds[name]))
     table = pd.DataFrame(rows, columns=COLUMNS)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_tsv_atomic(a.out, table)
