@@ -49,6 +49,28 @@ def _rule(spec, K, hand_written, time_loop="auto"):
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
+def test_a_delay_window_goes_through_the_torch_pass_and_equals_autograd(name):
+    """training.tcr_window: delay (TCR over some time pairs only): the hand-written torch pass takes it on a
+    CPU (the NumPy and compiled passes state TCR over every pair), with autograd's gradients."""
+    spec = SPECS[name]
+    params, batch = _ensemble(spec, K=3)
+    g = torch.Generator().manual_seed(5)
+    batch.tcr_pairs = (torch.rand(3, 5, 5, generator=g) > 0.5).double()
+    members = [{"seed": k, "lambda_tcr": 0.7 * k + 0.1, "gain": 1.5} for k in range(3)]
+    rule = get_rule("bptt")
+    fast = rule(dict(spec), members, {"hand_written": "auto"}, tcr_window="delay")
+    slow = rule(dict(spec), members, {"hand_written": False}, tcr_window="delay")
+    assert fast.time_loop == "none" or name == "lstm" and not fast._fused_lstm
+    lam = fast.lambdas(0).double()
+    a, b = fast.gradients_for(params, batch, lam, 0), slow.gradients_for(params, batch, lam, 0)
+    torch.testing.assert_close(a.tcr, b.tcr)
+    for n in params:
+        torch.testing.assert_close(a.grads[n], b.grads[n], msg=n)
+    everywhere = slow.gradients_for(params, Batch(batch.inputs, batch.targets, batch.mask), lam, 0)
+    assert not torch.allclose(everywhere.tcr, b.tcr)  # the window changes what is penalised
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_hand_written_gradients_equal_autograd(name):
     spec = SPECS[name]
     params, batch = _ensemble(spec, K=3)

@@ -86,3 +86,29 @@ def test_gradient_equals_autograd(layout):
     out = base.clone()
     assert tcr_grad(r, weight=weight, out=out, **kw) is out
     torch.testing.assert_close(out, base + leaf.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_delay_window_counts_only_the_weighted_pairs():
+    """training.tcr_window: delay weights the time pairs: TCR is the mean over the weighted ones, and its
+    gradient (per member, any layout) equals autograd's."""
+    torch.manual_seed(3)
+    r = torch.randn(2, 3, 6, 4, dtype=torch.float64, requires_grad=True)  # [K, B, T, N]
+    w = (torch.rand(2, 3, 5) > 0.4).double()  # [K, B, T-1] pairs
+    w[1] = 0.0
+    w[1, 0, 2] = 1.0  # member 1: one pair only
+    d2 = (r[:, :, 1:] - r[:, :, :-1]) ** 2
+    expected = torch.stack([(w[k, ..., None] * d2[k]).sum() / (4 * w[k].sum()) for k in range(2)])
+    pen = tcr_penalty(r, member_dim=0, pair_weight=w[..., None])
+    torch.testing.assert_close(pen, expected)
+    torch.testing.assert_close(pen[1], d2[1, 0, 2].mean())
+    lam = torch.tensor([0.3, 2.0], dtype=torch.float64)
+    (lam * pen).sum().backward()
+    grad = tcr_grad(r.detach(), member_dim=0, weight=lam, pair_weight=w[..., None])
+    torch.testing.assert_close(grad, r.grad)
+    # all pairs weighted 1 is the plain TCR; time-major [T, K, B, N] gives the same numbers
+    ones = torch.ones(2, 3, 5, 1, dtype=torch.float64)
+    torch.testing.assert_close(tcr_penalty(r, member_dim=0, pair_weight=ones), tcr_penalty(r, member_dim=0))
+    tm = r.detach().permute(2, 0, 1, 3)
+    torch.testing.assert_close(
+        tcr_penalty(tm, time_dim=0, member_dim=1, pair_weight=w.permute(2, 0, 1)[..., None]), pen.detach()
+    )

@@ -318,6 +318,8 @@ def run_settings(config: dict, run: Run) -> dict:
     tr = effective_training(config, run.task, run.learning_rule, run.arch)
     tr.pop("accuracy_threshold", None)  # used by aggregation only; changing it must not retrain
     tr.pop("loss_threshold", None)
+    if tr.get("tcr_window") == "all":  # the default: runs without a window have no such key
+        del tr["tcr_window"]
     tr.pop("seed_block", None)  # which job trains a run does not change its result
     model = {k: v for k, v in effective_model(config, run.arch, run.learning_rule).items() if k != "gain"}
     return {**{key: getattr(run, key) for key in RUN_KEYS}, "model": model, "training": tr}

@@ -10,6 +10,12 @@ Activity may have any layout: ``time_dim`` names its time axis (default −2, i.
 the mean runs over every other axis and gives one TCR per member; without it, one scalar over everything.
 Fewer than two time steps give TCR = 0 (and a zero gradient).
 
+Window (``training.tcr_window``): ``all`` time pairs (the default), or ``delay``: only the pairs whose two
+steps both lie in the task's delay/hold period (``Task.rest_steps``: no pulse, no marker, no evidence, no go
+cue), where a memory must be held under a constant input and input-driven changes are not penalised. The
+pairs are then weighted by w_{b,t} ∈ {0, 1} (``pair_weight``, shaped like the pairs or broadcastable to them,
+e.g. [K, B, T−1, 1]) and TCR is the mean over the weighted pairs: Σ w (Δr)² / (N Σ w).
+
 The gradient, with n the number of squared differences averaged into one TCR value,
 
     ∂TCR/∂r_t = 2 [(r_t − r_{t−1})·1{t>1} − (r_{t+1} − r_t)·1{t<T}] / n,
@@ -36,14 +42,31 @@ def _mean_dims(r: torch.Tensor, member_dim: int | None) -> tuple[int, ...] | Non
     return tuple(d for d in range(r.dim()) if d != keep)
 
 
-def tcr_penalty(r: torch.Tensor, *, time_dim: int = -2, member_dim: int | None = None) -> torch.Tensor:
-    """TCR of activity ``r``: a scalar, or [K] with ``member_dim`` (differentiable; 0 when T < 2)."""
+def _pair_count(d2: torch.Tensor, pair_weight: torch.Tensor, dims) -> torch.Tensor:
+    """Σ w over the averaged axes (w broadcast to the pairs), at least 1."""
+    w = pair_weight.to(d2).expand_as(d2)
+    return (w.sum() if dims is None else w.sum(dim=dims)).clamp_min(1.0)
+
+
+def tcr_penalty(
+    r: torch.Tensor,
+    *,
+    time_dim: int = -2,
+    member_dim: int | None = None,
+    pair_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """TCR of activity ``r``: a scalar, or [K] with ``member_dim`` (differentiable; 0 when T < 2), over all
+    time pairs or, with ``pair_weight``, over the weighted ones."""
     if r.dim() < 2:
         raise ValueError(f"r must have a time and a unit axis, got shape {tuple(r.shape)}")
     d2 = _time_pairs(r, time_dim) ** 2
     dims = _mean_dims(r, member_dim)
     if r.shape[time_dim] < 2:  # no pairs: zero, still attached to r's graph
         return d2.sum() if dims is None else d2.sum(dim=dims)
+    if pair_weight is not None:
+        wd2 = pair_weight.to(d2) * d2
+        total = wd2.sum() if dims is None else wd2.sum(dim=dims)
+        return total / _pair_count(d2, pair_weight, dims)
     return d2.mean() if dims is None else d2.mean(dim=dims)
 
 
@@ -54,8 +77,10 @@ def tcr_grad(
     member_dim: int | None = None,
     weight: torch.Tensor | float = 1.0,
     out: torch.Tensor | None = None,
+    pair_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """weight · ∂TCR/∂r, the gradient of ``tcr_penalty(r, time_dim=..., member_dim=...)``, shaped like r.
+    """weight · ∂TCR/∂r, the gradient of ``tcr_penalty(r, time_dim=..., member_dim=..., pair_weight=...)``,
+    shaped like r.
 
     ``weight``: a number, or one value per member ([K], with member_dim; e.g. λ_k). With ``out`` the
     gradient is added into ``out`` in place (and returned), e.g. onto the task part of dL/dr.
@@ -64,13 +89,17 @@ def tcr_grad(
     T = r.shape[time_dim]
     if T < 2:
         return out
-    n = _time_pairs(r, time_dim).numel() // (1 if member_dim is None else r.shape[member_dim])
+    pairs = _time_pairs(r, time_dim)
+    if pair_weight is None:
+        n = pairs.numel() // (1 if member_dim is None else r.shape[member_dim])
+    else:
+        n = _pair_count(pairs, pair_weight, _mean_dims(r, member_dim))
     scale = 2 * weight / n
     if isinstance(scale, torch.Tensor) and member_dim is not None:
         shape = [1] * r.dim()
         shape[member_dim] = -1
         scale = scale.reshape(shape)
-    d = scale * _time_pairs(r, time_dim)
+    d = scale * pairs if pair_weight is None else scale * pair_weight.to(pairs) * pairs
     out.narrow(time_dim, 1, T - 1).add_(d)  # r_t is the later end of the pair (t−1, t)
     out.narrow(time_dim, 0, T - 1).sub_(d)  # ... and the earlier end of the pair (t, t+1)
     return out

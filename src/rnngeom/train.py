@@ -171,13 +171,19 @@ class Trainer:
         full_spec = {
             k: v for k, v in self.models[0].spec().items() if k != "gain"
         }  # every hparam, defaults too
+        self.tcr_window = self.tr.get("tcr_window", "all")
         self.rule = rule_cls(
             full_spec,
             [{k: m[k] for k in ENSEMBLE_KEYS} for m in self.members],
             self.tr.get(rule_cls.settings_key, {}),
+            self.tcr_window,
         )
         self.optimizer = self._make_optimizer()
         self.train = _to_tensors(train_data, self.device)
+        if self.tcr_window == "delay":  # TCR over the delay's time pairs only: both steps at rest
+            rest = np.asarray(self.task.rest_steps(train_data), dtype=bool)
+            pairs = (rest[:, 1:] & rest[:, :-1]).astype(train_data.inputs.dtype)
+            self.train = (*self.train, torch.from_numpy(pairs).to(self.device))
         self.test = _to_tensors(test_data, self.device)
         self.test_data = test_data
         self._train_arrays: list[np.ndarray] | None = None  # NumPy views of self.train (CPU), made once

@@ -10,10 +10,13 @@ not depend on which other members share the ensemble.
 
 A rule is a class registered in ``RULES`` with
 
-    __init__(model_spec, members, settings)   model_spec: build_model spec without "gain";
+    __init__(model_spec, members, settings, tcr_window)
+                                              model_spec: build_model spec without "gain";
                                               members: [{"seed", "lambda_tcr", "gain"}, ...] (K entries);
                                               settings: the rule's block of the training settings,
-                                              training[<rule name>], merged over default_settings()
+                                              training[<rule name>], merged over default_settings();
+                                              tcr_window: "all" or "delay" (training.tcr_window; the
+                                              batches then carry the delay's time pairs, Batch.tcr_pairs)
     lambdas(iteration) -> [K]                 lambda_tcr(t) of every member (constant unless scheduled)
     gradients_for(params, batch, lambdas, iteration) -> StepResult
                                               the (pseudo-)gradients at the given λ_k(t); the trainer calls
@@ -36,6 +39,15 @@ class Batch:
     inputs: torch.Tensor  # [K, B, T, n_in]   member k's own minibatch
     targets: torch.Tensor  # [K, B, T, n_out]
     mask: torch.Tensor  # [K, B, T, n_out]  1 where the task loss counts
+    tcr_pairs: torch.Tensor | None = None  # [K, B, T-1] 1 for the time pairs TCR counts (None: every pair)
+
+    def pair_weight(self, layout: str) -> torch.Tensor | None:
+        """``tcr_pairs`` shaped for rnngeom.tcr's pair_weight: "member_first" [K, B, T-1, 1] (activity
+        [K, B, T, N]) or "time_first" [T-1, K, B, 1] (activity [T, K, B, N]); None when every pair counts."""
+        if self.tcr_pairs is None:
+            return None
+        w = self.tcr_pairs if layout == "member_first" else self.tcr_pairs.permute(2, 0, 1)
+        return w[..., None]
 
 
 @dataclass
@@ -46,6 +58,9 @@ class StepResult:
     activity_var: torch.Tensor | None = None  # [K] variance of r over batch and time, mean over units
     lambda_tcr: torch.Tensor | None = None  # [K] λ_k(t) of this step (set by LearningRule.gradients)
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # [K] per-member values to record in metrics
+
+
+TCR_WINDOWS = ("all", "delay")  # the time pairs TCR counts (rnngeom.tcr)
 
 
 class LearningRule:
@@ -65,7 +80,12 @@ class LearningRule:
         block as one ensemble on a CPU too). False unless a rule shows it (tests/test_blocks.py)."""
         return False
 
-    def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):
+    def __init__(
+        self, model_spec: dict, members: list[dict], settings: dict | None = None, tcr_window: str = "all"
+    ):
+        if tcr_window not in TCR_WINDOWS:
+            raise ValueError(f"training.tcr_window {tcr_window!r}; allowed: {list(TCR_WINDOWS)}")
+        self.tcr_window = tcr_window
         self.model_spec = dict(model_spec)
         self.members = [dict(m) for m in members]
         unknown = sorted(set(settings or {}) - set(self.default_settings()))

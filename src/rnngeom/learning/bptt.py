@@ -82,8 +82,9 @@ def output_and_activity_grads(r: torch.Tensor, batch: Batch, params: dict, lambd
     task_loss = masked_mse(y, targets, mask, member_dim=1)
     dy = masked_mse_grad(y, targets, mask, member_dim=1)
     dr = torch.matmul(dy, Bo[None])
-    tcr = tcr_penalty(r, time_dim=0, member_dim=1)
-    tcr_grad(r, time_dim=0, member_dim=1, weight=lambdas.to(r), out=dr)  # dr += λ_k ∂TCR/∂r
+    pairs = batch.pair_weight("time_first")
+    tcr = tcr_penalty(r, time_dim=0, member_dim=1, pair_weight=pairs)
+    tcr_grad(r, time_dim=0, member_dim=1, weight=lambdas.to(r), out=dr, pair_weight=pairs)  # dr += λ ∂TCR/∂r
     grads = {"readout.weight": _sum_outer(dy, r), "readout.bias": dy.sum(dim=(0, 2))}
     return task_loss, tcr, dr, grads
 
@@ -262,10 +263,14 @@ class BPTT(LearningRule):
         settings = {**cls.default_settings(), **run_settings["training"].get(cls.settings_key, {})}
         choice = settings["hand_written"]
         noisy = float(run_settings["model"].get("noise_std", 0.0)) > 0
+        if run_settings["training"].get("tcr_window", "all") != "all":
+            return False
         return cls.cpu_path(run_settings["arch"], choice, noisy) is not None
 
-    def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):
-        super().__init__(model_spec, members, settings)
+    def __init__(
+        self, model_spec: dict, members: list[dict], settings: dict | None = None, tcr_window: str = "all"
+    ):
+        super().__init__(model_spec, members, settings, tcr_window)
         arch = self.model_spec["arch"]
         choice = self.settings["hand_written"]
         if choice not in ("auto", True, False):
@@ -277,7 +282,9 @@ class BPTT(LearningRule):
         )
         # "auto" on a CPU: the leaky, rank-one and PLRNN passes in NumPy (bptt_cpu.py; faster, measured);
         # true: the torch pass below on any device (what a GPU runs, batched over members).
-        path = self.cpu_path(arch, choice, noisy)
+        # the NumPy and compiled CPU passes state TCR over every time pair only; a delay window goes through
+        # the torch passes below
+        path = self.cpu_path(arch, choice, noisy) if self.tcr_window == "all" else None
         self._numpy_on_cpu = path == "numpy"
         # Which time loop the NumPy pass runs ("compiled" or "numpy"), resolved once (provenance.json
         # records it): a "compiled" that cannot be built fails here, before any training.
@@ -325,7 +332,8 @@ class BPTT(LearningRule):
             member = {n: params[n][k].detach().requires_grad_(True) for n in names}
             out = functional_call(self._module, member, (batch.inputs[k],))
             task_loss = masked_mse(out.outputs, batch.targets[k], batch.mask[k])
-            tcr = tcr_penalty(out.activity)
+            pairs = batch.pair_weight("member_first")
+            tcr = tcr_penalty(out.activity, pair_weight=None if pairs is None else pairs[k])
             g = torch.autograd.grad(
                 task_loss + lambdas[k].to(tcr) * tcr, [member[n] for n in names], allow_unused=True
             )

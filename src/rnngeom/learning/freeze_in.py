@@ -81,8 +81,10 @@ class FreezeIn(LearningRule):
             "lambda_min": 0.0,  # controller: λ_k · c_k never goes below this
         }
 
-    def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):
-        super().__init__(model_spec, members, settings)
+    def __init__(
+        self, model_spec: dict, members: list[dict], settings: dict | None = None, tcr_window: str = "all"
+    ):
+        super().__init__(model_spec, members, settings, tcr_window)
         self.arch, self.n_hidden, _, self.alpha = model_hparams(self.model_spec, self.name)
         self._check_settings()
         K = self.n_members

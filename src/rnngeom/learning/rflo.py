@@ -154,7 +154,8 @@ def local_gradients(
         err_out = masked_mse_grad(y, batch.targets, batch.mask, member_dim=0)  # e_t = ∂L_task/∂y_t
 
         # ε_i(t) = λ_k ∂TCR/∂r_i(t), local to neuron i
-        err_r = lambdas.to(r)[:, None, None, None] * tcr_grad(r, member_dim=0)
+        pairs = batch.pair_weight("member_first")
+        err_r = lambdas.to(r)[:, None, None, None] * tcr_grad(r, member_dim=0, pair_weight=pairs)
         if feedback is not None:
             err_r = err_r + torch.einsum("kbto,kno->kbtn", err_out, feedback.to(r))
         delta = (1 - r**2) * err_r  # φ'(x_i(t)) ε_i(t)
@@ -188,7 +189,7 @@ def local_gradients(
             raise ValueError(f"RFLO has no update for parameter(s) {missing} of arch {arch!r}")
         return StepResult(
             task_loss=task_loss,
-            tcr=tcr_penalty(r, member_dim=0),
+            tcr=tcr_penalty(r, member_dim=0, pair_weight=pairs),
             grads={name: grads[name] for name in params},
             activity_var=activity_variance(r),
         )
@@ -217,8 +218,10 @@ class RFLO(LearningRule):
     def default_settings(cls) -> dict:
         return {"feedback_scale": 1.0}
 
-    def __init__(self, model_spec: dict, members: list[dict], settings: dict | None = None):
-        super().__init__(model_spec, members, settings)
+    def __init__(
+        self, model_spec: dict, members: list[dict], settings: dict | None = None, tcr_window: str = "all"
+    ):
+        super().__init__(model_spec, members, settings, tcr_window)
         self.arch, n_hidden, n_out, self.alpha = model_hparams(self.model_spec, self.name)
         scale = float(self.settings["feedback_scale"])
         self.feedback = feedback_matrices([int(m["seed"]) for m in self.members], n_hidden, n_out, scale)
