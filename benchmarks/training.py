@@ -22,8 +22,6 @@ Cases (per architecture and size):
   naive_1thread            naive loop, torch 1 thread                              ratio vs the anchor
   ours_K1_1thread          one run through our Trainer, 1 thread                   ratio vs the anchor
   ours_K<K>_1thread        K members together (seeds x lambda), 1 thread           ratio vs the anchor
-  ours_K1_numpyloop_1thread  one run, the BPTT time loops in NumPy instead of C
-                           (time_loop: numpy; not the LSTM)                        ratio vs ours_K1_1thread
   naive_2threads           naive loop, torch 2 threads                             ratio vs naive_1thread
   naive_2x1procs           two naive loops in two processes, 1 thread each (how two Snakemake jobs share
                            2 cores), summed                                        ratio vs naive_1thread
@@ -116,19 +114,14 @@ def member_settings(cfg: dict, arch: str, seed: int, lambda_tcr: float) -> dict:
     return {**run_settings(cfg, run), "device": "cpu", "threads": 1}
 
 
-def ensemble(cfg: dict, arch: str, k: int, seed0: int = 0, time_loop: str | None = None) -> list[dict]:
-    """K members of one condition: seeds x lambda_tcr (5 seeds x 3 lambdas for K = 15); ``time_loop``: the
-    BPTT setting of that name (rnngeom.learning.compiled), else the config's."""
+def ensemble(cfg: dict, arch: str, k: int, seed0: int = 0) -> list[dict]:
+    """K members of one condition: seeds x lambda_tcr (5 seeds x 3 lambdas for K = 15)."""
     out = []
     seed = seed0
     while len(out) < k:
         for lam in LAMBDAS:
             if len(out) < k:
-                m = member_settings(cfg, arch, seed, lam)
-                if time_loop is not None:
-                    tr = m["training"]
-                    m = {**m, "training": {**tr, "bptt": {**tr.get("bptt", {}), "time_loop": time_loop}}}
-                out.append(m)
+                out.append(member_settings(cfg, arch, seed, lam))
         seed += 1
     return out
 
@@ -301,8 +294,8 @@ class OursTrainer:
 
 def make_runner(kind: str, cfg: dict, arch: str, k: int, seed0: int = 0):
     """An object with .step() (one iteration), .close() and .first_step_s (the time of the warm-up iteration
-    it has already done, at the current thread count); kind "naive", "torch" (the nn.RNN/nn.LSTM anchor),
-    "ours" or "ours_numpyloop" (ours with the NumPy time loop instead of the compiled one)."""
+    it has already done, at the current thread count); kind "naive", "torch" (the nn.RNN/nn.LSTM anchor) or
+    "ours"."""
     train, test = task_data(cfg, seed_offset=seed0)
     if kind in ("naive", "torch"):
         settings = member_settings(cfg, arch, seed0, LAMBDAS[1])
@@ -315,8 +308,7 @@ def make_runner(kind: str, cfg: dict, arch: str, k: int, seed0: int = 0):
         runner.step()
         runner.first_step_s = time.perf_counter() - t0
     else:
-        time_loop = "numpy" if kind == "ours_numpyloop" else None
-        runner = OursTrainer(ensemble(cfg, arch, k, seed0, time_loop), train, test)  # first step: warm-up
+        runner = OursTrainer(ensemble(cfg, arch, k, seed0), train, test)  # first step: warm-up
     return runner
 
 
@@ -469,8 +461,6 @@ def bench_training(ctx: Context) -> list[dict]:
                         runners[f"ours_K{k}"] = make_runner("ours", cfg, arch, k)
                     except SkipBenchmark as err:
                         ctx.skip("training", f"{size}/{arch}/ours_K{k}", str(err))
-                if arch != "lstm" and "ours_K1" in runners:  # the compiled time loop's gain, side by side
-                    runners["ours_numpyloop_K1"] = make_runner("ours_numpyloop", cfg, arch, 1)
                 runners[PROBE] = MatmulProbe(probe_size(ctx))  # the peak, interleaved with the cases
                 reps = {name: n_reps(r) for name, r in runners.items()}
                 res = _measure_in_process(runners, 1, reps, budget, warm_up=False)
@@ -478,7 +468,6 @@ def bench_training(ctx: Context) -> list[dict]:
                 # each case's rounds (network-iterations/s), paired with the probe's (training_flops)
                 rounds = {"torch": anchor_case(arch), "naive": "naive_1thread", "ours_K1": "ours_K1_1thread"}
                 rounds[f"ours_K{K}"] = f"ours_K{K}_1thread"
-                rounds["ours_numpyloop_K1"] = "ours_K1_numpyloop_1thread"
                 members = {"ours_K1": 1, f"ours_K{K}": K}
                 ctx.cache.setdefault("training_probe", {})[(arch, shape["n_hidden"], shape["T"])] = {
                     "probe": probe,
@@ -531,21 +520,6 @@ def bench_training(ctx: Context) -> list[dict]:
                                 f"iterations/s; {ours / naive1:.3g} x naive_1thread",
                             )
                         )
-
-                if "ours_numpyloop_K1" in res:
-                    rows.append(
-                        ctx.row(
-                            **base,
-                            case="ours_K1_numpyloop_1thread",
-                            members=1,
-                            threads="1",
-                            value=median(res["ours_numpyloop_K1"]),
-                            reference="ours_K1_1thread",
-                            reference_value=median(res["ours_K1"]),
-                            repeats=reps["ours_numpyloop_K1"],
-                            notes=note + "; ours, one run, bptt time_loop: numpy (the loops in NumPy, not C)",
-                        )
-                    )
 
                 # -- 2 threads, in this process (same objects, warmed up again at 2 threads) ---------------
                 two = {"naive": runners["naive"]}

@@ -158,7 +158,7 @@ def test_readout_update_is_the_exact_gradient(arch):
     spec, models, params = make_members(arch, seeds)
     batch = random_batch(2, 3, 6, 2, 2, seed=1)
     res = rule_for(spec, seeds, lams).gradients_for(params, batch, torch.tensor(lams, dtype=torch.float64), 0)
-    _, r, y = run_dynamics(params, batch.inputs, arch, spec["alpha"])
+    r, y = run_dynamics(params, batch.inputs, arch, spec["alpha"])
     for k, model in enumerate(models):
         out = model(batch.inputs[k])
         torch.testing.assert_close(y[k], out.outputs)  # same dynamics as the model's forward
@@ -267,7 +267,7 @@ def train_on_evidence_accumulation(seed, *, readout_only=False, n_iterations=250
             )
         opt.step()
 
-    _, _, y = run_dynamics(params, as_k1(test.inputs), "leaky", spec["alpha"])
+    _, y = run_dynamics(params, as_k1(test.inputs), "leaky", spec["alpha"])
     labels = test.targets[:, -1, 0]
     chance = max((labels > 0).mean(), (labels < 0).mean())  # accuracy of the best constant answer
     return task.accuracy(y[0].numpy(), test), chance

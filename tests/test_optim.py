@@ -1,6 +1,7 @@
-"""rnngeom.optim: the same updates as torch.optim.Adam bit for bit, the same state layout, and no compiler
-import (what it exists for)."""
+"""rnngeom.optim: torch.optim.Adam's and SGD's updates in public operations, an exact resume, and no
+compiler import (what it exists for)."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from rnngeom.optim import FusedAdam, adam_update
+from rnngeom.optim import SGD, Adam, adam_update
 
 
 def _params(dtype):
@@ -23,10 +24,11 @@ def _grads(params, step):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_fused_adam_equals_torch_fused_adam_bit_for_bit(dtype):
+def test_adam_equals_torch_optim_adam(dtype):
+    """torch.optim.Adam's default (single-tensor) arithmetic, step for step, to its last bits."""
     ours, theirs = _params(dtype), _params(dtype)
-    opt_ours = FusedAdam(ours, lr=3e-3)
-    opt_theirs = torch.optim.Adam(theirs, lr=3e-3, fused=True)
+    opt_ours = Adam(ours, lr=3e-3)
+    opt_theirs = torch.optim.Adam(theirs, lr=3e-3, foreach=False)
     for step in range(30):
         for p, q, g in zip(ours, theirs, _grads(ours, step)):
             p.grad, q.grad = g.clone(), g.clone()
@@ -36,58 +38,47 @@ def test_fused_adam_equals_torch_fused_adam_bit_for_bit(dtype):
             assert torch.equal(p, q), f"step {step}"
 
 
-def test_fused_adam_updates_each_member_of_a_stack_as_if_it_were_alone():
-    """members=K: a [K, ...] stack's slices are updated exactly like K optimizers on [1, ...] tensors (the CPU
-    kernel's vectorised loop and scalar tail round differently, so one [K, 3] tensor would not be)."""
-    K = 7
-    g = torch.Generator().manual_seed(3)
-    stack = [torch.randn(K, *shape, generator=g) for shape in [(3,), (5, 3), (1,)]]
-    alone = [[p[k : k + 1].clone() for p in stack] for k in range(K)]
-    opt = FusedAdam(stack, lr=1e-2, members=K)
-    opts = [FusedAdam(ps, lr=1e-2) for ps in alone]
-    for step in range(20):
-        grads = _grads(stack, step)
-        for p, gr in zip(stack, grads):
-            p.grad = gr
-        opt.step()
-        for k in range(K):
-            for p, gr in zip(alone[k], grads):
-                p.grad = gr[k : k + 1].clone()
-            opts[k].step()
-    for k in range(K):
-        for p, q in zip(stack, alone[k]):
-            assert torch.equal(p[k : k + 1], q), k
-
-
-def test_fused_adam_state_round_trips_through_torch_optim_adams_layout():
-    """A resume file written before (torch.optim.Adam's state dict) continues exactly, and ours loads back."""
-    ours, theirs = _params(torch.float32), _params(torch.float32)
-    opt_theirs = torch.optim.Adam(theirs, lr=1e-3, fused=True)
-    for step in range(5):
-        for q, g in zip(theirs, _grads(theirs, step)):
-            q.grad = g
-        opt_theirs.step()
-    for p, q in zip(ours, theirs):
-        p.data.copy_(q)
-    opt_ours = FusedAdam(ours, lr=1e-3)
-    opt_ours.load_state_dict(opt_theirs.state_dict())
-    again = FusedAdam([p.clone() for p in ours], lr=1e-3)
-    again.load_state_dict(opt_ours.state_dict())
-    for step in range(5, 10):
-        for p, q, r, g in zip(ours, theirs, again.params, _grads(ours, step)):
-            p.grad, q.grad, r.grad = g.clone(), g.clone(), g.clone()
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_equals_torch_optim_sgd(momentum):
+    ours, theirs = _params(torch.float64), _params(torch.float64)
+    opt_ours = SGD(ours, lr=0.05, momentum=momentum)
+    opt_theirs = torch.optim.SGD(theirs, lr=0.05, momentum=momentum, foreach=False)
+    for step in range(10):
+        for p, q, g in zip(ours, theirs, _grads(ours, step)):
+            p.grad, q.grad = g.clone(), g.clone()
         opt_ours.step()
         opt_theirs.step()
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_a_resumed_optimizer_continues_exactly(kind):
+    """state_dict / load_state_dict: an optimizer rebuilt from a saved state makes the same next steps, and
+    the state of another optimizer or parameter list is refused."""
+    make = (lambda ps: Adam(ps, lr=1e-3)) if kind == "adam" else (lambda ps: SGD(ps, lr=1e-2, momentum=0.9))
+    ours = _params(torch.float32)
+    opt = make(ours)
+    for step in range(5):
+        for p, g in zip(ours, _grads(ours, step)):
+            p.grad = g
+        opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    again_params = [p.clone() for p in ours]
+    again = make(again_params)
+    again.load_state_dict(saved)
+    for step in range(5, 10):
+        for p, q, g in zip(ours, again_params, _grads(ours, step)):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
         again.step()
-    for p, q, r in zip(ours, theirs, again.params):
-        assert torch.equal(p, q) and torch.equal(r, q)
-
-
-def test_fused_adam_rejects_state_of_another_parameter_list():
-    opt = FusedAdam(_params(torch.float32), lr=1e-3)
-    other = torch.optim.Adam([torch.zeros(2)], lr=1e-3, fused=True)
-    with pytest.raises(ValueError, match="different number of parameters"):
-        opt.load_state_dict(other.state_dict())
+    for p, q in zip(ours, again_params):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="not"):
+        (SGD(ours, lr=0.1) if kind == "adam" else Adam(ours, lr=0.1)).load_state_dict(saved)
+    if kind == "adam":
+        with pytest.raises(ValueError, match="different number of parameters"):
+            Adam(ours[:1], lr=0.1).load_state_dict(saved)
 
 
 def test_adam_update_equals_torch_optim_adam_default_path_with_a_decaying_lr():
@@ -107,8 +98,8 @@ def test_adam_update_equals_torch_optim_adam_default_path_with_a_decaying_lr():
 
 
 def test_training_does_not_import_the_compiler_stack(tmp_path, flipflop_data, small_settings):
-    """The point of FusedAdam: a training job no longer pays torch._dynamo's import (1.5 s measured;
-    torch.optim's constructor imported it). The analysis still does: torch.func.jacrev imports it."""
+    """A training job does not pay torch._dynamo's import (1.5 s measured; torch.optim's constructor imports
+    it). The analysis still does: torch.func.jacrev imports it."""
     code = """
 import json, sys
 from rnngeom.train import train_run

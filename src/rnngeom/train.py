@@ -45,7 +45,7 @@ from rnngeom.io import json_arg, remove_stale_temporaries, write_json_atomic, wr
 from rnngeom.learning import Batch, StepResult, get_rule
 from rnngeom.losses import masked_mse
 from rnngeom.models import build_model
-from rnngeom.optim import FusedAdam
+from rnngeom.optim import SGD, Adam
 from rnngeom.runtime import set_threads
 from rnngeom.tasks import TaskData, get_task
 from rnngeom.tasks.base import chance_loss
@@ -215,10 +215,10 @@ class Trainer:
     def _make_optimizer(self):
         name, lr = self.tr["optimizer"], float(self.tr["lr"])
         params = list(self.params.values())
-        if name == "adam":  # elementwise: each member's slice is updated exactly as if it were alone
-            return FusedAdam(params, lr=lr, members=self.K)  # torch.optim.Adam(fused=True)'s kernel
+        if name == "adam":  # elementwise: each member is updated as if it were alone
+            return Adam(params, lr=lr)
         if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=float(self.tr.get("momentum", 0.0)), fused=True)
+            return SGD(params, lr=lr, momentum=float(self.tr.get("momentum", 0.0)))
         raise ValueError(f"training.optimizer {name!r} unknown; allowed: ['adam', 'sgd']")
 
     def batch(self, iteration: int) -> Batch:
@@ -265,9 +265,7 @@ class Trainer:
         result = self.rule.gradients(self.params, batch, iteration)  # at the rule's own λ_k(t)
         with torch.no_grad():
             # Each member's gradient norm (before clipping): the norm of its per-parameter norms, the same
-            # formula as torch.nn.utils.clip_grad_norm_, member by member. Stacked [K, P] and reduced along
-            # each member's own contiguous row, so that the reduction order is the same whatever K is: a
-            # member's clipped step is then the same bits alone or in an ensemble (tested).
+            # formula as torch.nn.utils.clip_grad_norm_, member by member ([K, P] -> [K]).
             per_param = torch.stack(
                 [torch.linalg.vector_norm(g.flatten(1), dim=1) for g in result.grads.values()], dim=1
             )
@@ -278,13 +276,9 @@ class Trainer:
             if any(at is not None for at in self.diverged_at):
                 live = (~self.diverged).to(self.device)
                 coef = torch.where(live, coef, torch.zeros_like(coef))
-            grads = [result.grads[n] for n in self.params]
-            if self.K == 1:  # one fused call instead of one product per parameter
-                scaled = torch._foreach_mul(grads, coef[0].to(grads[0].dtype))
-            else:
-                scaled = [g * coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype) for g in grads]
-            for p, g in zip(self.params.values(), scaled):
-                p.grad = g  # replaced every step, so no zero_grad is needed
+            for name, p in self.params.items():
+                g = result.grads[name]
+                p.grad = g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))  # replaced every step
         self.optimizer.step()
         with torch.no_grad():
             self.rule.after_step(self.params, iteration, result)
@@ -363,7 +357,14 @@ class Trainer:
         with torch.no_grad():
             for n, p in self.params.items():
                 p.copy_(r["params"][n])
-        self.optimizer.load_state_dict(r["optimizer"])
+        try:
+            self.optimizer.load_state_dict(r["optimizer"])
+        except (ValueError, KeyError, TypeError) as err:  # written by another version of the trainer
+            print(
+                f"warning: cannot resume the optimizer state ({err}); training from the start",
+                file=sys.stderr,
+            )
+            return False
         self.rule.load_state_dict(r["rule"])
         torch.set_rng_state(r["torch_rng"])
         self.iteration, self.rows, self.window = r["iteration"], r["rows"], r["window"]

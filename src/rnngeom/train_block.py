@@ -2,24 +2,16 @@
 
     python -m rnngeom.train_block --settings '[{...}, {...}]' --train-data train.npz --test-data test.npz \\
         --out-dir runs/<cond>/seed0 runs/<cond>/seed1 --manifest runs/<cond>/block0.train.json \\
-        [--device cpu|cuda|auto] [--threads N] [--ensemble | --one-by-one]
+        [--device cpu|cuda|auto] [--threads N] [--one-by-one]
 
 A block exists to pay the process start-up and the torch import once per block instead of once per run, and
-a run's result must not depend on which other seeds share its block. How the runs are trained:
-
-* **As one ensemble** (``rnngeom.train`` with every --out-dir: the trainer's K networks share one loop, one
-  minibatch step, one clipping and one optimizer call per iteration) where that gives every run exactly the
-  bits it gets alone: on a CPU, for the rules whose CPU pass computes member by member
-  (``LearningRule.exact_cpu_ensemble``: BPTT with ``hand_written: auto``, every architecture). Each member's
-  gradient norm is reduced along its own row and Adam updates each member's slice as a tensor of its own
-  (rnngeom.optim), so nothing depends on K (tested for every architecture with clipping active). On the
-  default run this trained a 12-run block in 49 s instead of 61-80 s one run after another (measured).
-* **On a GPU** (``--device cuda``, or ``auto`` where torch sees one) always as one ensemble, so the device
-  is busy (the batched torch passes, K networks per matrix product): each run then equals its solo run up to
-  float32 rounding, which is all a GPU guarantees anyway. ``--ensemble`` asks for that on a CPU too.
-* **One after another** otherwise (the local rules, whose batched passes round differently for different
-  K), or with ``--one-by-one``: each run goes through ``rnngeom.train.main`` exactly as a job of its own
-  would (same checks, same messages, same files), so it equals the run trained alone byte for byte.
+to train its runs as ONE ensemble (``rnngeom.train`` with every --out-dir: the trainer's K networks share one
+loop, and the fast pass computes all of them in each batched product; rnngeom.learning.passes). Nothing mixes
+the members, but a batched matrix product may round a member's numbers differently for another K, so a run's
+bits can depend on its block-mates through the block's composition (which seeds, which K), which the config
+fixes (training.seed_block); on one machine, path and seed block, a run is bit for bit reproducible.
+``--one-by-one`` trains the runs one after another instead, each through ``rnngeom.train.main`` exactly as a
+job of its own would (same checks, messages and files), so each then equals its solo run byte for byte.
 
 Resume: an ensemble keeps one resume.pt in its first run's folder and resumes as a whole; one after another,
 each run keeps its own, a killed block re-trains its finished runs (the same result: training is
@@ -32,24 +24,9 @@ import argparse
 import json
 import sys
 
-import torch
-
 from rnngeom import train
 from rnngeom.blocks import write_manifest
 from rnngeom.io import json_arg
-from rnngeom.learning import get_rule
-
-
-def exact_cpu_ensemble(members: list[dict]) -> bool:
-    """Whether the block's runs, all of one learning rule, get their solo bits as one ensemble on a CPU."""
-    names = {m.get("learning_rule") for m in members}
-    if len(members) < 2 or len(names) != 1:
-        return False  # one run; or mixed rules, which train.main reports run by run
-    try:
-        rule = get_rule(names.pop())
-        return bool(rule.exact_cpu_ensemble(members[0]))
-    except (ValueError, KeyError, TypeError):
-        return False  # an unknown rule or malformed settings: train.main reports it, run by run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,13 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", required=True, help="the block manifest, written once every run is done")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--threads", type=int, default=1)
-    how = ap.add_mutually_exclusive_group()
-    how.add_argument(
-        "--ensemble",
-        action="store_true",
-        help="train the block as one ensemble (the default on a GPU, and on a CPU where it is exact)",
+    ap.add_argument(
+        "--one-by-one", action="store_true", help="train the runs one after another (default: one ensemble)"
     )
-    how.add_argument("--one-by-one", action="store_true", help="train the runs one after another")
     a = ap.parse_args(argv)
     try:
         members = json_arg(a.settings, "--settings")
@@ -79,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--settings has {len(members)} run(s) but --out-dir names {len(a.out_dir)} folder(s)")
     data = ["--train-data", a.train_data, "--test-data", a.test_data]
     runtime = ["--device", a.device, "--threads", str(a.threads)]
-    on_gpu = a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available())
-    if not a.one_by_one and (a.ensemble or on_gpu or exact_cpu_ensemble(members)):
+    if not a.one_by_one:
         batches = [(members, a.out_dir)]
     else:
         batches = [(settings, [out_dir]) for settings, out_dir in zip(members, a.out_dir)]

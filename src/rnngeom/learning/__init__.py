@@ -73,13 +73,6 @@ class LearningRule:
     def default_settings(cls) -> dict:
         return {}
 
-    @classmethod
-    def exact_cpu_ensemble(cls, run_settings: dict) -> bool:
-        """True where the rule's CPU pass computes each member of an ensemble on its own, so that a run
-        trained in an ensemble on a CPU gets the bits it gets alone (rnngeom.train_block then trains a seed
-        block as one ensemble on a CPU too). False unless a rule shows it (tests/test_blocks.py)."""
-        return False
-
     def __init__(
         self, model_spec: dict, members: list[dict], settings: dict | None = None, tcr_window: str = "all"
     ):

@@ -68,6 +68,7 @@ from rnngeom.learning import (
     activity_variance,
     register,
 )
+from rnngeom.learning.passes import leaky_forward, time_first
 from rnngeom.losses import masked_mse, masked_mse_grad
 from rnngeom.tcr import tcr_grad, tcr_penalty
 
@@ -98,14 +99,6 @@ def model_hparams(model_spec: dict, rule_name: str) -> tuple[str, int, int, floa
     return arch, int(spec["n_hidden"]), int(spec["n_out"]), float(spec["alpha"])
 
 
-def recurrent_weight(params: dict, arch: str) -> torch.Tensor:
-    """[K, N, N] recurrent matrices: W, or m nᵀ / N for the rank-one RNN."""
-    if arch == "rank1":
-        m, n = params["m"], params["n"]
-        return torch.einsum("ki,kj->kij", m, n) / m.shape[-1]
-    return params["W"]
-
-
 def low_pass(u: torch.Tensor, alpha: float) -> torch.Tensor:
     """ū_t = (1-α) ū_{t-1} + α u_t with ū_0 = 0, along dim 2 of u [K, B, T, D] (the eligibility traces)."""
     acc = torch.zeros_like(u[:, :, 0])
@@ -117,21 +110,11 @@ def low_pass(u: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def run_dynamics(params: dict, inputs: torch.Tensor, arch: str, alpha: float) -> tuple[torch.Tensor, ...]:
-    """States x, rates r [K, B, T, N] and outputs y [K, B, T, n_out] of every member, from x_0 = 0."""
-    W = recurrent_weight(params, arch)
-    K, B, T, _ = inputs.shape
-    drive = torch.einsum("kbtj,kij->kbti", inputs, params["W_in"]) + params["b"][:, None, None, :]
-    x = torch.zeros(K, B, W.shape[-1], dtype=W.dtype, device=W.device)
-    r = torch.tanh(x)
-    xs = []
-    for t in range(T):
-        x = (1 - alpha) * x + alpha * (torch.bmm(r, W.transpose(1, 2)) + drive[:, :, t])
-        r = torch.tanh(x)
-        xs.append(x)
-    x = torch.stack(xs, dim=2)
-    r = torch.tanh(x)
+    """Rates r [K, B, T, N] and outputs y [K, B, T, n_out] of every member, from x_0 = 0: the leaky (or
+    rank-one) fast pass's forward (rnngeom.learning.passes.leaky_forward)."""
+    r = leaky_forward(params, time_first(inputs), alpha, arch == "rank1").r.permute(1, 2, 0, 3)
     y = torch.einsum("kbtn,kon->kbto", r, params["readout.weight"]) + params["readout.bias"][:, None, None, :]
-    return x, r, y
+    return r, y
 
 
 def local_gradients(
@@ -149,7 +132,7 @@ def local_gradients(
     then learn from the local TCR error alone and the readout gets zero updates.
     """
     with torch.no_grad():
-        _, r, y = run_dynamics(params, batch.inputs, arch, alpha)
+        r, y = run_dynamics(params, batch.inputs, arch, alpha)
         task_loss = masked_mse(y, batch.targets, batch.mask, member_dim=0)
         err_out = masked_mse_grad(y, batch.targets, batch.mask, member_dim=0)  # e_t = ∂L_task/∂y_t
 
