@@ -41,7 +41,7 @@ def _rule(spec, K, hand_written, tcr_window="all"):
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_a_delay_window_equals_autograd(name):
-    """training.tcr_window: delay (TCR over some time pairs only): the fast pass gives autograd's gradients."""
+    """training.tcr_window: delay (TCR over some pairs only): the fast pass gives autograd's gradients."""
     spec = SPECS[name]
     params, batch = _ensemble(spec, K=3)
     g = torch.Generator().manual_seed(5)
