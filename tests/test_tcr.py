@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rnngeom.tcr import tcr_grad, tcr_penalty
+from rnngeom.tcr import tcr_grad, tcr_penalty, tcr_time_first
 
 
 def hand_traj():
@@ -112,3 +112,21 @@ def test_delay_window_counts_only_the_weighted_pairs():
     torch.testing.assert_close(
         tcr_penalty(tm, time_dim=0, member_dim=1, pair_weight=w.permute(2, 0, 1)[..., None]), pen.detach()
     )
+
+
+@pytest.mark.parametrize("windowed", [False, True])
+def test_the_fast_passes_form_equals_penalty_and_grad(windowed):
+    """tcr_time_first (time-first [T, K, B, N], one difference tensor) gives tcr_penalty's values and adds
+    tcr_grad's gradient, with and without a pair window; with every weight 0 it adds nothing."""
+    torch.manual_seed(4)
+    r = torch.randn(7, 3, 2, 5, dtype=torch.float64)
+    lam = torch.tensor([0.3, 0.0, 2.0], dtype=torch.float64)
+    w = (torch.rand(6, 3, 2, 1) > 0.5).double() if windowed else None
+    out = torch.randn_like(r)
+    expected = out + tcr_grad(r, time_dim=0, member_dim=1, weight=lam, pair_weight=w)
+    pen = tcr_time_first(r, lam, out=out, pair_weight=w)
+    torch.testing.assert_close(pen, tcr_penalty(r, time_dim=0, member_dim=1, pair_weight=w))
+    torch.testing.assert_close(out, expected)
+    untouched = out.clone()
+    tcr_time_first(r, torch.zeros(3, dtype=torch.float64), out=out, pair_weight=w)
+    assert torch.equal(out, untouched)

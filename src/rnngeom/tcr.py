@@ -103,3 +103,32 @@ def tcr_grad(
     out.narrow(time_dim, 1, T - 1).add_(d)  # r_t is the later end of the pair (t−1, t)
     out.narrow(time_dim, 0, T - 1).sub_(d)  # ... and the earlier end of the pair (t, t+1)
     return out
+
+
+def tcr_time_first(
+    r: torch.Tensor,
+    weight: torch.Tensor,
+    out: torch.Tensor | None = None,
+    pair_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The fast passes' form of the two functions above, for time-first activity r [T, K, ...] (member axis
+    1): returns TCR per member [K] and, with ``out``, adds weight_k · ∂TCR/∂r into it (skipped when every
+    weight is 0). The same numbers as ``tcr_penalty`` / ``tcr_grad`` with time_dim=0, member_dim=1 (tested),
+    from one difference tensor, summed over the leading axis first (the fast order in memory); a
+    ``pair_weight`` of 0s and 1s ([T−1, K, ...], broadcastable) selects the pairs."""
+    T, K = r.shape[0], r.shape[1]
+    if T < 2:
+        return r.new_zeros(K)
+    d = r[1:] - r[:-1]
+    if pair_weight is None:
+        n = torch.full((K,), d.numel() // K, dtype=r.dtype, device=r.device)
+    else:
+        w = pair_weight.to(d)
+        d.mul_(w)  # w ∈ {0, 1}: Σ w d² = Σ (w d)²
+        n = w.expand_as(d).sum(0).reshape(K, -1).sum(1).clamp_min(1.0)
+    penalty = (d * d).sum(0).reshape(K, -1).sum(1) / n
+    if out is not None and bool((weight != 0).any()):
+        scale = (2 * weight.to(r) / n).reshape(1, K, *([1] * (r.dim() - 2)))
+        out[1:].addcmul_(d, scale)  # r_t is the later end of the pair (t−1, t)
+        out[:-1].addcmul_(d, scale, value=-1)  # ... and the earlier end of the pair (t, t+1)
+    return penalty

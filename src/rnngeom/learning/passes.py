@@ -28,7 +28,7 @@ import torch
 
 from rnngeom.learning import Batch, StepResult
 from rnngeom.losses import masked_mse, masked_mse_grad
-from rnngeom.tcr import tcr_grad, tcr_penalty
+from rnngeom.tcr import tcr_time_first
 
 
 def time_first(x: torch.Tensor) -> torch.Tensor:
@@ -37,27 +37,45 @@ def time_first(x: torch.Tensor) -> torch.Tensor:
 
 
 def _project(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """x Wᵀ (+ b) per member for every step: x [T, K, B, n], W [K, m, n], b [K, m] -> [T, K, B, m]."""
-    T, K, B, n = x.shape
-    y = torch.bmm(x.transpose(0, 1).reshape(K, T * B, n), W.transpose(1, 2)).view(K, T, B, -1)
-    y = y.transpose(0, 1).contiguous()
-    return y if b is None else y.add_(b[None, :, None, :])
+    """x Wᵀ (+ b) per member for every step: x [T, K, B, n], W [K, m, n], b [K, m] -> [T, K, B, m], one batched
+    product per step (a broadcast product over all steps runs T·K tiny products, several times slower)."""
+    T, K, B, _ = x.shape
+    Wt = W.transpose(1, 2).contiguous()
+    y = x.new_empty(T, K, B, W.shape[1])
+    for t in range(T):
+        if b is None:
+            torch.bmm(x[t], Wt, out=y[t])
+        else:
+            torch.baddbmm(b[:, None, :], x[t], Wt, out=y[t])
+    return y
+
+
+def _sum_steps_and_trials(x: torch.Tensor) -> torch.Tensor:
+    """Σ over time and batch of time-first x [T, K, B, n] -> [K, n] (the leading axis first: fast)."""
+    return x.sum(0).sum(1)
 
 
 class Activity:
-    """What every pass hands the shared loss: the activity r_1..r_T, time-first, and its statistics."""
+    """The activity r_1..r_T (time-first) every pass hands the shared loss, and its variance, whose sums the
+    forward loop accumulates while each step is in cache."""
 
     def __init__(self, rs: torch.Tensor):
-        self.rs = rs  # [T + 1, K, B, N], rs[0] = r_0 = 0 (all but the LSTM) or h_0 = 0
+        self.rs = rs  # [T + 1, K, B, N], rs[0] = r_0 = 0
         self.r = rs[1:]
+        self._s1 = torch.zeros_like(rs[0])  # Σ_t r_t        [K, B, N]
+        self._s2 = torch.zeros_like(rs[0])  # Σ_t r_t²
+
+    def add_step(self, r_t: torch.Tensor) -> None:
+        self._s1.add_(r_t)
+        self._s2.addcmul_(r_t, r_t)
 
     def variance(self) -> torch.Tensor:
-        """[K] variance of each unit's activity over batch and time, averaged over units (two-pass, float64
-        sums of float32 values: exact enough for a collapse towards a fixed point)."""
+        """[K] variance of each unit's activity over batch and time, averaged over units (float64 from the
+        float32 sums: enough for a collapse towards a fixed point, where it matters)."""
         T, K, B, N = self.r.shape
-        mean = self.r.sum(dim=(0, 2), dtype=torch.float64) / (T * B)  # [K, N]
-        centred = self.r - mean.to(self.r.dtype)[None, :, None, :]
-        return (centred * centred).sum(dim=(0, 2), dtype=torch.float64).mean(dim=1) / (T * B)
+        n = T * B
+        s1, s2 = self._s1.double().sum(1), self._s2.double().sum(1)  # [K, N]
+        return ((s2 - s1 * s1 / n) / n).clamp_min(0.0).mean(dim=1)
 
 
 def readout_and_loss(act: Activity, batch: Batch, params: dict, lambdas: torch.Tensor):
@@ -71,10 +89,7 @@ def readout_and_loss(act: Activity, batch: Batch, params: dict, lambdas: torch.T
     task_loss = masked_mse(y, targets, mask, member_dim=1)
     dy = masked_mse_grad(y, targets, mask, member_dim=1)
     dr = _project(dy, Bo.transpose(1, 2))  # dL/dy B
-    pairs = batch.pair_weight("time_first")
-    tcr = tcr_penalty(r, time_dim=0, member_dim=1, pair_weight=pairs)
-    if bool((lambdas != 0).any()):  # dr += λ_k ∂TCR/∂r (nothing to add in a block without TCR)
-        tcr_grad(r, time_dim=0, member_dim=1, weight=lambdas.to(r), out=dr, pair_weight=pairs)
+    tcr = tcr_time_first(r, lambdas, out=dr, pair_weight=batch.pair_weight("time_first"))  # dr += λ ∂TCR/∂r
     return task_loss, tcr, dr, dy
 
 
@@ -83,7 +98,7 @@ def _readout_grads(dy: torch.Tensor, r: torch.Tensor) -> dict:
     dB = torch.bmm(dy[0].transpose(1, 2), r[0])
     for t in range(1, dy.shape[0]):
         dB.baddbmm_(dy[t].transpose(1, 2), r[t])
-    return {"readout.weight": dB, "readout.bias": dy.sum(dim=(0, 2))}
+    return {"readout.weight": dB, "readout.bias": _sum_steps_and_trials(dy)}
 
 
 # -- leaky and rank-one -----------------------------------------------------------------------------------
@@ -105,18 +120,22 @@ def leaky_forward(
     T, K, B, _ = s.shape
     N = W.shape[1]
     Wt_a = (alpha * W).transpose(1, 2).contiguous()  # α Wᵀ
-    # xs[t] starts as α (W_in s_t + b) and becomes x_{t+1} in place
-    xs = _project(s, params["W_in"], params["b"]).mul_(alpha)
+    Win_a = (alpha * params["W_in"]).transpose(1, 2).contiguous()  # α W_inᵀ
+    b_a = (alpha * params["b"])[:, None, :]
     rs = s.new_empty(T + 1, K, B, N)
     rs[0] = 0  # r_0 = tanh(x_0) = 0
+    xs = s.new_empty(T, K, B, N) if alpha != 1.0 else None  # the leak needs x_{t-1}
+    act = Activity(rs)
     for t in range(T):
-        x = xs[t].baddbmm_(rs[t], Wt_a)
-        if alpha != 1.0 and t > 0:
+        # x_{t+1} = α (W_in s_{t+1} + b + W r_t) (+ (1-α) x_t); at α = 1 it is built where r_{t+1} goes
+        x = torch.baddbmm(b_a, s[t], Win_a, out=rs[t + 1] if xs is None else xs[t]).baddbmm_(rs[t], Wt_a)
+        if xs is not None and t > 0:
             x.add_(xs[t - 1], alpha=1 - alpha)
         if noise is not None:
             x.add_(noise[t])
-        torch.tanh(x, out=rs[t + 1])
-    return Activity(rs)
+        r = x.tanh_() if xs is None else rs[t + 1].copy_(x).tanh_()  # (in place: faster than out=)
+        act.add_step(r)
+    return act
 
 
 def leaky_pass(
@@ -141,20 +160,22 @@ def leaky_pass(
     grads = _readout_grads(dy, r)
     T = gx.shape[0]
     Wa = alpha * W
-    dphi = torch.addcmul(r.new_ones(()), r, r, value=-1)  # φ' = 1 − r², one pass
-    # g^x_t overwrites dL/dr_t; the weight gradients accumulate while g^x_t and r_{t-1} are in cache
-    gx[T - 1].mul_(dphi[T - 1])
+    one = r.new_ones(())
+    dphi = torch.empty_like(r[0])
+    # g^x_t overwrites dL/dr_t; φ'(x_t) = 1 − r_t² and the weight gradients are made while the step's blocks
+    # are in cache
+    gx[T - 1].mul_(torch.addcmul(one, r[T - 1], r[T - 1], value=-1, out=dphi))
     dW = torch.bmm(gx[T - 1].transpose(1, 2), rs[T - 1])
     dW_in = torch.bmm(gx[T - 1].transpose(1, 2), s[T - 1])
     for t in range(T - 2, -1, -1):
-        g = gx[t].baddbmm_(gx[t + 1], Wa).mul_(dphi[t])
+        g = gx[t].baddbmm_(gx[t + 1], Wa).mul_(torch.addcmul(one, r[t], r[t], value=-1, out=dphi))
         if alpha != 1.0:
             g.add_(gx[t + 1], alpha=1 - alpha)
         dW.baddbmm_(g.transpose(1, 2), rs[t])
         dW_in.baddbmm_(g.transpose(1, 2), s[t])
     dW.mul_(alpha)
     grads["W_in"] = dW_in.mul_(alpha)
-    grads["b"] = gx.sum(dim=(0, 2)).mul_(alpha)
+    grads["b"] = _sum_steps_and_trials(gx).mul_(alpha)
     if rank_one:
         m, n = params["m"], params["n"]
         N = m.shape[1]
@@ -186,24 +207,27 @@ def plrnn_pass(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     zs[1:] = _project(s, params["C"], params["h"])
     relu = s.new_empty(T + 1, K, B, N)
     relu[0] = 0
+    act = Activity(zs)
     for t in range(1, T + 1):
         z = zs[t].baddbmm_(relu[t - 1], Wt).addcmul_(a, zs[t - 1])
         torch.clamp_min(z, 0.0, out=relu[t])
-    act = Activity(zs)
+        act.add_step(z)
     task_loss, tcr, gz, dy = readout_and_loss(act, batch, params, lambdas)
     grads = _readout_grads(dy, act.r)
     z = act.r
     dW = torch.bmm(gz[T - 1].transpose(1, 2), relu[T - 1])
     dC = torch.bmm(gz[T - 1].transpose(1, 2), s[T - 1])
+    back = s.new_empty(K, B, N)
     for t in range(T - 2, -1, -1):
         g_next = gz[t + 1]
-        active = (z[t] > 0).to(s.dtype)
-        g = gz[t].addcmul_(a, g_next).addcmul_(active, torch.bmm(g_next, Wm))
+        # 1[z_t > 0] ⊙ (g_{t+1} W̃): relu'(z_t) is where relu(z_t) = relu[t + 1] is positive
+        torch.bmm(g_next, Wm, out=back).mul_(relu[t + 1] > 0)
+        g = gz[t].addcmul_(a, g_next).add_(back)
         dW.baddbmm_(g.transpose(1, 2), relu[t])
         dC.baddbmm_(g.transpose(1, 2), s[t])
-    grads["a"] = (gz[1:] * z[:-1]).sum(dim=(0, 2))  # z_0 = 0
+    grads["a"] = _sum_steps_and_trials(gz[1:] * z[:-1])  # z_0 = 0
     grads["W"] = dW.mul_(off_diag)
-    grads["h"] = gz.sum(dim=(0, 2))
+    grads["h"] = _sum_steps_and_trials(gz)
     grads["C"] = dC
     return StepResult(task_loss, tcr, grads, act.variance())
 
@@ -214,7 +238,7 @@ def lstm_pass(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
 
     Backward, with carries dh (through W_hh) and dc (through the cell), τ_t = tanh(c_t):
         dh_t = dL/dr_t + dpre_{t+1} W_hh        dc_t = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ o_t (1 − τ_t²)
-        dpre_t = [dc_t g_t i_t(1−i_t), dc_t c_{t−1} f_t(1−f_t), dc_t i_t (1−g_t²), dh_t τ_t o_t(1−o_t)]
+        dpre_t = [dc_t g_t, dc_t c_{t−1}, dc_t i_t, dh_t τ_t] ⊙ [i(1−i), f(1−f), 1 − g², o(1−o)]_t
         dW_hh = Σ_t dpre_tᵀ h_{t−1},  dW_ih = Σ_t dpre_tᵀ s_t,  db = Σ_t dpre_t
     """
     s = time_first(batch.inputs)
@@ -224,42 +248,49 @@ def lstm_pass(params: dict, batch: Batch, lambdas: torch.Tensor) -> StepResult:
     Wt = W_hh.transpose(1, 2).contiguous()
     gates = _project(s, params["W_ih"], params["b"])  # pre-activations, then i, f, g, o in place
     hs = s.new_empty(T + 1, K, B, N)  # hs[t] = h_t, h_0 = 0
-    cs = s.new_empty(T + 1, K, B, N)
+    cs = s.new_empty(T + 1, K, B, N)  # cs[t] = c_t, c_0 = 0
     tau = s.new_empty(T, K, B, N)  # tanh(c_t)
     hs[0] = 0
     cs[0] = 0
+    act = Activity(hs)
     for t in range(T):
         pre = gates[t].baddbmm_(hs[t], Wt)
-        i = torch.sigmoid_(pre[..., :N])
-        f = torch.sigmoid_(pre[..., N : 2 * N])
-        g = torch.tanh_(pre[..., 2 * N : 3 * N])
-        o = torch.sigmoid_(pre[..., 3 * N :])
-        c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
-        torch.mul(o, torch.tanh(c, out=tau[t]), out=hs[t + 1])
-    act = Activity(hs)
+        torch.sigmoid_(pre[..., : 2 * N])  # i, f
+        torch.tanh_(pre[..., 2 * N : 3 * N])  # g
+        torch.sigmoid_(pre[..., 3 * N :])  # o
+        i, f, g, o = pre.split(N, dim=-1)
+        torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
+        act.add_step(torch.mul(o, torch.tanh(cs[t + 1], out=tau[t]), out=hs[t + 1]))
     task_loss, tcr, dr, dy = readout_and_loss(act, batch, params, lambdas)
     grads = _readout_grads(dy, act.r)
-    i, f, g, o = gates.split(N, dim=-1)
-    dpre = torch.empty_like(gates)
+    dpre = torch.empty_like(gates)  # dL/dpre_t, and first the gates' derivatives in place
+    slope = torch.empty_like(gates[0])  # [i(1−i), f(1−f), 1 − g², o(1−o)] of one step
+    mult = torch.empty_like(gates[0])  # [dc g, dc c_{t−1}, dc i, dh τ] of one step
+    dc_out = s.new_empty(K, B, N)  # o (1 − τ²)
     dW_hh = s.new_zeros(K, 4 * N, N)
     dW_ih = s.new_zeros(K, 4 * N, s.shape[-1])
-    dh = s.new_zeros(K, B, N)
     dc = s.new_zeros(K, B, N)
     for t in range(T - 1, -1, -1):
+        G = gates[t]
+        i, f, g, o = G.split(N, dim=-1)
         dh = dr[t] if t == T - 1 else dr[t].baddbmm_(dpre[t + 1], W_hh)
-        # dc_t = dc_{t+1} f_{t+1} + dh_t o_t (1 − τ_t²)
-        do_tau = o[t] * (1 - tau[t] * tau[t])
-        dc = dh * do_tau if t == T - 1 else torch.addcmul(dc * f[t + 1], dh, do_tau)
-        di, df, dg, do = dpre[t].split(N, dim=-1)
-        torch.mul(dc, g[t], out=di).mul_(i[t] * (1 - i[t]))
-        torch.mul(dc, cs[t], out=df).mul_(f[t] * (1 - f[t]))
-        torch.mul(dc, i[t], out=dg).mul_(1 - g[t] * g[t])
-        torch.mul(dh, tau[t], out=do).mul_(o[t] * (1 - o[t]))
+        torch.addcmul(o, o, tau[t] * tau[t], value=-1, out=dc_out)  # o (1 − τ²)
+        if t < T - 1:
+            dc.mul_(gates[t + 1][..., N : 2 * N])  # dc_{t+1} f_{t+1}
+        dc.addcmul_(dh, dc_out)
+        torch.addcmul(G, G, G, value=-1, out=slope)  # σ(1 − σ) for i, f, o ...
+        torch.addcmul(torch.ones_like(g), g, g, value=-1, out=slope[..., 2 * N : 3 * N])  # ... 1 − g² for g
+        m_i, m_f, m_g, m_o = mult.split(N, dim=-1)
+        torch.mul(dc, g, out=m_i)
+        torch.mul(dc, cs[t], out=m_f)
+        torch.mul(dc, i, out=m_g)
+        torch.mul(dh, tau[t], out=m_o)
+        torch.mul(mult, slope, out=dpre[t])
         dW_hh.baddbmm_(dpre[t].transpose(1, 2), hs[t])
         dW_ih.baddbmm_(dpre[t].transpose(1, 2), s[t])
     grads["W_hh"] = dW_hh
     grads["W_ih"] = dW_ih
-    grads["b"] = dpre.sum(dim=(0, 2))
+    grads["b"] = _sum_steps_and_trials(dpre)
     return StepResult(task_loss, tcr, grads, act.variance())
 
 
