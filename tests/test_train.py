@@ -42,7 +42,12 @@ def test_outputs_and_metric_table(tmp_path, flipflop_data, small_settings):
         {"torch", "numpy", "python"} <= set(prov["versions"])
         and prov["git_revision"]
         and prov["device"] == "cpu"
+        and prov["cpu"]  # the CPU model: results from different machines are told apart
+        and prov["bptt_path"].startswith("fast pass")
     )
+    from rnngeom.provenance import run_columns
+
+    assert run_columns(prov)["code_path"].startswith("fast pass") and run_columns(prov)["torch_version"]
     assert not (out / "resume.pt").exists()  # removed once the run is complete
 
 

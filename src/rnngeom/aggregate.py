@@ -8,7 +8,8 @@ Each RUN_DIR is ``results/runs/<run_id>`` with metrics.tsv, provenance.json and 
     runs.tsv          one row per run: identity, final/best held-out accuracy, learned, diverged, the
                       times below, the search phase and loss drop of its learning curve (LOSS_DROP_FIELDS,
                       rnngeom.analysis.loss_drop, against its chance_loss) and the GR fields of
-                      analysis.json (GR_FIELDS), ...
+                      analysis.json (GR_FIELDS), and how and where it was computed (code_path,
+                      device, cpu, torch_version, numpy_version; rnngeom.provenance.RUN_COLUMNS), ...
     metrics.tsv       every evaluation of every run (learning curves)
     checkpoints.tsv   one row per (run, checkpoint): fixed-point counts by class, mean speed, mean TCR
                       penalty, ramping index, GR score into it
@@ -51,6 +52,7 @@ from rnngeom.analysis.loss_drop import LearnCriterion, detect_in_metrics
 from rnngeom.blocks import run_id_of
 from rnngeom.constants import EXPECTED_STABLE, RUN_KEYS, TABLES
 from rnngeom.io import json_arg, write_tsv_atomic
+from rnngeom.provenance import run_columns
 
 ID_COLUMNS = ["run_id", *RUN_KEYS]
 # The loss drop of the learning curve (rnngeom.analysis.loss_drop, computed here from metrics.tsv) and the GR
@@ -163,6 +165,7 @@ def collect_run(
         "time_to_attractors": math.nan,
         "attractors_censored": math.nan,
         "wall_seconds": prov.get("wall_seconds"),
+        **run_columns(prov),
     }
     drop = detect_in_metrics(metrics, loss_drop, reference_loss=chance).to_dict()
     row.update({k: drop[k] for k in LOSS_DROP_FIELDS if k in drop}, chance_loss=chance)

@@ -366,7 +366,8 @@ def cell_curves(resolved: dict, cell: Cell, runs_dir: str | Path, device: str = 
     deleted afterwards; metrics.tsv and provenance.json of each run stay (a few kB), and runs whose
     provenance.json holds these settings are not trained again (a job killed after training)."""
     from rnngeom.data import generate_split, write_dataset
-    from rnngeom.train import settings_hash, train_run
+    from rnngeom.provenance import settings_hash
+    from rnngeom.train import train_run
 
     cell_dir = Path(runs_dir) / cell.cell_id
     runs = cell.runs()

@@ -26,10 +26,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import platform
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,14 +34,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnngeom import __version__
-from rnngeom.checkpoints import CorruptCheckpointError, read_checkpoint_payload, save_checkpoints
+from rnngeom.checkpoints import save_checkpoints
 from rnngeom.data import DatasetError, load_dataset
 from rnngeom.io import json_arg, remove_stale_temporaries, write_json_atomic, write_tsv_atomic
 from rnngeom.learning import Batch, StepResult, get_rule
 from rnngeom.losses import masked_mse
 from rnngeom.models import build_model
 from rnngeom.optim import SGD, Adam
+from rnngeom.provenance import provenance, settings_hash
+from rnngeom.resume import ResumeFile
 from rnngeom.runtime import set_threads
 from rnngeom.tasks import TaskData, get_task
 from rnngeom.tasks.base import chance_loss
@@ -85,12 +82,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' requested in the config but torch sees no CUDA device")
     return torch.device(name)
-
-
-def settings_hash(settings: dict) -> str:
-    """Fingerprint of everything that determines a run's result (not device/threads: CPU runs agree)."""
-    keep = {k: v for k, v in settings.items() if k not in ("device", "threads")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _to_tensors(data: TaskData, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -199,6 +190,7 @@ class Trainer:
         self.diverged = torch.zeros(self.K, dtype=torch.bool)
         self.diverged_at: list[int | None] = [None] * self.K
         self.resumed_from: int | None = None
+        self.resume_file = ResumeFile(self.out_dirs[0], self.ensemble_hash())
 
     # -- pieces -------------------------------------------------------------------------------------
     def _per_member(self, v) -> np.ndarray:
@@ -298,73 +290,40 @@ class Trainer:
             row[key] = float(self.window[key][k] / n) if n else float("nan")
         self.rows[k].append(row)
 
-    # -- resume ---------------------------------------------------------------------------------------
-    # Two generations are kept (resume.pt and resume.prev.pt, in the first member's folder): if the newest
-    # is damaged (a disk error, a kill the atomic rename did not cover), the run falls back to the previous.
-    @property
-    def resume_path(self) -> Path:
-        return self.out_dirs[0] / "resume.pt"
-
-    @property
-    def previous_resume_path(self) -> Path:
-        return self.out_dirs[0] / "resume.prev.pt"
-
+    # -- resume: the state (rnngeom.resume keeps the file) ------------------------------------------------
     def ensemble_hash(self) -> str:
         return hashlib.sha256(" ".join(settings_hash(m) for m in self.members).encode()).hexdigest()[:16]
 
-    def save_resume(self) -> None:
-        if self.resume_path.exists():
-            os.replace(self.resume_path, self.previous_resume_path)
-        save_checkpoints(
-            self.resume_path,
-            {
-                "spec": self.models[0].spec(),
-                "run": self.members,
-                "snapshots": self.snapshots,
-                "resume": {
-                    "iteration": self.iteration,
-                    "params": {n: p.detach().cpu() for n, p in self.params.items()},
-                    "optimizer": self.optimizer.state_dict(),
-                    "rule": self.rule.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "rows": self.rows,
-                    "window": self.window,
-                    "diverged": self.diverged,
-                    "diverged_at": self.diverged_at,
-                    "settings_hash": self.ensemble_hash(),
-                },
+    def state(self) -> dict:
+        """Everything a resumed job needs to continue exactly (a checkpoint file's content)."""
+        return {
+            "spec": self.models[0].spec(),
+            "run": self.members,
+            "snapshots": self.snapshots,
+            "resume": {
+                "iteration": self.iteration,
+                "params": {n: p.detach().cpu() for n, p in self.params.items()},
+                "optimizer": self.optimizer.state_dict(),
+                "rule": self.rule.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "rows": self.rows,
+                "window": self.window,
+                "diverged": self.diverged,
+                "diverged_at": self.diverged_at,
             },
-        )
+        }
 
-    def _read_resume(self, path: Path) -> dict | None:
-        if not path.exists():
-            return None
-        try:
-            payload = read_checkpoint_payload(path)
-        except CorruptCheckpointError as err:
-            print(f"warning: {err}; trying the previous checkpoint", file=sys.stderr)
-            return None
-        if payload.get("resume", {}).get("settings_hash") != self.ensemble_hash():
-            print(f"warning: {path} belongs to other settings; not resuming from it", file=sys.stderr)
-            return None
-        return payload
-
-    def try_resume(self) -> bool:
-        payload = self._read_resume(self.resume_path) or self._read_resume(self.previous_resume_path)
-        if payload is None:
-            return False
+    def restore(self, payload: dict) -> bool:
+        """Continue from a saved ``state()``; False (nothing changed) if it cannot be used."""
         r = payload["resume"]
-        with torch.no_grad():
-            for n, p in self.params.items():
-                p.copy_(r["params"][n])
         try:
             self.optimizer.load_state_dict(r["optimizer"])
         except (ValueError, KeyError, TypeError) as err:  # written by another version of the trainer
-            print(
-                f"warning: cannot resume the optimizer state ({err}); training from the start",
-                file=sys.stderr,
-            )
+            print(f"warning: cannot resume the optimizer ({err}); training from the start", file=sys.stderr)
             return False
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(r["params"][n])
         self.rule.load_state_dict(r["rule"])
         torch.set_rng_state(r["torch_rng"])
         self.iteration, self.rows, self.window = r["iteration"], r["rows"], r["window"]
@@ -373,6 +332,13 @@ class Trainer:
         self.resumed_from = self.iteration
         print(f"resumed from iteration {self.iteration}", file=sys.stderr)
         return True
+
+    def try_resume(self) -> bool:
+        payload = self.resume_file.load()
+        return payload is not None and self.restore(payload)
+
+    def save_resume(self) -> None:
+        self.resume_file.save(self.state())
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self, stop_after: int | None = None) -> bool:
@@ -452,52 +418,11 @@ class Trainer:
                     },
                 ),
             )
-        self.resume_path.unlink(missing_ok=True)
-        self.previous_resume_path.unlink(missing_ok=True)
+        self.resume_file.remove()
         # A predecessor killed while writing one of these files left its temporary: the run is done, drop it.
         for out_dir in self.out_dirs:
             for name in ("resume.pt", "metrics.tsv", "checkpoints.pt", "provenance.json"):
                 remove_stale_temporaries(out_dir, name)
-
-
-def git_revision() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        if out.returncode == 0:
-            dirty = subprocess.run(
-                ["git", "-C", str(here), "status", "--porcelain", "--", str(here)],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.strip()
-            return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown"
-
-
-def provenance(settings: dict, device: torch.device, extra: dict) -> dict:
-    return {
-        "settings": settings,
-        "settings_hash": settings_hash(settings),
-        "seed": settings["seed"],
-        "versions": {
-            "rnngeom": __version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-        },
-        "git_revision": git_revision(),
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
-        **extra,
-    }
 
 
 def train_run(

@@ -37,8 +37,9 @@ def time_first(x: torch.Tensor) -> torch.Tensor:
 
 
 def _project(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """x Wᵀ (+ b) per member for every step: x [T, K, B, n], W [K, m, n], b [K, m] -> [T, K, B, m], one batched
-    product per step (a broadcast product over all steps runs T·K tiny products, several times slower)."""
+    """x Wᵀ (+ b) per member for every step: x [T, K, B, n], W [K, m, n], b [K, m] -> [T, K, B, m], one
+    batched product per step (a broadcast product over all steps runs T·K tiny products, several times
+    slower)."""
     T, K, B, _ = x.shape
     Wt = W.transpose(1, 2).contiguous()
     y = x.new_empty(T, K, B, W.shape[1])
