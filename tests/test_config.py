@@ -239,6 +239,32 @@ def test_check_cli_accepts_a_good_config():
     assert proc.stdout.count("\n") == 1 and "OK" in proc.stdout and "770 runs" in proc.stdout
 
 
+def test_a_configfile_is_an_overlay_of_config_yaml(tmp_path):
+    """A --configfile holds only what it changes: merged onto config.yaml key by key (Snakemake's own merge),
+    lists and numbers replaced; `standalone: true` makes a file a whole config instead."""
+    from snakemake.utils import update_config
+
+    from rnngeom.config import merge_overlay
+
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    overlay = {"training": {"lr": 0.003, "per_task": {"flipflop": {"n_iterations": 10}}}, "data": {"seed": 1}}
+    merged = merge_overlay(base, overlay)
+    ours = copy.deepcopy(base)
+    update_config(ours, overlay)
+    assert merged == ours and merged != base
+    assert merged["training"]["batch_size"] == base["training"]["batch_size"]  # untouched keys stay
+    assert merged["experiments"] == base["experiments"]
+    assert merge_overlay(base, {"standalone": True, "device": "cpu"}) == {"standalone": True, "device": "cpu"}
+    one_key = tmp_path / "my.yaml"
+    one_key.write_text("training: {lr: 0.003}\n")
+    proc = check(str(one_key))
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training: {lr: -1}\n")
+    proc = check(str(bad))
+    assert proc.returncode == 2 and "training.lr" in proc.stderr
+
+
 def test_check_cli_rejects_a_bad_config_naming_the_key(tmp_path, default_config):
     cfg = copy.deepcopy(default_config)
     cfg["analysis"]["n_starts"] = 0

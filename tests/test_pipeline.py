@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT
 from pipeline_helpers import TINY, copy_workflow, edited, planned_job_details, planned_jobs, snakemake
 
-from rnngeom.config import analysis_levels, experiment_run_ids, load_config, run_blocks
+from rnngeom.config import analysis_levels, experiment_run_ids, load_config, merge_overlay, run_blocks
 
 TINY_CONFIG = load_config(yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()))
 
@@ -167,7 +167,7 @@ def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp
     cfg = (wd / "tests/configs/tiny.yaml").read_text()
     assert cfg.count("device: cpu\n") == 1
     (wd / "tests/configs/dev.yaml").write_text(cfg.replace("device: cpu\n", f"device: {device}\n"))
-    jobs = planned_job_details(wd, "--configfile", "tests/configs/dev.yaml", "--replace-workflow-config")
+    jobs = planned_job_details(wd, "--configfile", "tests/configs/dev.yaml")
     by_rule = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
@@ -204,7 +204,7 @@ def test_adding_a_lambda_or_seeds_in_a_new_block_plans_only_the_new_blocks(tiny_
         assert text != cfg
         alt = tiny_run / "tests/configs/alt.yaml"
         alt.write_text(text)
-        plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+        plan = planned_jobs(tiny_run, "--configfile", str(alt))
         assert plan["train"] == plan["analyze"] == n_new and plan.get("make_dataset", 0) == 0, plan
 
 
@@ -214,7 +214,7 @@ def test_switching_an_experiments_analysis_level_reanalyses_only_its_blocks(tiny
     level = "lambda_tcr: [0.0]\n    seeds: [0]\n    analysis: final"  # abrupt_learning, rank_one, lstm
     assert cfg.count(level) == 3
     alt.write_text(cfg.replace(level, level.replace("final", "full"), 1))  # abrupt_learning only
-    plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+    plan = planned_jobs(tiny_run, "--configfile", str(alt))
     abrupt = set(experiment_run_ids(TINY_CONFIG, "abrupt_learning"))
     n_abrupt = len(tiny_blocks(lambda r: r.run_id in abrupt))
     assert n_abrupt == 4 and "train" not in plan and plan["analyze"] == n_abrupt, plan
@@ -227,7 +227,7 @@ def test_changing_accuracy_threshold_does_not_retrain(tiny_run):
         .read_text()
         .replace("accuracy_threshold: 0.6", "accuracy_threshold: 0.7")
     )
-    plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+    plan = planned_jobs(tiny_run, "--configfile", str(alt))
     assert "train" not in plan and "analyze" not in plan and plan["aggregate"] == 1
     assert plan["claims"] == 1
 
@@ -236,9 +236,7 @@ def test_bad_config_fails_before_any_job(tiny_run):
     before = (tiny_run / "results/tables/runs.tsv").stat().st_mtime_ns
     alt = tiny_run / "tests/configs/bad.yaml"
     alt.write_text((tiny_run / "tests/configs/tiny.yaml").read_text().replace("lr: 0.01", "lr: -0.01"))
-    proc = snakemake(
-        tiny_run, "--cores", "1", "--configfile", str(alt), "--replace-workflow-config", check=False
-    )
+    proc = snakemake(tiny_run, "--cores", "1", "--configfile", str(alt), check=False)
     assert proc.returncode != 0
     assert "training.lr" in proc.stdout + proc.stderr
     assert "Select jobs to execute" not in proc.stdout + proc.stderr
@@ -258,9 +256,22 @@ def test_lint_is_clean():
     assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
+def test_a_one_key_configfile_overlays_the_default(tmp_path):
+    """snakemake --configfile my.yaml with one key: the default reproduction at that value (config.yaml
+    merged under it), the same jobs."""
+    wd = copy_workflow(tmp_path)
+    (wd / "my.yaml").write_text("training: {lr: 0.003}\n")
+    default, overlaid = planned_jobs(wd), planned_jobs(wd, "--configfile", "my.yaml")
+    assert overlaid == default and overlaid["train"] > 0
+
+
 def test_paper_config_dag_resolves(tmp_path):
     wd = copy_workflow(tmp_path)
     plan = planned_jobs(wd, "--configfile", "config/paper.yaml")
-    blocks = run_blocks(load_config(yaml.safe_load((ROOT / "config/paper.yaml").read_text())))
+    paper = merge_overlay(
+        yaml.safe_load((ROOT / "config.yaml").read_text()),
+        yaml.safe_load((ROOT / "config/paper.yaml").read_text()),
+    )
+    blocks = run_blocks(load_config(paper))
     assert sum(map(len, blocks.values())) >= 400  # runs
     assert plan["train"] == plan["analyze"] == len(blocks) and plan["make_dataset"] == 6
