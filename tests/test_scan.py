@@ -204,6 +204,7 @@ def test_a_cell_depends_on_its_own_settings_only(main_config):
     other["tasks"]["delayed_addition"] = {"n_steps": 12}
     other["loss_drop"] = {"min_plateau_evals": 3}
     other["experiments"]["tcr_speedup"]["seeds"] = [0, 1, 2]
+    other["training"]["checkpoints"] = {"dense_until": 10, "dense_every": 5, "sparse_every": 10}  # not kept
     assert scan.resolved_cell(other, cell) == before
     other["tasks"]["flipflop"]["p_pulse"] = 0.2
     assert scan.resolved_cell(other, cell) != before

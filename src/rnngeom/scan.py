@@ -327,6 +327,15 @@ def unless_invalid(error: str | None, paths: list[str]) -> list[str]:
     return paths
 
 
+def _scan_checkpoints(settings: dict) -> dict:
+    """A scan run keeps no checkpoints (only its curve), so its schedule is fixed here, not read from the
+    config: a snapshot every tenth of the run, for resume (the schedule does not change what is trained)."""
+    n = int(settings["training"]["n_iterations"])
+    every = max(1, n // 10)
+    schedule = {"dense_until": 0, "dense_every": every, "sparse_every": every}
+    return {**settings, "training": {**settings["training"], "checkpoints": schedule}}
+
+
 def resolved_cell(config: dict, cell: Cell) -> dict:
     """Everything a cell's training reads, resolved: its runs' settings, the data settings and the task's
     parameters, and the effective values of the table (the cell job's Snakemake params: a change of any of
@@ -334,7 +343,7 @@ def resolved_cell(config: dict, cell: Cell) -> dict:
     varied = apply_overrides(config, cell.overrides)
     return {
         "cell": {**cell.__dict__, "overrides": [list(o) for o in cell.overrides], "seeds": list(cell.seeds)},
-        "runs": [rnngeom_config.run_settings(varied, run) for run in cell.runs()],
+        "runs": [_scan_checkpoints(rnngeom_config.run_settings(varied, run)) for run in cell.runs()],
         "data": varied["data"],
         "task_params": varied["tasks"][cell.task],
         "columns": {
