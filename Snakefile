@@ -3,6 +3,7 @@
 #   snakemake --cores 2                                   # quick reproduction
 #   snakemake --cores 2 --configfile config/paper.yaml    # full scale (cluster/GPU)
 #   snakemake --report results/report.html                # figures, captions and the claim table
+#   snakemake --cores 2 analyse_external --config external=FOLDER   # your own RNN (docs/own-rnn.md)
 from snakemake.utils import min_version
 
 min_version("9.20")
@@ -28,6 +29,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/scan.smk"
+include: "workflow/rules/external.smk"
 
 
 rule all:

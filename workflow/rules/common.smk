@@ -2,6 +2,7 @@
 # rnngeom.deps, torch-free, so a parse stays fast).
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -109,10 +110,20 @@ def plot_module(figure):
     return config["figures"][figure]["plot"]
 
 
+# The phase-space animation writes a GIF and its page besides the PNG and PDF: its own rule (figures.smk).
+ANIMATED_FIGURES = [f for f in FIGURES if plot_module(f) == "phase_animation"]
+STATIC_FIGURES = [f for f in FIGURES if f not in ANIMATED_FIGURES]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing where there are none)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
 def figure_trajectories(wildcards):
-    """Phase portraits read per-run PCA trajectories (the analysis manifests of their blocks); other
-    figures need only the tables."""
-    if plot_module(wildcards.figure) != "phase_portraits":
+    """Phase portraits and the animation read per-run PCA trajectories (the analysis manifests of their
+    blocks); other figures need only the tables."""
+    if plot_module(wildcards.figure) not in ("phase_portraits", "phase_animation"):
         return []
     return block_manifests(
         "analysis", rnngeom_config.figure_run_ids(config, wildcards.figure)
