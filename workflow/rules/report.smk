@@ -15,9 +15,17 @@ def figure_claims(figure):
     return sorted(ids, key=lambda c: int(c[1:]))
 
 
+def claim_label(claim):
+    """A claim id as the report's menu shows it, zero-padded (C01 ... C11): the menu sorts its categories
+    as text, which put C10 and C11 before C2."""
+    return f"C{int(claim[1:]):02d}"
+
+
 def figure_category(wildcards):
     claims = figure_claims(wildcards.figure)
-    return "Claims " + ", ".join(claims) if claims else "Other figures"
+    return (
+        "Claims " + ", ".join(map(claim_label, claims)) if claims else "Other figures"
+    )
 
 
 def figure_labels(wildcards):
@@ -39,6 +47,17 @@ def figure_labels(wildcards):
         "gain": values("gain"),
         "seeds": values("seed"),
     }
+
+
+def animation_labels(view):
+    """figure_labels with the view (the animation's page, or its frames side by side) in the figure's name:
+    the report shows one row per set of labels, so the two entries need different ones.
+    """
+
+    def labels(wildcards):
+        return {**figure_labels(wildcards), "figure": f"{wildcards.figure} ({view})"}
+
+    return labels
 
 
 def figure_caption(wildcards):
