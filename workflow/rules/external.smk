@@ -1,92 +1,12 @@
 # Analyse your own RNN (docs/own-rnn.md): a folder with the checkpoints of a network trained elsewhere and a
-# manifest (workflow/schemas/external.schema.yaml), analysed with the pipeline's instruments into
-# results/external/<name>/. Not part of `all`:
+# manifest, analysed with the pipeline's instruments into results/external/<name>/ (the manifest is read in
+# common.smk, the captions and labels are in report.smk). Not part of `all`:
 #   snakemake --cores N analyse_external --config external=FOLDER
-from rnngeom import external_manifest as rnngeom_external
-
-EXTERNAL_DIR = "results/external"
-# The manifest is read and checked at every parse where `external` is set: a bad one stops here, before any
-# job, in one line naming the file and the key. Whether every checkpoint loads into the model (keys, shapes)
-# needs torch: the analysis job's input function checks it when the job is planned, still before any job.
-EXTERNAL = None
-if config.get("external"):
-    try:
-        EXTERNAL = rnngeom_external.read_manifest(config["external"])
-    except rnngeom_external.ManifestError as err:
-        raise WorkflowError(str(err)) from None
-EXTERNAL_STATIC = ["gr_timeline", "phase_portraits"]
-EXTERNAL_TABLES = {
-    table: f"{EXTERNAL_DIR}/{{name}}/tables/{table}.tsv" for table in TABLES
-}
 
 
 wildcard_constraints:
     name=one_of([EXTERNAL.name] if EXTERNAL else []),
     plot=one_of(EXTERNAL_STATIC),
-
-
-def external_files(wildcards):
-    """Input function: the folder's files, once each checkpoint is known to load into the manifest's model
-    (rnngeom.external.check_manifest_models; imports torch, so only where this job is planned).
-    """
-    from rnngeom.external import check_manifest_models
-
-    try:
-        check_manifest_models(EXTERNAL)
-    except rnngeom_external.ManifestError as err:
-        raise WorkflowError(str(err)) from None
-    return EXTERNAL.files
-
-
-def external_targets(wildcards):
-    """The target's files; without --config external=FOLDER, an error naming that key."""
-    if EXTERNAL is None:
-        raise WorkflowError(
-            "analyse_external needs the folder to analyse: --config external=FOLDER "
-            "(a folder with manifest.yaml; docs/own-rnn.md)"
-        )
-    figures = f"{EXTERNAL_DIR}/{EXTERNAL.name}/figures"
-    return [
-        *(t.format(name=EXTERNAL.name) for t in EXTERNAL_TABLES.values()),
-        *(
-            f"{figures}/{plot}.{ext}"
-            for plot in EXTERNAL_STATIC
-            for ext in ("png", "pdf")
-        ),
-        *(f"{figures}/phase_animation.{ext}" for ext in ("gif", "html", "png", "pdf")),
-    ]
-
-
-def external_category(wildcards):
-    return f"External network: {wildcards.name}"
-
-
-def external_labels(wildcards, view=None):
-    model = EXTERNAL.model
-    size = (
-        model["spec"]["n_hidden"]
-        if model["kind"] == "rnngeom"
-        else model["hidden_size"]
-    )
-    return {
-        "figure": wildcards.get("plot", f"phase_animation ({view})"),
-        "network": wildcards.name,
-        "model": f"{model['kind']}, {size} units",
-        "task": EXTERNAL.task or "-",
-        "checkpoints": str(len(EXTERNAL.checkpoints)),
-    }
-
-
-def external_caption(wildcards):
-    plot = wildcards.get("plot", "phase_animation")
-    text = (
-        Path(workflow.basedir) / "workflow/report/plots" / f"{plot}.rst"
-    ).read_text()
-    return (
-        f"{text.strip()}\n\nA network trained elsewhere: {wildcards.name} "
-        f"({external_labels(wildcards)['model']}), {len(EXTERNAL.checkpoints)} checkpoints, "
-        f"read from {EXTERNAL.file}."
-    )
 
 
 rule external_analysis:
@@ -141,7 +61,7 @@ rule external_figure:
     params:
         tables=lambda wc, input: Path(input.runs).parent,
         run_ids=lambda wc: json.dumps([wc.name]),
-        runs_dir=EXTERNAL_DIR,
+        runs_dir=lambda wc, input: Path(input.trajectories).parents[2],
         caption=external_caption,
     shell:
         "python -m rnngeom.plots.{wildcards.plot} --runs {input.runs} --metrics {input.metrics} "
@@ -180,7 +100,7 @@ rule external_animation:
     params:
         tables=lambda wc, input: Path(input.runs).parent,
         run_ids=lambda wc: json.dumps([wc.name]),
-        runs_dir=EXTERNAL_DIR,
+        runs_dir=lambda wc, input: Path(input.trajectories).parents[2],
         caption=external_caption,
     shell:
         "python -m rnngeom.plots.phase_animation --runs {input.runs} --metrics {input.metrics} "

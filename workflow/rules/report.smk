@@ -76,3 +76,35 @@ def figure_caption(wildcards):
     exps = ", ".join(figure_experiments(wildcards.figure))
     n_runs = len(figure_runs(wildcards.figure))
     return f"{text.strip()}\n\n{tested} Experiment(s): {exps}; {n_runs} runs."
+
+
+def external_category(wildcards):
+    return f"External network: {wildcards.name}"
+
+
+def external_labels(wildcards, view=None):
+    model = EXTERNAL.model
+    size = (
+        model["spec"]["n_hidden"]
+        if model["kind"] == "rnngeom"
+        else model["hidden_size"]
+    )
+    return {
+        "figure": wildcards.get("plot", f"phase_animation ({view})"),
+        "network": wildcards.name,
+        "model": f"{model['kind']}, {size} units",
+        "task": EXTERNAL.task or "-",
+        "checkpoints": str(len(EXTERNAL.checkpoints)),
+    }
+
+
+def external_caption(wildcards):
+    plot = wildcards.get("plot", "phase_animation")
+    text = (
+        Path(workflow.basedir) / "workflow/report/plots" / f"{plot}.rst"
+    ).read_text()
+    return (
+        f"{text.strip()}\n\nA network trained elsewhere: {wildcards.name} "
+        f"({external_labels(wildcards)['model']}), {len(EXTERNAL.checkpoints)} checkpoints, "
+        f"read from {EXTERNAL.file}."
+    )
