@@ -6,6 +6,8 @@
 #   snakemake --cores 2 analyse_external --config external=FOLDER   # your own RNN (docs/own-rnn.md)
 from snakemake.utils import min_version
 
+from rnngeom.report_page import InlineImages
+
 min_version("9.20")
 
 
@@ -30,6 +32,12 @@ include: "workflow/rules/claims.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/scan.smk"
 include: "workflow/rules/external.smk"
+
+
+# The report's front page (workflow/report/workflow.rst) shows the regime scan's maps where a scan was run: the
+# scan is not part of `all`, so they reach the page through the config (read when the page is rendered). Set
+# after the includes: the scan validates a copy of the config at parse time.
+config["report_scan_maps"] = InlineImages(f"{SCAN_DIR}/figures")
 
 
 rule all:
