@@ -165,9 +165,7 @@ def test_task_resting_input_is_the_default_and_recorded(tmp_path, monkeypatch):
     inputs = pulses(2).numpy()
     data = TaskData(inputs=inputs, targets=np.zeros_like(inputs), mask=np.ones_like(inputs))
     settings = {k: v for k, v in SETTINGS.items() if k != "input"}
-    result = analyse_run(
-        Sequence([model, model], [0, 10], task="delayed_addition"), data, tmp_path, settings
-    )
+    result = analyse_run(Sequence([model, model], [0, 10], task="delayed_addition"), data, tmp_path, settings)
     assert seen == {"name": "delayed_addition", "n_trials": 16}
     assert result["fixed_point_input"] == [0.0, 0.5] and result["fixed_point_input_source"] == "task"
     # the fixed point of unit 1 (no self-coupling, driven by 4 x 0.5) moved off the origin: x = tanh(x)·0 + 2

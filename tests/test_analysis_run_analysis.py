@@ -169,9 +169,7 @@ def test_plrnn_uses_exact_solver(tmp_path):
     write_data_and_metrics(tmp_path)
     ck = load_checkpoints(tmp_path / "checkpoints.pt")
     with np.load(tmp_path / "test.npz") as z:
-        result = analyse_run(
-            ck, z["inputs"], tmp_path / "out", FAST
-        )
+        result = analyse_run(ck, z["inputs"], tmp_path / "out", FAST)
     assert result["method"] == "plrnn_exact"
     assert result["final_counts"] == {
         "n_fixed": 9,
