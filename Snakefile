@@ -3,6 +3,7 @@
 #   snakemake --cores 2                                   # quick reproduction
 #   snakemake --cores 2 --configfile config/paper.yaml    # full scale (cluster/GPU)
 #   snakemake --report results/report.html                # figures, captions and the claim table
+#   snakemake --cores 2 analyse_external --config external=FOLDER   # your own RNN (docs/own-rnn.md)
 from snakemake.utils import min_version, update_config
 
 min_version("9.20")
@@ -32,6 +33,15 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/scan.smk"
+include: "workflow/rules/external.smk"
+
+
+# The report's front page (workflow/report/workflow.rst) shows the regime scan's maps where a scan was run: the
+# scan is not part of `all`, so they reach the page through the config (read when the page is rendered). Set
+# after the includes: the scan validates a copy of the config at parse time (and common.smk puts src/ on the path).
+from rnngeom.report_page import InlineImages
+
+config["report_scan_maps"] = InlineImages(f"{SCAN_DIR}/figures")
 
 
 rule all:

@@ -7,11 +7,14 @@ without touching the checkout.
 from __future__ import annotations
 
 import json
+import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
+from PIL import Image
 from pipeline_helpers import TINY, copy_workflow, edited, planned_job_details, planned_jobs, snakemake
 
 from rnngeom.config import analysis_levels, experiment_run_ids, load_config, merge_overlay, run_blocks
@@ -33,6 +36,7 @@ FIGURES = (
     "gr_timeline",
     "gr_vs_drop",
     "phase_portraits",
+    "phase_animation",
     "kappa_flow",
     "attractor_count",
     "gain_sweep",
@@ -63,6 +67,11 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     for fig in FIGURES:  # every figure rule, one per claim family, runs on the tiny config
         for ext in ("png", "pdf"):
             assert (tiny_run / f"results/figures/{fig}.{ext}").stat().st_size > 5000
+    with Image.open(tiny_run / "results/figures/phase_animation.gif") as gif:  # one frame per checkpoint
+        runs_ids = experiment_run_ids(TINY_CONFIG, "tcr_speedup")
+        with np.load(tiny_run / "results/runs" / runs_ids[0] / "analysis/trajectories_pca.npz") as z:
+            assert gif.n_frames == len(z["iterations"]) > 1
+    assert "data:image/gif;base64," in (tiny_run / "results/figures/phase_animation.html").read_text()
     checkpoints = pd.read_csv(tiny_run / "results/tables/checkpoints.tsv", sep="\t")
     assert set(checkpoints["run_id"]) == set(runs["run_id"]) and {"n_stable", "gr_score"} <= set(
         checkpoints.columns
@@ -105,7 +114,13 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
 def test_claim_table_has_every_claim_and_reports_missing_experiments(tiny_run):
     claims = pd.read_csv(tiny_run / "results/claims.tsv", sep="\t")
     assert list(claims["claim_id"]) == [f"C{i}" for i in range(1, 12)]
-    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not run"}
+    assert set(claims["verdict"]) <= {
+        "supported",
+        "not supported",
+        "inconclusive",
+        "not testable here",
+        "not run",
+    }
     verdict = dict(zip(claims["claim_id"], claims["verdict"]))
     assert verdict["C7"] == "not run"  # the tiny config has no LSTM experiment: said, not dropped
     assert verdict["C3"] != "not run" and verdict["C11"] != "not run"
@@ -114,11 +129,27 @@ def test_claim_table_has_every_claim_and_reports_missing_experiments(tiny_run):
 
 def test_html_report_builds(tiny_run):
     report = tiny_run / "results/report.html"
-    snakemake(tiny_run, "--report", str(report), *TINY)
+    # a regime map where a scan was run: shown on the front page
+    scan_map = tiny_run / "results/scan/figures/some_family.png"
+    scan_map.parent.mkdir(parents=True)
+    scan_map.write_bytes((tiny_run / "results/figures/loss_curves.png").read_bytes())
+    try:
+        snakemake(tiny_run, "--report", str(report), *TINY)
+    finally:
+        shutil.rmtree(tiny_run / "results/scan")
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 100_000
-    for text in ("Claims C3", "claims.tsv", "freeze_in.png", "Tests claim(s) C11"):
+    for text in ("claims.tsv", "freeze_in.png", "Tests claim(s) C11", "phase_animation.html"):
         assert text in html, text
+    # the menu sorts categories as text: zero-padded claim ids keep C1 ... C11 in order
+    assert "Claims C03, C10" in html and "Claims C3" not in html
+    # the front page: the formula rendered, the verdict column of the claim table, the scan's map
+    assert "<i>r</i><sub><i>t</i>" in html and "r_{t+1}" not in html
+    claims = pd.read_csv(tiny_run / "results/claims.tsv", sep="\t")
+    front = html.split("Verdicts at a glance", 1)[1].split("Each figure is filed", 1)[0]
+    for claim_id, verdict in zip(claims["claim_id"], claims["verdict"]):
+        assert f"<td>{claim_id}</td>" in front and f"<strong>{verdict}</strong>" in front, claim_id
+    assert "<summary>some_family</summary>" in front and "data:image/png;base64," in front
 
 
 def test_editing_plot_code_replans_only_figures(tiny_run):
@@ -181,6 +212,7 @@ def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp
         "aggregate",
         "claims",
         "figure",
+        "figure_animation",
         "all",
     }
     for job in others:
