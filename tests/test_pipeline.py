@@ -17,7 +17,7 @@ from conftest import ROOT
 from PIL import Image
 from pipeline_helpers import TINY, copy_workflow, edited, planned_job_details, planned_jobs, snakemake
 
-from rnngeom.config import analysis_levels, experiment_run_ids, load_config, merge_overlay, run_blocks
+from rnngeom.config import analysis_levels, experiment_run_ids, load_config, read_config, run_blocks
 
 TINY_CONFIG = load_config(yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()))
 
@@ -300,10 +300,6 @@ def test_a_one_key_configfile_overlays_the_default(tmp_path):
 def test_paper_config_dag_resolves(tmp_path):
     wd = copy_workflow(tmp_path)
     plan = planned_jobs(wd, "--configfile", "config/paper.yaml")
-    paper = merge_overlay(
-        yaml.safe_load((ROOT / "config.yaml").read_text()),
-        yaml.safe_load((ROOT / "config/paper.yaml").read_text()),
-    )
-    blocks = run_blocks(load_config(paper))
+    blocks = run_blocks(load_config(read_config(ROOT / "config/paper.yaml")))
     assert sum(map(len, blocks.values())) >= 400  # runs
     assert plan["train"] == plan["analyze"] == len(blocks) and plan["make_dataset"] == 6

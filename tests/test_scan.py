@@ -326,11 +326,14 @@ def test_figure_draws_a_synthetic_table(tmp_path, family, vary):
 
 
 @pytest.mark.parametrize(
-    "main, scan_path", [("config.yaml", "config/scan.yaml"), ("config/paper.yaml", "config/scan_paper.yaml")]
+    "main, scan_path", [("config.yaml", "config/scan.yaml"), ("config/paper.yaml", "config/scan.yaml")]
 )
 def test_shipped_scan_files_are_valid_for_their_main_config(main, scan_path):
     config = scan.load_main_config(str(ROOT / main))
     cells = scan.cells(scan.read_scan(ROOT / scan_path, config), config)
-    families = {c.family for c in cells}
-    assert {"gain_lambda", "alpha", "lr", "timing"} <= families
-    assert {c.arch for c in cells if "gain_lambda" in c.family} == {"leaky", "rank1", "plrnn", "lstm"}
+    # the staged design: every architecture and task searched at lambda 0, lambda > 0 (small values
+    # included) where a search phase may exist, and the local rule
+    assert {c.arch for c in cells if c.lambda_tcr == 0.0} == {"leaky", "rank1", "plrnn", "lstm"}
+    assert {c.task for c in cells} == {"flipflop", "delayed_addition", "evidence_accumulation"}
+    assert min(c.lambda_tcr for c in cells if c.lambda_tcr > 0) <= 0.01
+    assert {c.learning_rule for c in cells} == {"bptt", "rflo"}

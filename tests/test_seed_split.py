@@ -8,14 +8,12 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from rnngeom.config import merge_overlay
+from rnngeom.config import read_config
 
 
 def experiment_seeds(path) -> set[int]:
     """The experiment seeds of a config as the pipeline sees it (an overlay merged onto config.yaml)."""
-    config = yaml.safe_load((ROOT / path).read_text())
-    if path != "config.yaml":
-        config = merge_overlay(yaml.safe_load((ROOT / "config.yaml").read_text()), config)
+    config = read_config(ROOT / path)
     return {int(s) for exp in config["experiments"].values() for s in exp["seeds"]}
 
 
@@ -23,7 +21,7 @@ def experiment_seeds(path) -> set[int]:
     "confirmation, exploration",
     [
         ("config.yaml", ["config/scan.yaml", "config/explore.yaml"]),
-        ("config/paper.yaml", ["config/scan_paper.yaml"]),
+        ("config/paper.yaml", ["config/scan.yaml", "config/explore.yaml"]),
     ],
 )
 def test_confirmation_seeds_are_not_exploration_seeds(confirmation, exploration):

@@ -233,9 +233,9 @@ def test_paper_config_plan_is_grouped(tmp_path):
         "snakemake -n (paper, SLURM profile)", proc, proc.stdout, proc.stderr
     )
     stats, groups, alone = dry_run_plan(proc.stdout)
-    from rnngeom.config import load_config, run_blocks
+    from rnngeom.config import load_config, read_config, run_blocks
 
-    blocks = run_blocks(load_config(yaml.safe_load((ROOT / "config/paper.yaml").read_text())))
+    blocks = run_blocks(load_config(read_config(ROOT / "config/paper.yaml")))
     assert stats["train"] == stats["analyze"] == len(blocks) and sum(map(len, blocks.values())) >= 400
     summary = []
     for rule, group in rule_group.items():

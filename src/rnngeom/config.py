@@ -352,6 +352,17 @@ def merge_overlay(base: dict, overlay: dict) -> dict:
     return out
 
 
+def read_config(path: str | Path, base: str | Path = DEFAULT_BASE) -> dict:
+    """The config file ``path`` as the pipeline sees it, not yet validated: ``base`` itself, or an overlay
+    merged onto it (``merge_overlay``) as ``snakemake --configfile path`` does."""
+    raw = yaml.safe_load(Path(path).read_text())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config error at '<top level>': not a mapping of keys ({type(raw).__name__})")
+    if Path(path).resolve() != Path(base).resolve():
+        raw = merge_overlay(yaml.safe_load(Path(base).read_text()), raw)
+    return raw
+
+
 # --- python -m rnngeom.config check [FILE] ------------------------------------------------------------------
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rnngeom.config", description="Validate a pipeline config.")
@@ -368,12 +379,7 @@ def main(argv=None) -> int:
     check.add_argument("--schema", default=str(DEFAULT_SCHEMA), help="JSON schema (default: the workflow's)")
     args = ap.parse_args(argv)
     try:
-        raw = yaml.safe_load(Path(args.file).read_text())
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config error at '<top level>': not a mapping of keys ({type(raw).__name__})")
-        if Path(args.file).resolve() != Path(args.base).resolve():
-            raw = merge_overlay(yaml.safe_load(Path(args.base).read_text()), raw)
-        config = load_config(raw, args.schema)
+        config = load_config(read_config(args.file, args.base), args.schema)
     except ConfigError as err:
         print(f"{args.file}: {err}", file=sys.stderr)
         return 2

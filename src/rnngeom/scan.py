@@ -264,13 +264,18 @@ def validate_scan(scan: dict, config: dict) -> dict:
 
 
 def load_main_config(source: str) -> dict:
-    """The main config from a YAML/JSON file or inline JSON; a full config is validated (with defaults)."""
+    """The main config from a YAML file (an overlay is merged onto config.yaml, as the pipeline does) or
+    inline JSON; a full config is validated (with defaults)."""
     path = Path(source)
-    text = path.read_text() if not source.lstrip().startswith("{") and path.exists() else source
     try:
-        config = yaml.safe_load(text)
+        if not source.lstrip().startswith("{") and path.exists():
+            config = rnngeom_config.read_config(path)
+        else:
+            config = yaml.safe_load(source)
     except yaml.YAMLError as err:
         raise ScanError(f"--main-config is neither a readable file nor JSON: {err}") from None
+    except rnngeom_config.ConfigError as err:
+        raise ScanError(f"--main-config {source}: {err}") from None
     if not isinstance(config, dict):
         raise ScanError(f"--main-config: no config mapping in {source[:80]!r}")
     if "experiments" in config:
