@@ -3,16 +3,21 @@
 #   snakemake --cores 2                                   # quick reproduction
 #   snakemake --cores 2 --configfile config/paper.yaml    # full scale (cluster/GPU)
 #   snakemake --report results/report.html                # figures, captions and the claim table
-from snakemake.utils import min_version
+#   snakemake --cores 2 analyse_external --config external=FOLDER   # your own RNN (docs/own-rnn.md)
+from snakemake.utils import min_version, update_config
 
 min_version("9.20")
 
 
-# A --configfile replaces config.yaml (no merging), in the main process and in every cluster job alike
-# (Snakemake 9.27 does not forward --replace-workflow-config to the jobs it submits).
-if not workflow.overwrite_configfiles:
+# A --configfile is an overlay: merged onto config.yaml, it holds only what it changes (mappings merge key by
+# key, anything else is replaced). A file that says `standalone: true` is a whole config instead
+# (tests/configs/tiny.yaml): config.yaml is left out, in the main process and in every cluster job alike.
+configfile: "config.yaml"
 
-    configfile: "config.yaml"
+
+if config.get("standalone"):
+    config.clear()
+    update_config(config, workflow.config_settings.overwrite_config)
 
 
 report: "workflow/report/workflow.rst"
@@ -28,6 +33,15 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/scan.smk"
+include: "workflow/rules/external.smk"
+
+
+# The report's front page (workflow/report/workflow.rst) shows the regime scan's maps where a scan was run: the
+# scan is not part of `all`, so they reach the page through the config (read when the page is rendered). Set
+# after the includes: the scan validates a copy of the config at parse time (and common.smk puts src/ on the path).
+from rnngeom.report_page import InlineImages
+
+config["report_scan_maps"] = InlineImages(f"{SCAN_DIR}/figures")
 
 
 rule all:

@@ -50,7 +50,6 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` (and rnngeom
     ensure_importable()
 
 import numpy as np
-import pandas as pd
 import torch
 import yaml
 
@@ -384,13 +383,11 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     shape = (64, 60, args.n_in)
     inputs = ((rng.random(shape) < 0.1) * rng.choice([-1.0, 1.0], shape)).astype(np.float32)
-    its = np.arange(0, 100 * args.n_checkpoints, 10)
-    metrics = pd.DataFrame({"iteration": its, "task_loss": np.exp(-its / its[-1])})
     for arch in args.arch:
         spec = {"arch": arch, "n_in": args.n_in, "n_out": 3, "n_hidden": args.n_hidden}
         ck = SyntheticCheckpoints(spec, args.n_checkpoints)
         with tempfile.TemporaryDirectory() as tmp:
-            result = analyse_run(ck, inputs, metrics, tmp, overrides)
+            result = analyse_run(ck, inputs, tmp, overrides)
         t = result["timing"]
         print(
             f"{arch:6s} n_hidden={args.n_hidden} state={result['state_size']} device={args.device} "

@@ -53,7 +53,6 @@ TINY_CMD = [
     "4",
     "--configfile",
     "tests/configs/tiny.yaml",
-    "--replace-workflow-config",
     "--config",
     "device=cuda",
 ]

@@ -5,7 +5,7 @@ so they never touch this checkout's results/ or .snakemake/ and always plan/run 
               paper grid: parse, validate, build the DAG of ~1000 jobs), `repeats` times; value = the median
               (each run includes Python and Snakemake start-up).
 `e2e_tiny`    wall time of
-              ``snakemake --cores 2 --configfile tests/configs/tiny.yaml --replace-workflow-config``
+              ``snakemake --cores 2 --configfile tests/configs/tiny.yaml``
               (every stage, a few seconds of compute). Only with --e2e-tiny or --e2e.
 `e2e_default` wall time of ``snakemake --cores 2`` on the default config.yaml (the quick reproduction, ~10 min
               on an idle 2-core machine). Only with --e2e.
@@ -59,8 +59,7 @@ def _job_count(text: str) -> int | None:
 
 def bench_dag_build(ctx: Context) -> list[dict]:
     config = "tests/configs/tiny.yaml" if ctx.tiny else "config/paper.yaml"
-    extra = ["--replace-workflow-config"] if ctx.tiny else []
-    args = ["-n", "--configfile", config, *extra, "--quiet"]
+    args = ["-n", "--configfile", config, "--quiet"]
     repeats = ctx.repeats
     with tempfile.TemporaryDirectory(prefix="rnngeom-bench-dag-") as tmp:
         wd = copy_workflow(Path(tmp))
@@ -109,7 +108,7 @@ def bench_e2e_tiny(ctx: Context) -> list[dict]:
     return _e2e(
         ctx,
         "e2e_tiny",
-        ["--cores", "2", "--configfile", "tests/configs/tiny.yaml", "--replace-workflow-config"],
+        ["--cores", "2", "--configfile", "tests/configs/tiny.yaml"],
         timeout=1800,
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-TINY = ["--configfile", "tests/configs/tiny.yaml", "--replace-workflow-config"]
+TINY = ["--configfile", "tests/configs/tiny.yaml"]
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from conftest import ROOT, make_datasets
 
 from rnngeom.analysis.loss_drop import LearnCriterion
-from rnngeom.config import learn_criteria, load_config
+from rnngeom.config import learn_criteria, load_config, read_config
 from rnngeom.data import generate_split
 from rnngeom.tasks import get_task
 from rnngeom.tasks.baselines import (
@@ -66,8 +65,7 @@ def test_first_mark_plus_the_second_value_is_exact():
 
 @pytest.fixture(scope="module", params=["config.yaml", "config/paper.yaml"])
 def shipped_config(request):
-    cfg = yaml.safe_load((ROOT / request.param).read_text())
-    return load_config(cfg, ROOT / "workflow/schemas/config.schema.yaml")
+    return load_config(read_config(ROOT / request.param), ROOT / "workflow/schemas/config.schema.yaml")
 
 
 @pytest.mark.parametrize("task_name", ["flipflop", "delayed_addition", "evidence_accumulation"])

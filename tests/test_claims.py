@@ -23,7 +23,7 @@ from rnngeom.claims import (
     main,
     render_markdown,
 )
-from rnngeom.claims_sim import rejection_rate, simulated_tables
+from rnngeom.claims.sim import rejection_rate, simulated_tables
 from rnngeom.config import experiment_runs
 from rnngeom.constants import RUN_KEYS
 
@@ -274,7 +274,7 @@ def test_local_learning_needs_a_rule_that_learns_without_tcr():
 def c2_tables(
     seed: int, planted: bool, n_runs: int = 20, null: str = "stationary", motion_bump: bool = False
 ) -> dict[str, pd.DataFrame]:
-    """Simulated GR and weight-motion series (rnngeom.claims_sim) as claims reads them: runs with an abrupt
+    """Simulated GR and weight-motion series (rnngeom.claims.sim) as claims reads them: runs with an abrupt
     drop and its t_onset, checkpoints."""
     sim = simulated_tables(np.random.default_rng(seed), n_runs, planted, null, motion_bump)
     rows = [
@@ -360,7 +360,7 @@ def test_the_control_and_the_comparison_false_positive_rate_and_power():
     """C2's control, the same test on the weight motion: at most alpha (plus the sampling margin) on 200 null
     experiments, power with the weights speeding up before the onset; GR minus control (Wilcoxon): at most
     alpha when neither leads, power when GR leads and the weights do not, no rejection when both move."""
-    from rnngeom.claims_sim import motion_rejection_rate, paired_rejection_rate
+    from rnngeom.claims.sim import motion_rejection_rate, paired_rejection_rate
 
     n, alpha = 200, 0.05
     margin = 2.33 * math.sqrt(alpha * (1 - alpha) / n)
@@ -374,7 +374,7 @@ def test_the_control_and_the_comparison_false_positive_rate_and_power():
 def test_gr_before_drop_false_positive_rate_and_power():
     # The between-run permutation test is exact when the drop times are exchangeable across runs, whatever
     # the trend of GR over training, so a finite simulation scatters around at most alpha: allow the one-sided
-    # 99% sampling margin (the point estimates over 10,000 experiments, `python -m rnngeom.claims_sim`, are
+    # 99% sampling margin (the point estimates over 10,000 experiments, `python -m rnngeom.claims.sim`, are
     # below alpha). On the trending null the within-run shift test it replaces is anti-conservative (the
     # pre-drop window lies earlier than the drop, where GR is higher), and a sign test on t_GR rejects in
     # nearly every null experiment (t_GR is the first of many chances).
@@ -597,3 +597,22 @@ def test_cli_writes_tsv_and_markdown_and_rejects_bad_input(tmp_path, capsys):
     assert "--claims: not valid JSON" in capsys.readouterr().err
     assert main(args[:4] + ["--claims", '{"C99": {"experiment": "tcr"}}', "--out", str(out)]) == 2
     assert "unknown claim id 'C99'" in capsys.readouterr().err
+
+
+def test_the_package_runs_as_a_module_without_torch_and_its_job_depends_on_every_file_it_runs():
+    """``python -m rnngeom.claims`` runs (its __main__.py), imports no torch, and the claims job's inputs
+    (rnngeom.deps) hold every file of the package but the simulation (claims/sim.py: not run by the job)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rnngeom.claims
+    from rnngeom.deps import job_source_files
+
+    done = subprocess.run([sys.executable, "-m", "rnngeom.claims", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: python -m rnngeom.claims" in done.stdout, done.stderr
+    no_torch = "import sys, rnngeom.claims; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", no_torch]).returncode == 0
+    package = Path(rnngeom.claims.__file__).parent
+    files = {Path(f) for f in job_source_files("rnngeom.claims")}
+    assert set(package.glob("*.py")) - files == {package / "sim.py"}

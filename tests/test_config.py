@@ -21,6 +21,7 @@ from rnngeom.config import (
     experiment_runs,
     fmt_num,
     load_config,
+    read_config,
     rule_block,
     run_settings,
 )
@@ -38,7 +39,7 @@ def default_config():
 
 @pytest.mark.parametrize("path", ["config.yaml", "config/paper.yaml", "tests/configs/tiny.yaml"])
 def test_shipped_configs_are_valid(path):
-    cfg = load_config(yaml.safe_load((ROOT / path).read_text()), SCHEMA)
+    cfg = load_config(read_config(ROOT / path), SCHEMA)
     assert all_runs(cfg)
 
 
@@ -138,7 +139,7 @@ def test_bad_config_is_rejected_naming_the_key(default_config, key, value, needl
 def test_experiment_task_without_task_entry(default_config):
     cfg = copy.deepcopy(default_config)
     del cfg["tasks"]["evidence_accumulation"]
-    with pytest.raises(ConfigError, match=r"experiments\.abrupt_learning\.tasks.*evidence_accumulation"):
+    with pytest.raises(ConfigError, match=r"experiments\.\w+\.tasks.*evidence_accumulation"):
         load_config(cfg, SCHEMA)
 
 
@@ -152,10 +153,12 @@ def test_grid_expansion_shares_runs_and_uses_default_gain(default_config):
     assert len(runs) == len({r.run_id for r in runs}) < per_experiment  # shared runs counted once
     leaky = [r for r in experiment_runs(cfg, "abrupt_learning") if r.arch == "leaky"]
     assert {r.gain for r in leaky} == {cfg["models"]["leaky"]["gain"]}  # the architecture's default gain
-    assert {r.gain for r in experiment_runs(cfg, "tcr_speedup")} == {2.0}
-    run = experiment_runs(cfg, "tcr_speedup")[0]  # numbers stay numbers; only the run id formats them
+    gains = cfg["experiments"]["gain_sweep"]["gain"]
+    assert len(gains) > 1 and {r.gain for r in experiment_runs(cfg, "gain_sweep")} == set(gains)
+    run = experiment_runs(cfg, "gain_sweep")[-1]  # numbers stay numbers; only the run id formats them
     assert isinstance(run.lambda_tcr, float) and isinstance(run.gain, float) and isinstance(run.seed, int)
-    assert run.as_dict()["gain"] == 2.0 and "/g2/" in run.run_id and fmt_num(2.0) == "2"
+    assert run.as_dict()["gain"] == gains[-1] and f"/g{fmt_num(gains[-1])}/" in run.run_id
+    assert fmt_num(2.0) == "2" and fmt_num(0.01) == "0.01"
 
 
 def test_shared_run_is_trained_once(default_config):
@@ -176,9 +179,10 @@ def test_run_settings_exclude_analysis_only_keys(default_config):
 
 def test_per_task_override(default_config):
     cfg = copy.deepcopy(default_config)
-    cfg["training"]["per_task"] = {"delayed_addition": {"n_iterations": 3000}}
+    cfg["training"]["per_task"] = {"delayed_addition": {"n_iterations": 3000}}  # flipflop's removed
     cfg = load_config(cfg, SCHEMA)
-    by_task = {r.task: run_settings(cfg, r)["training"]["n_iterations"] for r in all_runs(cfg)}
+    bptt = [r for r in all_runs(cfg) if r.learning_rule == "bptt"]  # (rflo has per_rule n_iterations)
+    by_task = {r.task: run_settings(cfg, r)["training"]["n_iterations"] for r in bptt}
     assert by_task["delayed_addition"] == 3000 and by_task["flipflop"] == cfg["training"]["n_iterations"]
 
 
@@ -216,9 +220,9 @@ def test_load_config_imports_no_torch():
     """The Snakefile validates the config at every parse (once per job): torch would add ~1.7 s each."""
     code = (
         "import sys, yaml\n"
-        "from rnngeom.config import load_config, all_runs, run_settings\n"
+        "from rnngeom.config import load_config, all_runs, run_settings, read_config\n"
         "for path in ('config.yaml', 'config/paper.yaml'):\n"
-        "    cfg = load_config(yaml.safe_load(open(path)))\n"
+        "    cfg = load_config(read_config(path))\n"
         "    [run_settings(cfg, r) for r in all_runs(cfg)]\n"
         "from rnngeom.deps import job_source_files\n"
         "job_source_files('rnngeom.train', 'flipflop', 'lstm', 'bptt')\n"
@@ -236,7 +240,35 @@ def check(*args):
 def test_check_cli_accepts_a_good_config():
     proc = check("config/paper.yaml")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("\n") == 1 and "OK" in proc.stdout and "770 runs" in proc.stdout
+    n_runs = len(all_runs(load_config(read_config(ROOT / "config/paper.yaml"))))
+    assert n_runs > len(all_runs(load_config(read_config(ROOT / "config.yaml"))))  # more seeds: an overlay
+    assert proc.stdout.count("\n") == 1 and "OK" in proc.stdout and f"{n_runs} runs" in proc.stdout
+
+
+def test_a_configfile_is_an_overlay_of_config_yaml(tmp_path):
+    """A --configfile holds only what it changes: merged onto config.yaml key by key (Snakemake's own merge),
+    lists and numbers replaced; `standalone: true` makes a file a whole config instead."""
+    from snakemake.utils import update_config
+
+    from rnngeom.config import merge_overlay
+
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    overlay = {"training": {"lr": 0.003, "per_task": {"flipflop": {"n_iterations": 10}}}, "data": {"seed": 1}}
+    merged = merge_overlay(base, overlay)
+    ours = copy.deepcopy(base)
+    update_config(ours, overlay)
+    assert merged == ours and merged != base
+    assert merged["training"]["batch_size"] == base["training"]["batch_size"]  # untouched keys stay
+    assert merged["experiments"] == base["experiments"]
+    assert merge_overlay(base, {"standalone": True, "device": "cpu"}) == {"standalone": True, "device": "cpu"}
+    one_key = tmp_path / "my.yaml"
+    one_key.write_text("training: {lr: 0.003}\n")
+    proc = check(str(one_key))
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training: {lr: -1}\n")
+    proc = check(str(bad))
+    assert proc.returncode == 2 and "training.lr" in proc.stderr
 
 
 def test_check_cli_rejects_a_bad_config_naming_the_key(tmp_path, default_config):

@@ -7,14 +7,17 @@ without touching the checkout.
 from __future__ import annotations
 
 import json
+import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
+from PIL import Image
 from pipeline_helpers import TINY, copy_workflow, edited, planned_job_details, planned_jobs, snakemake
 
-from rnngeom.config import analysis_levels, experiment_run_ids, load_config, run_blocks
+from rnngeom.config import analysis_levels, experiment_run_ids, load_config, read_config, run_blocks
 
 TINY_CONFIG = load_config(yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text()))
 
@@ -33,6 +36,7 @@ FIGURES = (
     "gr_timeline",
     "gr_vs_drop",
     "phase_portraits",
+    "phase_animation",
     "kappa_flow",
     "attractor_count",
     "gain_sweep",
@@ -63,6 +67,11 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
     for fig in FIGURES:  # every figure rule, one per claim family, runs on the tiny config
         for ext in ("png", "pdf"):
             assert (tiny_run / f"results/figures/{fig}.{ext}").stat().st_size > 5000
+    with Image.open(tiny_run / "results/figures/phase_animation.gif") as gif:  # one frame per checkpoint
+        runs_ids = experiment_run_ids(TINY_CONFIG, "tcr_speedup")
+        with np.load(tiny_run / "results/runs" / runs_ids[0] / "analysis/trajectories_pca.npz") as z:
+            assert gif.n_frames == len(z["iterations"]) > 1
+    assert "data:image/gif;base64," in (tiny_run / "results/figures/phase_animation.html").read_text()
     checkpoints = pd.read_csv(tiny_run / "results/tables/checkpoints.tsv", sep="\t")
     assert set(checkpoints["run_id"]) == set(runs["run_id"]) and {"n_stable", "gr_score"} <= set(
         checkpoints.columns
@@ -105,7 +114,13 @@ def test_tiny_pipeline_produces_tables_and_figures(tiny_run):
 def test_claim_table_has_every_claim_and_reports_missing_experiments(tiny_run):
     claims = pd.read_csv(tiny_run / "results/claims.tsv", sep="\t")
     assert list(claims["claim_id"]) == [f"C{i}" for i in range(1, 12)]
-    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not run"}
+    assert set(claims["verdict"]) <= {
+        "supported",
+        "not supported",
+        "inconclusive",
+        "not testable here",
+        "not run",
+    }
     verdict = dict(zip(claims["claim_id"], claims["verdict"]))
     assert verdict["C7"] == "not run"  # the tiny config has no LSTM experiment: said, not dropped
     assert verdict["C3"] != "not run" and verdict["C11"] != "not run"
@@ -114,11 +129,27 @@ def test_claim_table_has_every_claim_and_reports_missing_experiments(tiny_run):
 
 def test_html_report_builds(tiny_run):
     report = tiny_run / "results/report.html"
-    snakemake(tiny_run, "--report", str(report), *TINY)
+    # a regime map where a scan was run: shown on the front page
+    scan_map = tiny_run / "results/scan/figures/some_family.png"
+    scan_map.parent.mkdir(parents=True)
+    scan_map.write_bytes((tiny_run / "results/figures/loss_curves.png").read_bytes())
+    try:
+        snakemake(tiny_run, "--report", str(report), *TINY)
+    finally:
+        shutil.rmtree(tiny_run / "results/scan")
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 100_000
-    for text in ("Claims C3", "claims.tsv", "freeze_in.png", "Tests claim(s) C11"):
+    for text in ("claims.tsv", "freeze_in.png", "Tests claim(s) C11", "phase_animation.html"):
         assert text in html, text
+    # the menu sorts categories as text: zero-padded claim ids keep C1 ... C11 in order
+    assert "Claims C03, C10" in html and "Claims C3" not in html
+    # the front page: the formula rendered, the verdict column of the claim table, the scan's map
+    assert "<i>r</i><sub><i>t</i>" in html and "r_{t+1}" not in html
+    claims = pd.read_csv(tiny_run / "results/claims.tsv", sep="\t")
+    front = html.split("Verdicts at a glance", 1)[1].split("Each figure is filed", 1)[0]
+    for claim_id, verdict in zip(claims["claim_id"], claims["verdict"]):
+        assert f"<td>{claim_id}</td>" in front and f"<strong>{verdict}</strong>" in front, claim_id
+    assert "<summary>some_family</summary>" in front and "data:image/png;base64," in front
 
 
 def test_editing_plot_code_replans_only_figures(tiny_run):
@@ -167,7 +198,7 @@ def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp
     cfg = (wd / "tests/configs/tiny.yaml").read_text()
     assert cfg.count("device: cpu\n") == 1
     (wd / "tests/configs/dev.yaml").write_text(cfg.replace("device: cpu\n", f"device: {device}\n"))
-    jobs = planned_job_details(wd, "--configfile", "tests/configs/dev.yaml", "--replace-workflow-config")
+    jobs = planned_job_details(wd, "--configfile", "tests/configs/dev.yaml")
     by_rule = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
@@ -181,6 +212,7 @@ def test_device_reaches_training_and_analysis_and_cuda_requests_one_gpu_each(tmp
         "aggregate",
         "claims",
         "figure",
+        "figure_animation",
         "all",
     }
     for job in others:
@@ -204,7 +236,7 @@ def test_adding_a_lambda_or_seeds_in_a_new_block_plans_only_the_new_blocks(tiny_
         assert text != cfg
         alt = tiny_run / "tests/configs/alt.yaml"
         alt.write_text(text)
-        plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+        plan = planned_jobs(tiny_run, "--configfile", str(alt))
         assert plan["train"] == plan["analyze"] == n_new and plan.get("make_dataset", 0) == 0, plan
 
 
@@ -214,7 +246,7 @@ def test_switching_an_experiments_analysis_level_reanalyses_only_its_blocks(tiny
     level = "lambda_tcr: [0.0]\n    seeds: [0]\n    analysis: final"  # abrupt_learning, rank_one, lstm
     assert cfg.count(level) == 3
     alt.write_text(cfg.replace(level, level.replace("final", "full"), 1))  # abrupt_learning only
-    plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+    plan = planned_jobs(tiny_run, "--configfile", str(alt))
     abrupt = set(experiment_run_ids(TINY_CONFIG, "abrupt_learning"))
     n_abrupt = len(tiny_blocks(lambda r: r.run_id in abrupt))
     assert n_abrupt == 4 and "train" not in plan and plan["analyze"] == n_abrupt, plan
@@ -227,7 +259,7 @@ def test_changing_accuracy_threshold_does_not_retrain(tiny_run):
         .read_text()
         .replace("accuracy_threshold: 0.6", "accuracy_threshold: 0.7")
     )
-    plan = planned_jobs(tiny_run, "--configfile", str(alt), "--replace-workflow-config")
+    plan = planned_jobs(tiny_run, "--configfile", str(alt))
     assert "train" not in plan and "analyze" not in plan and plan["aggregate"] == 1
     assert plan["claims"] == 1
 
@@ -236,9 +268,7 @@ def test_bad_config_fails_before_any_job(tiny_run):
     before = (tiny_run / "results/tables/runs.tsv").stat().st_mtime_ns
     alt = tiny_run / "tests/configs/bad.yaml"
     alt.write_text((tiny_run / "tests/configs/tiny.yaml").read_text().replace("lr: 0.01", "lr: -0.01"))
-    proc = snakemake(
-        tiny_run, "--cores", "1", "--configfile", str(alt), "--replace-workflow-config", check=False
-    )
+    proc = snakemake(tiny_run, "--cores", "1", "--configfile", str(alt), check=False)
     assert proc.returncode != 0
     assert "training.lr" in proc.stdout + proc.stderr
     assert "Select jobs to execute" not in proc.stdout + proc.stderr
@@ -258,9 +288,18 @@ def test_lint_is_clean():
     assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
+def test_a_one_key_configfile_overlays_the_default(tmp_path):
+    """snakemake --configfile my.yaml with one key: the default reproduction at that value (config.yaml
+    merged under it), the same jobs."""
+    wd = copy_workflow(tmp_path)
+    (wd / "my.yaml").write_text("training: {lr: 0.003}\n")
+    default, overlaid = planned_jobs(wd), planned_jobs(wd, "--configfile", "my.yaml")
+    assert overlaid == default and overlaid["train"] > 0
+
+
 def test_paper_config_dag_resolves(tmp_path):
     wd = copy_workflow(tmp_path)
     plan = planned_jobs(wd, "--configfile", "config/paper.yaml")
-    blocks = run_blocks(load_config(yaml.safe_load((ROOT / "config/paper.yaml").read_text())))
+    blocks = run_blocks(load_config(read_config(ROOT / "config/paper.yaml")))
     assert sum(map(len, blocks.values())) >= 400  # runs
     assert plan["train"] == plan["analyze"] == len(blocks) and plan["make_dataset"] == 6

@@ -74,6 +74,7 @@ FIGURES = {
     "gr_timeline": ["rank1"],
     "gr_vs_drop": ["speedup", "rank1"],
     "phase_portraits": ["rank1"],
+    "phase_animation": ["rank1"],
     "kappa_flow": ["rank1"],
     "attractor_count": ["speedup"],
     "gain_sweep": ["gain"],
@@ -313,3 +314,14 @@ def test_figure_selects_exactly_the_experiments_runs(tmp_path):
     args.run_ids = json.dumps({"task": ["flipflop"]})  # a grid is not a run list
     with pytest.raises(SystemExit, match="list of run_id strings"):
         load(args)
+
+
+def test_phase_animation_has_one_frame_per_checkpoint_and_a_page(results, tmp_path):
+    from PIL import Image
+
+    gif, page = draw("phase_animation", results, ["rank1"], tmp_path, formats=("gif", "html"))
+    with Image.open(gif) as animation:
+        assert animation.n_frames == len(CKPTS)  # every checkpoint of the run's trajectories_pca.npz
+    assert "data:image/gif;base64," in page.read_text()
+    with pytest.raises(SystemExit, match="writes .gif, .png, .pdf and .html"):
+        draw("phase_animation", results, ["rank1"], tmp_path, formats=("svg",))

@@ -139,13 +139,14 @@ def run_summary(
 
 
 def collect_run(
-    run_dir: Path, thresholds: dict, loss_drop: dict | None = None
+    run_dir: Path, thresholds: dict, loss_drop: dict | None = None, run_id: str | None = None
 ) -> dict[str, pd.DataFrame | dict]:
     """The rows this run contributes to each table; ``loss_drop``: the detector's settings (the config's
-    ``loss_drop:`` block), its reference the run's chance_loss (provenance.json)."""
+    ``loss_drop:`` block), its reference the run's chance_loss (provenance.json); ``run_id``: default from
+    the folder (``.../runs/<run_id>``)."""
     prov = json.loads((run_dir / "provenance.json").read_text())
     s = prov["settings"]
-    ident = {"run_id": run_id_of(run_dir), **{k: s[k] for k in ID_COLUMNS[1:]}}
+    ident = {"run_id": run_id or run_id_of(run_dir), **{k: s[k] for k in ID_COLUMNS[1:]}}
     metrics = pd.read_csv(run_dir / "metrics.tsv", sep="\t")
     diverged = bool(prov.get("diverged", False)) or bool(metrics["diverged"].any())
     if s["task"] not in thresholds:
@@ -209,11 +210,13 @@ def collect_run(
 
 
 def aggregate(
-    run_dirs: list[str | Path], thresholds: dict, loss_drop: dict | None = None
+    run_dirs: list[str | Path], thresholds: dict, loss_drop: dict | None = None, run_ids: list | None = None
 ) -> dict[str, pd.DataFrame]:
+    """Every table (constants.TABLES) over the runs in ``run_dirs`` (their ids: ``run_ids``, default from
+    the folders)."""
     parts: dict[str, list] = {name: [] for name in TABLES}
-    for d in run_dirs:
-        for name, value in collect_run(Path(d), thresholds, loss_drop).items():
+    for d, run_id in zip(run_dirs, run_ids or [None] * len(run_dirs)):
+        for name, value in collect_run(Path(d), thresholds, loss_drop, run_id).items():
             parts[name].append(value)
     tables = {"runs": pd.DataFrame(parts["runs"])}
     for name in TABLES[1:]:

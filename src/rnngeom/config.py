@@ -37,6 +37,7 @@ class ConfigError(ValueError):
 
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+DEFAULT_BASE = Path(__file__).resolve().parents[2] / "config.yaml"  # what a --configfile overlays
 
 
 def fmt_num(x: float) -> str:
@@ -335,16 +336,50 @@ def learn_criteria(config: dict) -> dict[str, dict]:
     return out
 
 
+# --- overlays: how a --configfile combines with config.yaml ------------------------------------------------
+def merge_overlay(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay`` merged in (a new dict): mappings merge key by key, any other value (a list, a
+    number) replaces the base's: Snakemake's own merge of a --configfile onto the workflow's configfile. An
+    overlay with ``standalone: true`` is a whole config: the base is left out."""
+    if overlay.get("standalone"):
+        return copy.deepcopy(overlay)
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overlay(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_config(path: str | Path, base: str | Path = DEFAULT_BASE) -> dict:
+    """The config file ``path`` as the pipeline sees it, not yet validated: ``base`` itself, or an overlay
+    merged onto it (``merge_overlay``) as ``snakemake --configfile path`` does."""
+    raw = yaml.safe_load(Path(path).read_text())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config error at '<top level>': not a mapping of keys ({type(raw).__name__})")
+    if Path(path).resolve() != Path(base).resolve():
+        raw = merge_overlay(yaml.safe_load(Path(base).read_text()), raw)
+    return raw
+
+
 # --- python -m rnngeom.config check [FILE] ------------------------------------------------------------------
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rnngeom.config", description="Validate a pipeline config.")
     sub = ap.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate a config as the Snakefile does")
-    check.add_argument("file", nargs="?", default="config.yaml", help="config file (default: config.yaml)")
+    check.add_argument(
+        "file",
+        nargs="?",
+        default="config.yaml",
+        help="config file (default: config.yaml); any other file is an overlay merged onto config.yaml, as "
+        "snakemake --configfile FILE does, unless it says standalone: true",
+    )
+    check.add_argument("--base", default=str(DEFAULT_BASE), help="the config an overlay is merged onto")
     check.add_argument("--schema", default=str(DEFAULT_SCHEMA), help="JSON schema (default: the workflow's)")
     args = ap.parse_args(argv)
     try:
-        config = load_config(yaml.safe_load(Path(args.file).read_text()), args.schema)
+        config = load_config(read_config(args.file, args.base), args.schema)
     except ConfigError as err:
         print(f"{args.file}: {err}", file=sys.stderr)
         return 2

@@ -2,11 +2,12 @@
 
 Snakemake tracks no imported module, so every rule lists the ``src/`` files its job imports as inputs:
 editing one re-runs exactly the jobs that import it. The files are found by walking the ``rnngeom``
-imports of the job's entry module (top-level and function-level imports, and the ``__init__.py`` of every
-package on the way), with one refinement. A *registry* imports all of its members, but a job runs only
-its own: the task registry (``rnngeom.tasks.TASKS``), the architectures (``rnngeom.models.MODELS``), the
-learning rules (classes decorated with ``@register`` in ``rnngeom/learning/``) and the architecture-only
-analysis code in ``ARCH_ONLY_ANALYSIS``. The walk does not follow a non-member's import of a member; it
+imports of the job's entry module (top-level and function-level imports, the ``__init__.py`` of every
+package on the way, and the ``__main__.py`` of an entry that is a package), with one refinement. A
+*registry* imports all of its members, but a job runs only its own: the task registry
+(``rnngeom.tasks.TASKS``), the architectures (``rnngeom.models.MODELS``), the learning rules (classes
+decorated with ``@register`` in ``rnngeom/learning/``) and the architecture-only analysis code in
+``ARCH_ONLY_ANALYSIS``. The walk does not follow a non-member's import of a member; it
 adds the job's own member for its task, arch or learning_rule (and every member where the job has none,
 e.g. aggregation). A member's own imports are followed (rank1 builds on leaky, freeze_in on rflo).
 """
@@ -175,6 +176,8 @@ def job_modules(entry: str, task=None, arch=None, learning_rule=None) -> frozens
     choice = {"task": task, "arch": arch, "learning_rule": learning_rule}
     member_key = {m: key for key, members in registries() for m in members.values()}
     seen, todo = set(), sorted(_with_parents(entry))
+    if module_file(entry).name == "__init__.py" and module_file(f"{entry}.__main__"):
+        todo.append(f"{entry}.__main__")  # `python -m <package>` runs the package's __main__.py
     while todo:
         module = todo.pop()
         if module in seen:

@@ -264,13 +264,18 @@ def validate_scan(scan: dict, config: dict) -> dict:
 
 
 def load_main_config(source: str) -> dict:
-    """The main config from a YAML/JSON file or inline JSON; a full config is validated (with defaults)."""
+    """The main config from a YAML file (an overlay is merged onto config.yaml, as the pipeline does) or
+    inline JSON; a full config is validated (with defaults)."""
     path = Path(source)
-    text = path.read_text() if not source.lstrip().startswith("{") and path.exists() else source
     try:
-        config = yaml.safe_load(text)
+        if not source.lstrip().startswith("{") and path.exists():
+            config = rnngeom_config.read_config(path)
+        else:
+            config = yaml.safe_load(source)
     except yaml.YAMLError as err:
         raise ScanError(f"--main-config is neither a readable file nor JSON: {err}") from None
+    except rnngeom_config.ConfigError as err:
+        raise ScanError(f"--main-config {source}: {err}") from None
     if not isinstance(config, dict):
         raise ScanError(f"--main-config: no config mapping in {source[:80]!r}")
     if "experiments" in config:
@@ -327,6 +332,15 @@ def unless_invalid(error: str | None, paths: list[str]) -> list[str]:
     return paths
 
 
+def _scan_checkpoints(settings: dict) -> dict:
+    """A scan run keeps no checkpoints (only its curve), so its schedule is fixed here, not read from the
+    config: a snapshot every tenth of the run, for resume (the schedule does not change what is trained)."""
+    n = int(settings["training"]["n_iterations"])
+    every = max(1, n // 10)
+    schedule = {"dense_until": 0, "dense_every": every, "sparse_every": every}
+    return {**settings, "training": {**settings["training"], "checkpoints": schedule}}
+
+
 def resolved_cell(config: dict, cell: Cell) -> dict:
     """Everything a cell's training reads, resolved: its runs' settings, the data settings and the task's
     parameters, and the effective values of the table (the cell job's Snakemake params: a change of any of
@@ -334,7 +348,7 @@ def resolved_cell(config: dict, cell: Cell) -> dict:
     varied = apply_overrides(config, cell.overrides)
     return {
         "cell": {**cell.__dict__, "overrides": [list(o) for o in cell.overrides], "seeds": list(cell.seeds)},
-        "runs": [rnngeom_config.run_settings(varied, run) for run in cell.runs()],
+        "runs": [_scan_checkpoints(rnngeom_config.run_settings(varied, run)) for run in cell.runs()],
         "data": varied["data"],
         "task_params": varied["tasks"][cell.task],
         "columns": {

@@ -1,6 +1,6 @@
 rule claims:
     """The claim table: one row per claim C1-C11 with a statistic, an effect with a bootstrap CI, a p-value
-    and a verdict (rules fixed in src/rnngeom/claims.py); claims whose experiment is not run say so.
+    and a verdict (rules fixed in src/rnngeom/claims/); claims whose experiment is not run say so.
     """
     input:
         **{table: f"results/tables/{table}.tsv" for table in TABLES},

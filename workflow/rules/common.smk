@@ -2,6 +2,7 @@
 # rnngeom.deps, torch-free, so a parse stays fast).
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -109,11 +110,73 @@ def plot_module(figure):
     return config["figures"][figure]["plot"]
 
 
+# The phase-space animation writes a GIF and its page besides the PNG and PDF: its own rule (figures.smk).
+ANIMATED_FIGURES = [f for f in FIGURES if plot_module(f) == "phase_animation"]
+STATIC_FIGURES = [f for f in FIGURES if f not in ANIMATED_FIGURES]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing where there are none)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
 def figure_trajectories(wildcards):
-    """Phase portraits read per-run PCA trajectories (the analysis manifests of their blocks); other
-    figures need only the tables."""
-    if plot_module(wildcards.figure) != "phase_portraits":
+    """Phase portraits and the animation read per-run PCA trajectories (the analysis manifests of their
+    blocks); other figures need only the tables."""
+    if plot_module(wildcards.figure) not in ("phase_portraits", "phase_animation"):
         return []
     return block_manifests(
         "analysis", rnngeom_config.figure_run_ids(config, wildcards.figure)
     )
+
+
+# Networks trained elsewhere (workflow/rules/external.smk, docs/own-rnn.md): --config external=FOLDER names a
+# folder with checkpoints and a manifest (workflow/schemas/external.schema.yaml). The manifest is read and
+# checked at every parse where `external` is set: a bad one stops here, before any job, in one line naming the
+# file and the key. Whether every checkpoint loads into the model (keys, shapes) needs torch: the analysis
+# job's input function checks it when the job is planned, still before any job.
+from rnngeom import external_manifest as rnngeom_external
+
+EXTERNAL_DIR = "results/external"
+EXTERNAL = None
+if config.get("external"):
+    try:
+        EXTERNAL = rnngeom_external.read_manifest(config["external"])
+    except rnngeom_external.ManifestError as err:
+        raise WorkflowError(str(err)) from None
+EXTERNAL_STATIC = ["gr_timeline", "phase_portraits"]
+EXTERNAL_TABLES = {
+    table: f"{EXTERNAL_DIR}/{{name}}/tables/{table}.tsv" for table in TABLES
+}
+
+
+def external_files(wildcards):
+    """Input function: the folder's files, once each checkpoint is known to load into the manifest's model
+    (rnngeom.external.check_manifest_models; imports torch, so only where this job is planned).
+    """
+    from rnngeom.external import check_manifest_models
+
+    try:
+        check_manifest_models(EXTERNAL)
+    except rnngeom_external.ManifestError as err:
+        raise WorkflowError(str(err)) from None
+    return EXTERNAL.files
+
+
+def external_targets(wildcards):
+    """The target's files; without --config external=FOLDER, an error naming that key."""
+    if EXTERNAL is None:
+        raise WorkflowError(
+            "analyse_external needs the folder to analyse: --config external=FOLDER "
+            "(a folder with manifest.yaml; docs/own-rnn.md)"
+        )
+    figures = f"{EXTERNAL_DIR}/{EXTERNAL.name}/figures"
+    return [
+        *(t.format(name=EXTERNAL.name) for t in EXTERNAL_TABLES.values()),
+        *(
+            f"{figures}/{plot}.{ext}"
+            for plot in EXTERNAL_STATIC
+            for ext in ("png", "pdf")
+        ),
+        *(f"{figures}/phase_animation.{ext}" for ext in ("gif", "html", "png", "pdf")),
+    ]

@@ -14,7 +14,9 @@ except rnngeom_scan.ScanError as err:
     SCAN, SCAN_CELLS, SCAN_ERROR = {"families": {}}, {}, str(err)
 # {family: the table columns it varies, comma-separated (n_steps,lr, ...), "" for gain x lambda only}
 SCAN_FAMILIES = {
-    family: ",".join(rnngeom_scan.override_column(path) for path in spec.get("vary", {}))
+    family: ",".join(
+        rnngeom_scan.override_column(path) for path in spec.get("vary", {})
+    )
     for family, spec in SCAN["families"].items()
 }
 SCAN_DIR = "results/scan"
@@ -49,7 +51,9 @@ rule scan_cell:
         runtime="60m",
     params:
         resolved=lambda wc: json.dumps(
-            rnngeom_scan.resolved_cell(config, rnngeom_scan.cell_of(SCAN_CELLS, wc.cell)),
+            rnngeom_scan.resolved_cell(
+                config, rnngeom_scan.cell_of(SCAN_CELLS, wc.cell)
+            ),
             sort_keys=True,
         ),
         runs_dir=f"{SCAN_DIR}/runs",

@@ -33,7 +33,7 @@ soon after the fall or goes on ten times longer.
 5. ``search_fraction``: the share of the time until the escape (t_drop) spent on a flat plateau of at least
    min_plateau_evals, plateau_length / t_drop (0 without one); 1 for a run that never escaped (all of it was
    search). A regime has a search phase when this is large in runs without TCR (the claims' precondition,
-   rnngeom.claims).
+   rnngeom.claims.preconditions).
 ``drop_decades`` is the total fall, top minus the lowest ym after t_drop (NaN-free descriptive size).
 Without an escape the drop fields are NaN.
 """

@@ -52,9 +52,13 @@ Outputs in --out-dir (each written atomically):
                             gr_noise_floor = median null score, gr_null_scores, n_gr_events),
                             fixed_point_input(_source), timing, settings, kappa_fixed_points_final (rank-one:
                             [{kappa, kind}] at the end)
-Every table is a deterministic function of the inputs and settings; only analysis.json holds timings. The
-loss drop is not computed here but from the learning curve, by rnngeom.aggregate
-(loss_drop.detect_in_metrics), so a change of the drop detector never re-runs this analysis.
+Every table is a deterministic function of the inputs and settings; only analysis.json holds timings.
+Computing and writing are separate: ``compute_run_analysis`` returns a ``RunAnalysis`` (the tables, the
+PCA frame, the points in state space, the analysis.json content) and ``write_run_analysis`` writes it;
+``analyse_run`` is the two together (the pipeline's stage), and rnngeom.external analyses networks trained
+elsewhere through the same two functions. The loss drop is not computed here but from the learning curve,
+by rnngeom.aggregate (loss_drop.detect_in_metrics), so a change of the drop detector never re-runs this
+analysis.
 
 Settings: a JSON object (inline or a file) overriding ``default_settings()`` (nested sections hold the keyword
 arguments of find_fixed_points_batched, plrnn_fixed_points, gr_scores and gr_threshold;
@@ -69,6 +73,7 @@ import functools
 import inspect
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +89,7 @@ from rnngeom.analysis.fixed_points import (
     sample_starts,
     stability_kind,
 )
-from rnngeom.analysis.gr_events import detect_gr_events, gr_scores, gr_threshold, gr_transition
+from rnngeom.analysis.gr_events import GREvents, detect_gr_events, gr_scores, gr_threshold, gr_transition
 from rnngeom.analysis.pca import PCA
 from rnngeom.analysis.plrnn_exact import plrnn_fixed_points
 from rnngeom.io import atomic_path, json_arg, write_json_atomic, write_tsv_atomic
@@ -224,11 +229,28 @@ def constant_input(setting, task_name: str | None, data, n_in: int) -> tuple[np.
     return s, source
 
 
+def model_dtype(model) -> torch.dtype:
+    """The dtype a model computes in: its parameters' (float32 for a map without parameters)."""
+    p = next(iter(model.parameters()), None)
+    return torch.float32 if p is None else p.dtype
+
+
 @torch.no_grad()
 def trajectories(model, inputs: torch.Tensor):
     """States [n, T, S] and activity [n, T, N] of a model on inputs [n, T, n_in] (float64 numpy)."""
-    out = model(inputs.to(dtype=next(model.parameters()).dtype))
+    out = model(inputs.to(dtype=model_dtype(model)))
     return out.states.double().cpu().numpy(), out.activity.double().cpu().numpy()
+
+
+@torch.no_grad()
+def given_trajectories(model, states):
+    """Given states [n, T, S] and their activity under ``model.activity`` (float64 numpy), for analyses that
+    receive trajectories instead of inputs."""
+    st = np.asarray(states, dtype=np.float64)
+    if st.ndim != 3 or st.shape[-1] != model.state_size:
+        raise ValueError(f"trajectories must be [n, T, {model.state_size}] (the state size), got {st.shape}")
+    act = model.activity(torch.as_tensor(st, dtype=model_dtype(model)))
+    return st, act.double().cpu().numpy()
 
 
 def _abs_rank_correlation_with_time(series: np.ndarray, flat_tol: float) -> np.ndarray:
@@ -498,8 +520,9 @@ def reanalysis_scores(
 
 
 def parameter_vector(model) -> np.ndarray:
-    """Every parameter of ``model`` in one float64 vector (in named_parameters order)."""
-    return np.concatenate([p.detach().double().cpu().numpy().ravel() for p in model.parameters()])
+    """Every parameter of ``model`` in one float64 vector (in named_parameters order; empty if none)."""
+    parts = [p.detach().double().cpu().numpy().ravel() for p in model.parameters()]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _finite_median(values) -> float | None:
@@ -509,30 +532,68 @@ def _finite_median(values) -> float | None:
     return float(np.median(v)) if len(v) else None
 
 
-def analyse_run(checkpoints, data, out_dir, settings: dict | None = None):
-    """Analyse one run (see the module docstring); returns the analysis.json content.
+@dataclass
+class RunAnalysis:
+    """Everything the analysis of one run computes (``compute_run_analysis``); ``write_run_analysis``
+    writes it as the run's analysis folder (the module docstring lists the files)."""
+
+    iterations: list[int]  # every checkpoint, in order
+    fixed_points: pd.DataFrame  # fixed_points.tsv (FIXED_POINT_COLUMNS): positions in the run's PCA frame
+    checkpoint_summary: pd.DataFrame  # checkpoint_summary.tsv (SUMMARY_COLUMNS)
+    kappa_flow: pd.DataFrame  # kappa_flow.tsv (KAPPA_FLOW_COLUMNS; header only but for rank-one models)
+    gr: GREvents  # gr_scores.tsv (gr.scores), events.tsv (gr.events), t_GR, t_GR_max, the threshold
+    pcs: np.ndarray  # [C, n_plot_trials, T, 3] float32: trajectories in the PCA frame (trajectories_pca.npz)
+    pca: PCA  # the run's fixed frame, fitted on the final model's trajectories
+    point_sets: dict[int, FixedPointSet]  # iteration -> the points in the model's own flat state space
+    info: dict  # analysis.json: GR fields, noise floor, input, method, timing, settings
+
+    @property
+    def t_GR(self) -> int | None:
+        return self.gr.t_gr
+
+    @property
+    def gr_threshold(self) -> float | None:
+        return self.info["gr_threshold"]
+
+    @property
+    def gr_noise_floor(self) -> float | None:
+        return self.info["gr_noise_floor"]
+
+
+def compute_run_analysis(checkpoints, data, settings: dict | None = None, *, states_at=None) -> RunAnalysis:
+    """Analyse one run (see the module docstring), writing nothing.
 
     checkpoints: anything with ``.iterations`` and ``.model_at(it)`` (rnngeom.checkpoints.Checkpoints; its
-        ``.run`` settings name the task for ``input: task``).
+        ``.run`` settings name the task for ``input: task``). A model follows the RecurrentModel contract:
+        a flat state, ``step(x, s)``, ``activity(x)``, ``n_in``, ``state_size``, and called on inputs
+        [n, T, n_in] it returns ModelOutput (rnngeom.adapters wraps torch.nn.RNN/GRU/LSTM and bare maps).
     data: the held-out TaskData (or only its inputs [n_trials, T, n_in], when input is not "task").
+    states_at: optional ``(iteration, model) -> states [n, T, state_size]``: given trajectories, used instead
+        of running each checkpoint's model on ``data`` (which may then be None; activity = model.activity).
     """
     t_start = time.perf_counter()
     cfg = resolve_settings(settings)
     if cfg["num_threads"]:
         set_threads(int(cfg["num_threads"]))
-    out_dir = Path(out_dir)
     iterations = list(checkpoints.iterations)
     if not iterations:
         raise ValueError("the checkpoint file holds no snapshots")
-    inputs = data.inputs if isinstance(data, TaskData) else np.asarray(data)
-    x_in = torch.as_tensor(np.asarray(inputs[: cfg["n_trials"]], dtype=np.float32))
+    x_in = None
+    if states_at is None:
+        inputs = data.inputs if isinstance(data, TaskData) else np.asarray(data)
+        x_in = torch.as_tensor(np.asarray(inputs[: cfg["n_trials"]], dtype=np.float32))
     device = cfg["device"]
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
 
+    def run_states(model, it):
+        if states_at is None:
+            return trajectories(model, x_in)
+        return given_trajectories(model, states_at(it, model)[: cfg["n_trials"]])
+
     # PCA frame from the final model's trajectories.
     final = checkpoints.model_at(iterations[-1])
-    final_states, _ = trajectories(final, x_in)
+    final_states, _ = run_states(final, iterations[-1])
     pca = PCA.fit(final_states.reshape(-1, final_states.shape[-1]), n_components=3)
     use_exact = cfg["plrnn_method"] == "exact" and hasattr(final, "linear_pieces")
     is_rank1 = getattr(final, "arch", None) == "rank1"
@@ -545,7 +606,7 @@ def analyse_run(checkpoints, data, out_dir, settings: dict | None = None):
     for k, it in enumerate(iterations):
         model = checkpoints.model_at(it)
         theta = parameter_vector(model)
-        st, act = trajectories(model, x_in)
+        st, act = run_states(model, it)
         visited.append(st.reshape(-1, st.shape[-1]))
         pcs_for_plots.append(pca.transform(st[: cfg["n_plot_trials"]]).astype(np.float32))
         summary_rows.append(
@@ -555,8 +616,13 @@ def analyse_run(checkpoints, data, out_dir, settings: dict | None = None):
                 "mean_tcr": float(tcr_penalty(torch.from_numpy(act))),
                 "ramping_index": ramping_index(act),
                 "ramping_null": ramping_null(act, cfg["ramping_surrogates"], seed=cfg["seed"] * 100003 + k),
-                # ‖θ_k − θ_{k−1}‖: the plain weight motion into this checkpoint (claim C2's control)
-                "param_change": math.nan if previous is None else float(np.linalg.norm(theta - previous)),
+                # ‖θ_k − θ_{k−1}‖: the plain weight motion into this checkpoint (claim C2's control); NaN for
+                # a map without parameters
+                "param_change": (
+                    math.nan
+                    if previous is None or theta.size == 0
+                    else float(np.linalg.norm(theta - previous))
+                ),
             }
         )
         previous = theta
@@ -652,22 +718,8 @@ def analyse_run(checkpoints, data, out_dir, settings: dict | None = None):
     # GR events: every transition judged against the run's calibrated threshold.
     gr = detect_gr_events(gr_scores(points, fp_iterations, scale=pca.scale, **cfg["gr_scores"]), threshold)
 
-    write_tsv_atomic(out_dir / "fixed_points.tsv", points)
-    write_tsv_atomic(out_dir / "checkpoint_summary.tsv", summary)
-    write_tsv_atomic(out_dir / "kappa_flow.tsv", flow_table)
-    write_tsv_atomic(out_dir / "gr_scores.tsv", gr.scores)
-    write_tsv_atomic(out_dir / "events.tsv", gr.events)
-    with atomic_path(out_dir / "trajectories_pca.npz") as tmp, open(tmp, "wb") as f:
-        np.savez(
-            f,
-            iterations=np.asarray(iterations, dtype=np.int64),
-            pcs=np.stack(pcs_for_plots),
-            pca_mean=pca.mean,
-            pca_components=pca.components,
-        )
-
     per_ckpt = np.asarray(seconds_per_ckpt, dtype=float)
-    result = {
+    info = {
         "t_GR": gr.t_gr,
         "t_GR_max": gr.t_gr_max,
         "gr_threshold": None if math.isnan(gr.threshold) else gr.threshold,  # NaN -> null: strict JSON
@@ -703,8 +755,44 @@ def analyse_run(checkpoints, data, out_dir, settings: dict | None = None):
         },
         "settings": cfg,
     }
-    write_json_atomic(out_dir / "analysis.json", result)
-    return result
+    return RunAnalysis(
+        iterations=[int(i) for i in iterations],
+        fixed_points=points,
+        checkpoint_summary=summary,
+        kappa_flow=flow_table,
+        gr=gr,
+        pcs=np.stack(pcs_for_plots),
+        pca=pca,
+        point_sets=sets_at,
+        info=info,
+    )
+
+
+def write_run_analysis(analysis: RunAnalysis, out_dir) -> dict:
+    """Write a run's analysis folder (the module docstring lists the files, each written atomically);
+    returns the analysis.json content."""
+    out_dir = Path(out_dir)
+    write_tsv_atomic(out_dir / "fixed_points.tsv", analysis.fixed_points)
+    write_tsv_atomic(out_dir / "checkpoint_summary.tsv", analysis.checkpoint_summary)
+    write_tsv_atomic(out_dir / "kappa_flow.tsv", analysis.kappa_flow)
+    write_tsv_atomic(out_dir / "gr_scores.tsv", analysis.gr.scores)
+    write_tsv_atomic(out_dir / "events.tsv", analysis.gr.events)
+    with atomic_path(out_dir / "trajectories_pca.npz") as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            iterations=np.asarray(analysis.iterations, dtype=np.int64),
+            pcs=analysis.pcs,
+            pca_mean=analysis.pca.mean,
+            pca_components=analysis.pca.components,
+        )
+    write_json_atomic(out_dir / "analysis.json", analysis.info)
+    return analysis.info
+
+
+def analyse_run(checkpoints, data, out_dir, settings: dict | None = None) -> dict:
+    """Analyse one run and write its analysis folder: ``compute_run_analysis`` then ``write_run_analysis``
+    (the pipeline's per-run stage); returns the analysis.json content."""
+    return write_run_analysis(compute_run_analysis(checkpoints, data, settings), out_dir)
 
 
 def _per_run_settings(settings, n_runs: int) -> list[dict]:

@@ -3,7 +3,8 @@
 Each dot is a run with both a detected drop and a calibrated GR event; points above the diagonal have GR after
 the drop. The title counts runs with GR before the drop, after it, and runs lacking a drop or an event.
 Descriptive only: t_GR is the first of many chances to fire, so "before" is the likely outcome even when GR
-timing is independent of the drop; claim C2 tests the GR score aligned on t_drop instead (rnngeom.claims).
+timing is independent of the drop; claim C2 tests the GR score aligned on the drop's onset t_onset instead
+(rnngeom.claims.gr_drop).
 """
 
 from __future__ import annotations

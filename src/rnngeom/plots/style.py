@@ -16,6 +16,8 @@ import seaborn as sns  # noqa: E402
 from rnngeom.io import as_bool, atomic_path, json_arg  # noqa: E402
 
 ARCH_LABELS = {"plrnn": "PLRNN", "leaky": "leaky firing-rate", "rank1": "rank-one", "lstm": "LSTM"}
+# networks trained elsewhere (rnngeom.external): torch's modules and a bare map F(h, x)
+ARCH_LABELS.update({"rnn": "RNN", "gru": "GRU", "callable": "map F(h, x)"})
 TASK_LABELS = {
     "flipflop": "3-bit flip-flop",
     "delayed_addition": "delayed addition",
@@ -188,10 +190,12 @@ def censor_handles() -> list:
 
 
 def run_label(row) -> str:
-    return (
-        f"{TASK_LABELS.get(row['task'], row['task'])} · {ARCH_LABELS.get(row['arch'], row['arch'])} · "
-        f"λ={row['lambda_tcr']:g} · g={row['gain']:g} · seed {row['seed']}"
-    )
+    """task · architecture · λ · g · seed; a network trained elsewhere (learning_rule "external",
+    rnngeom.external) has no λ, gain or seed of ours and is named by its run id instead."""
+    parts = [TASK_LABELS.get(row["task"], row["task"]), ARCH_LABELS.get(row["arch"], row["arch"])]
+    if row.get("learning_rule") == "external":
+        return " · ".join([str(row["run_id"]), *parts])
+    return " · ".join([*parts, f"λ={row['lambda_tcr']:g}", f"g={row['gain']:g}", f"seed {row['seed']}"])
 
 
 KIND_COLORS = {"stable": "#1b7837", "saddle": "#e08214", "unstable": "#b2182b", "slow": "#7f7f7f"}

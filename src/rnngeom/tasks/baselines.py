@@ -142,11 +142,16 @@ def delayed_addition_baselines(train: TaskData, params: dict) -> list[tuple[str,
     grid = list(np.round(np.arange(0.0, 2.0001, 0.01), 2))
     best_constant = _fit("delayed_addition", train, _constant, grid)
     offset = _fit("delayed_addition", train, first_mark_plus, list(np.round(np.arange(0.0, 1.0001, 0.01), 2)))
+    # the least-squares half memory (for a loss criterion): the first value plus the other's mean
+    first = first_mark_plus(train, 0.0)
+    m = train.mask > 0
+    mean_rest = float((train.targets[m] - first[m]).mean())
     return [
         ("zero_output", lambda d: _constant(d, 0.0), {}),
         ("best_constant", lambda d: _constant(d, best_constant), {"value": float(best_constant)}),
         ("echo_value", lambda d: d.inputs[:, :, :1].astype(np.float64), {}),  # the current (distractor) value
         ("first_mark_plus_constant", lambda d: first_mark_plus(d, offset), {"constant": float(offset)}),
+        ("first_mark_plus_mean", lambda d: first_mark_plus(d, mean_rest), {"mean": mean_rest}),
     ]
 
 

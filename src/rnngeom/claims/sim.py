@@ -29,9 +29,9 @@ run by run (``paired_rejection_rate``: one-sided Wilcoxon signed-rank test of u_
 Two C2 tests are compared:
 the within-run shift test (the drop's window ranked among all window positions of the run's own series;
 exact only if that position is uniform and the series stationary) and the between-run permutation test of
-``rnngeom.claims`` (the one claim C2 uses).
+``rnngeom.claims.gr_drop`` (the one claim C2 uses).
 
-    python -m rnngeom.claims_sim   # prints the measured false-positive rates and power of both tests
+    python -m rnngeom.claims.sim   # prints the measured false-positive rates and power of both tests
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from rnngeom.claims import C2_WINDOW, gr_drop_test
+from rnngeom.claims.gr_drop import C2_WINDOW, gr_drop_test
+from rnngeom.claims.stats import signed_rank_greater
 
 BASELINE = 0.5  # median calibrated ratio between events (the mid-run level of the trending null)
 PHI = 0.7  # AR(1) coefficient of the log ratio between consecutive transitions
@@ -131,8 +132,8 @@ def within_run_shift_test(
 def between_run_test(
     ratios: list[np.ndarray], window_ends: list[int], rng: np.random.Generator, n_perm: int
 ) -> float:
-    """Claim C2's test (``rnngeom.claims.gr_drop_test``) on simulated runs of one stratum, at their onsets:
-    one-sided p."""
+    """Claim C2's test (``rnngeom.claims.gr_drop.gr_drop_test``) on simulated runs of one stratum, at their
+    onsets: one-sided p."""
     series, t_drop = [], []
     for ratio, end in zip(ratios, window_ends):
         its, t = as_series(ratio, end, rng)
@@ -181,8 +182,6 @@ def paired_rejection_rate(
     """Fraction of simulated experiments in which GR leads the onset more than the weight motion does: the
     one-sided Wilcoxon signed-rank test of u_GR − u_motion over runs (the comparison C2 reports) rejects at
     ``alpha``. GR planted or not, the motion bumped before the onset or not."""
-    from rnngeom.claims import signed_rank_greater
-
     rng = np.random.default_rng(seed)
     rejections = 0
     for _ in range(n_experiments):
