@@ -177,7 +177,10 @@ class Trainer:
             self.train = (*self.train, torch.from_numpy(pairs).to(self.device))
         self.test = _to_tensors(test_data, self.device)
         self.test_data = test_data
-        self._train_arrays: list[np.ndarray] | None = None  # NumPy views of self.train (CPU), made once
+        # The training set time-first ([T, n_trials, ...], made once): a minibatch gathered from it is [T, K, B, ...],
+        # the fast passes' layout, and the Batch holds its [K, B, T, ...] views, so no pass copies it again.
+        self._train_time_first = [a.movedim(1, 0).contiguous() for a in self.train]
+        self._train_arrays: list[np.ndarray] | None = None  # NumPy views of those (CPU), made once
         n = self.tr["n_iterations"]
         ck = self.tr["checkpoints"]
         self.schedule = checkpoint_schedule(n, ck["dense_until"], ck["dense_every"], ck["sparse_every"])
@@ -223,12 +226,14 @@ class Trainer:
             for m in self.members
         ]
         idx = draws[0][None] if self.K == 1 else np.stack(draws)  # [K, B]
-        if self.device.type == "cpu":  # NumPy's gather: ~3x cheaper per call than torch indexing here
+        if self.device.type == "cpu":  # NumPy's gather is cheaper per call than torch indexing
             if self._train_arrays is None:
-                self._train_arrays = [a.numpy() for a in self.train]
-            return Batch(*(torch.from_numpy(np.take(a, idx, axis=0)) for a in self._train_arrays))
-        idx = torch.from_numpy(idx).to(self.device)
-        return Batch(*(a[idx] for a in self.train))
+                self._train_arrays = [a.numpy() for a in self._train_time_first]
+            gathered = [torch.from_numpy(np.take(a, idx, axis=1)) for a in self._train_arrays]
+        else:
+            idx = torch.from_numpy(idx).to(self.device)
+            gathered = [a[:, idx] for a in self._train_time_first]
+        return Batch(*(x.movedim(0, 2) for x in gathered))  # [T, K, B, ...] -> [K, B, T, ...] views
 
     def member_state(self, k: int) -> dict:
         """Member k's weights as its model's state_dict (what checkpoints.pt stores)."""
