@@ -340,4 +340,4 @@ def test_shipped_scan_files_are_valid_for_their_main_config(main, scan_path):
     # a cell's table columns never repeat a column its curves hold per run (pandas refuses a second value)
     recorded = set(scan.CURVE_ID_COLUMNS + scan.CURVE_RUN_COLUMNS)
     assert all(not set(scan.resolved_cell(config, c)["columns"]) & recorded for c in cells)
-    assert any(path == "training.per_task.flipflop.n_iterations" for c in cells for path, _ in c.overrides)
+    assert any(c.overrides for c in cells)  # families vary settings beyond the grid's axes
