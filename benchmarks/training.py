@@ -78,8 +78,11 @@ LAMBDAS = (0.0, 0.3, 1.0)
 
 
 def _load(path: Path) -> dict:
-    """A config file validated like the pipeline does (schema defaults filled in)."""
-    return validated(yaml.safe_load(path.read_text()))
+    """A config file as the pipeline sees it (an overlay merged onto config.yaml), validated with the schema's
+    defaults filled in."""
+    from rnngeom.config import read_config
+
+    return validated(read_config(path))
 
 
 def validated(cfg: dict) -> dict:

@@ -126,7 +126,7 @@ def test_training_benchmark_uses_the_pipelines_settings_and_data():
     cfg = _quick_cfg()
     settings = member_settings(cfg, "leaky", seed=2, lambda_tcr=0.3)
     assert {k: v for k, v in settings.items() if k not in ("device", "threads")} == run_settings(
-        cfg, Run("flipflop", "leaky", "bptt", 0.3, 1.5, 2)
+        cfg, Run("flipflop", "leaky", "bptt", 0.3, float(cfg["models"]["leaky"].get("gain", 1.0)), 2)
     )
     train, test = task_data(cfg)
     for split, data in (("train", train), ("test", test)):

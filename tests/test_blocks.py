@@ -77,9 +77,9 @@ def test_seed_block_is_validated_and_not_part_of_the_run_settings(default_config
 def test_a_run_gets_the_fullest_analysis_level_of_its_experiments(default_config):
     levels = analysis_levels(default_config)
     assert set(levels) == {r.run_id for r in all_runs(default_config)}
-    # gain_sweep (final) shares its g = 2 runs with tcr_speedup (full); its g = 1 runs are its own
-    assert levels["flipflop/leaky/bptt/lam0.3/g2/seed100"] == "full"
-    assert levels["flipflop/leaky/bptt/lam0.3/g1/seed100"] == "final"
+    # gain_sweep (final) shares its g = 2.5 runs with attractors (full); its g = 1 runs are its own
+    assert levels["flipflop/leaky/bptt/lam3/g2.5/seed208"] == "full"
+    assert levels["flipflop/leaky/bptt/lam3/g1/seed208"] == "final"
     assert analysis_settings(default_config, "full")["fixed_points_at"] == "all"
     assert analysis_settings(default_config, "final")["fixed_points_at"] == "final"
 

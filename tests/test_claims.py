@@ -197,6 +197,15 @@ def test_rescue_at_high_gain_and_small_benefit_at_low_gain():
     assert out.loc["C5", "verdict"] == "supported" and "λ>0 8/8, λ=0 0/8" in out.loc["C5", "statistic"]
     assert out.loc["C9", "verdict"] == "supported" and out.loc["C9", "ci_low"] > 0
     assert out.loc["C9", "n_runs"] == 32
+    # C9's precondition is the strongly connected arm's search phase: low-gain runs that learn at once are
+    # its contrast (TCR has nothing to shorten there), not a failed precondition
+    for r in rows:
+        r["search_fraction"] = 1.0 if r["gain"] > 1 else 0.0
+    c9 = evaluate(tables_of(rows), ["C9"]).loc["C9"]
+    assert c9["verdict"] == "supported" and c9["precondition"].startswith("gain > 1: search phase")
+    for r in rows:
+        r["search_fraction"] = 0.0 if r["gain"] > 1 else 1.0
+    assert evaluate(tables_of(rows), ["C9"]).loc["C9", "verdict"] == "not testable here"
 
 
 def test_hurt_at_largest_lambda_on_one_task():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import re
 import zlib
 from pathlib import Path
 
@@ -325,3 +326,145 @@ def test_phase_animation_has_one_frame_per_checkpoint_and_a_page(results, tmp_pa
     assert "data:image/gif;base64," in page.read_text()
     with pytest.raises(SystemExit, match="writes .gif, .png, .pdf and .html"):
         draw("phase_animation", results, ["rank1"], tmp_path, formats=("svg",))
+
+
+def c2_folder(root: Path, n_runs: int, edit=None) -> tuple[Path, list[str]]:
+    """Simulated C2 runs (rnngeom.claims.sim: a GR event planted before each drop onset) written as the tables
+    the figure and the claim table read; ``edit(tables)`` changes them first. Returns (folder, run ids)."""
+    from rnngeom.claims.sim import simulated_tables
+
+    sim = simulated_tables(np.random.default_rng(0), n_runs, planted=True)
+    runs = sim["runs"].assign(
+        task="flipflop",
+        arch="leaky",
+        learning_rule="bptt",
+        lambda_tcr=0.0,
+        gain=2.0,
+        seed=range(n_runs),
+        n_iterations=N_ITER,
+        time_to_learn_censored=500.0,
+        censored=False,
+        learned=True,
+        diverged=False,
+    )
+    tables = {
+        "runs": runs,
+        "metrics": pd.DataFrame({"run_id": runs["run_id"], "iteration": 0}),
+        "checkpoints": sim["checkpoints"],
+    }
+    if edit is not None:
+        edit(tables)
+    (root / "tables").mkdir(parents=True)
+    for name, df in tables.items():
+        df.to_csv(root / f"tables/{name}.tsv", sep="\t", index=False)
+    return root, list(runs["run_id"])
+
+
+def draw_c2(root: Path, ids: list[str], monkeypatch) -> tuple:
+    """The gr_vs_drop figure of ``ids`` (also written as PNG), and the claim table's C2 row for those runs."""
+    from rnngeom.claims import evaluate_claims
+    from rnngeom.claims.table import read_tables
+    from rnngeom.plots import gr_vs_drop
+
+    figures, save = [], gr_vs_drop.save
+    monkeypatch.setattr(gr_vs_drop, "save", lambda fig, outs: (figures.append(fig), save(fig, outs)))
+    png = root / "gr_vs_drop.png"
+    assert gr_vs_drop.main(figure_argv(root, ids, [png])) == 0
+    assert png.stat().st_size > 1000
+    row = evaluate_claims(read_tables(root / "tables"), {"exp": ids}, {"C2": {"experiment": "exp"}})
+    return figures[0], row.set_index("claim_id").loc["C2"]
+
+
+def u_strips(fig) -> tuple[np.ndarray, np.ndarray]:
+    """The u values drawn on the right panel: (GR strip, ‖Δθ‖ strip)."""
+    from matplotlib.collections import PathCollection
+
+    strips = [c for c in fig.axes[1].collections if isinstance(c, PathCollection)]
+    values = [c.get_offsets()[:, 1] for c in strips] + [np.array([]), np.array([])]
+    return np.asarray(values[0], float), np.asarray(values[1], float)
+
+
+def test_gr_vs_drop_shows_the_claim_tables_c2_numbers(tmp_path, monkeypatch):
+    from rnngeom.plots.gr_vs_drop import fmt
+
+    root, ids = c2_folder(tmp_path, 20)
+    fig, c2 = draw_c2(root, ids, monkeypatch)
+    title, panel = fig._suptitle.get_text(), fig.axes[1].get_title()
+    assert c2["verdict"] == "supported" and c2["n_runs"] == 20
+    assert title.startswith(f"Claim C2, GR precedes the loss drop: {c2['verdict']} (") and "20 runs" in title
+    assert (
+        f"GR: mean u {fmt(c2['effect'])} [{fmt(c2['ci_low'])}, {fmt(c2['ci_high'])}], "
+        f"p = {c2['p_value']:.2g} → {c2['verdict']}" in panel
+    )
+    assert (
+        f"‖Δθ‖: mean u {fmt(c2['control_effect'])} [{fmt(c2['control_ci_low'])}, "
+        f"{fmt(c2['control_ci_high'])}], p = {c2['control_p_value']:.2g} → {c2['control_verdict']}" in panel
+    )
+    assert f"Control, weight motion ‖Δθ‖: {c2['control_verdict']}" in title
+    # the per-run difference, as the claim's statistic reports it (3 significant digits there, 2 here)
+    stat = re.search(
+        r"GR minus control, per run: mean (\S+) \[(\S+), (\S+)\], .* p = ([\d.e-]+)", c2["statistic"]
+    )
+    shown = re.search(r"GR − ‖Δθ‖ per run: mean (\S+) \[(\S+), (\S+)\], Wilcoxon p = ([\d.e-]+)", panel)
+    np.testing.assert_allclose(
+        [float(v) for v in shown.groups()], [float(v) for v in stat.groups()], rtol=0.03, atol=6e-3
+    )
+    # the points are the runs' u: as many as C2's runs, their mean C2's effect
+    u_gr, u_motion = u_strips(fig)
+    assert len(u_gr) == len(u_motion) == c2["n_runs"]
+    assert u_gr.mean() == pytest.approx(c2["effect"]) and u_motion.mean() == pytest.approx(
+        c2["control_effect"]
+    )
+    # the left panel: the planted GR event lies in the pre-onset window, so the GR median peaks there
+    gr_median = fig.axes[0].lines[0]
+    x, y = gr_median.get_xdata(), gr_median.get_ydata()
+    assert -3 < x[np.nanargmax(y)] <= 0
+
+
+def runs_edit(**changes):
+    """An edit of c2_folder's runs table: columns set (a value) or dropped (None)."""
+
+    def edit(tables):
+        runs = tables["runs"].drop(columns=[k for k, v in changes.items() if v is None])
+        tables["runs"] = runs.assign(**{k: v for k, v in changes.items() if v is not None})
+
+    return edit
+
+
+def checkpoints_without(column: str):
+    def edit(tables):
+        tables["checkpoints"] = tables["checkpoints"].drop(columns=column)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "case, n_runs, edit, verdict, says",
+    [
+        ("too few runs", 4, None, "not testable here", "too few for the permutation"),
+        ("one run", 1, None, "not testable here", "1 of 1 runs have an abrupt drop"),
+        ("no abrupt drop", 10, runs_edit(abrupt=False), "not testable here", "0 of 10 runs"),
+        (
+            "no weight motion",
+            10,
+            checkpoints_without("param_change"),
+            "not testable here",
+            "10 of 10 runs have an abrupt drop, 0 of them",
+        ),
+        ("no loss-drop columns", 10, runs_edit(t_onset=None, abrupt=None), "not run", "t_onset"),
+        ("no GR scores", 10, checkpoints_without("gr_score"), "not run", "GR scores"),
+    ],
+)
+def test_gr_vs_drop_without_a_test_still_draws_and_says_why(
+    case, n_runs, edit, verdict, says, tmp_path, monkeypatch
+):
+    root, ids = c2_folder(tmp_path, n_runs, edit)
+    fig, c2 = draw_c2(root, ids, monkeypatch)
+    title = fig._suptitle.get_text()
+    assert c2["verdict"] == verdict and f"GR precedes the loss drop: {verdict}" in title, case
+    assert says in title, (case, title)
+    u_gr, _ = u_strips(fig)
+    if case == "too few runs":  # the u values are drawn, without a test
+        assert len(u_gr) == 4 and "no test" in fig.axes[1].get_title()
+    else:
+        assert len(u_gr) == 0

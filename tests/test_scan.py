@@ -337,3 +337,7 @@ def test_shipped_scan_files_are_valid_for_their_main_config(main, scan_path):
     assert {c.task for c in cells} == {"flipflop", "delayed_addition", "evidence_accumulation"}
     assert min(c.lambda_tcr for c in cells if c.lambda_tcr > 0) <= 0.01
     assert {c.learning_rule for c in cells} == {"bptt", "rflo"}
+    # a cell's table columns never repeat a column its curves hold per run (pandas refuses a second value)
+    recorded = set(scan.CURVE_ID_COLUMNS + scan.CURVE_RUN_COLUMNS)
+    assert all(not set(scan.resolved_cell(config, c)["columns"]) & recorded for c in cells)
+    assert any(c.overrides for c in cells)  # families vary settings beyond the grid's axes

@@ -353,7 +353,13 @@ def resolved_cell(config: dict, cell: Cell) -> dict:
         "task_params": varied["tasks"][cell.task],
         "columns": {
             **effective_values(varied, cell.task, cell.arch, cell.learning_rule),
-            **{override_column(path): v for path, v in cell.overrides},
+            # a varied key the curves already record per run (n_iterations: the effective run length) keeps
+            # that column
+            **{
+                override_column(path): v
+                for path, v in cell.overrides
+                if override_column(path) not in CURVE_ID_COLUMNS + CURVE_RUN_COLUMNS
+            },
         },
     }
 

@@ -214,7 +214,31 @@ def aligned_at_onset(series: dict, runs: pd.DataFrame, groups: np.ndarray, d: Cl
     return Alignment(ids, observed, p, float(observed.mean()), lo, hi)
 
 
-def claim_c2(d: ClaimData) -> Outcome:
+@dataclass
+class C2Test:
+    """C2 on one claim's runs (``c2_test``): the runs it uses, its test of GR at their onsets, the control on
+    the weight motion and the run-by-run comparison of the two; what the claim table reports, in numbers."""
+
+    gr: dict  # run_id -> (iterations, calibrated GR ratio) of its scored transitions (``gr_series``)
+    motion: dict  # run_id -> (iterations, ‖Δθ‖) (``checkpoint_series`` "param_change"); {} without the column
+    n_runs: int  # the claim's runs
+    on_plateau: pd.DataFrame  # the runs with an abrupt drop (t_onset numeric)
+    scored: pd.DataFrame  # of those, ≥ C2_MIN_TRANSITIONS scored GR transitions and a weight-motion series
+    strata: list  # the columns of C2_CONDITION present: a condition = one value of each
+    groups: np.ndarray  # the condition of each scored run ("/"-joined values of ``strata``)
+    main: Alignment | None = None  # GR at the onsets; None: too few orderings of the onsets (not testable)
+    verdict: tuple[str, str] = ("", "")  # (verdict, why) of GR by the verdict rule
+    control: Alignment | None = None  # ‖Δθ‖ at the onsets, on the runs ``main`` used; None: not testable
+    control_verdict: tuple[str, str] = ("", "")
+    difference: np.ndarray | None = None  # per run of ``control``: u_GR − u_‖Δθ‖
+    difference_ci: tuple[float, float] = (math.nan, math.nan)  # bootstrap CI of its mean
+    difference_p: float = math.nan  # one-sided Wilcoxon signed-rank p (GR leads more than ‖Δθ‖)
+
+
+def c2_test(d: ClaimData) -> C2Test:
+    """C2's runs and tests on ``d`` (see the module docstring); raises NotRun when the tables lack the
+    loss-drop columns or the calibrated GR scores. The random draws (permutations, bootstraps) come from
+    ``d.rng`` in a fixed order, so the same ``d`` gives the claim table's numbers."""
     runs = d.runs
     ck = d.table("checkpoints")
     if not {"t_onset", "abrupt"} <= set(runs.columns):
@@ -229,37 +253,51 @@ def claim_c2(d: ClaimData) -> Outcome:
     scored = on_plateau[
         [r in gr and len(gr[r][1]) >= C2_MIN_TRANSITIONS and r in motion for r in on_plateau["run_id"]]
     ]
-    strata = [c for c in C2_CONDITION if c in scored.columns]
-    precondition = (
-        f"abrupt drops (a flat plateau, then a fast escape) in {len(on_plateau)} of {len(runs)} runs, "
-        f"{len(scored)} of them with ≥ {C2_MIN_TRANSITIONS} scored transitions of GR and weight motion; "
-        f"the permutation needs ≥ {C2_MIN_ORDERINGS} orderings of their onsets within conditions "
-        f"({'/'.join(strata)}), e.g. 5 runs of one condition"
-    )
+    strata = [c for c in C2_CONDITION if c in runs.columns]  # (an empty selection keeps no columns)
+    out = C2Test(gr, motion, len(runs), on_plateau, scored, strata, np.array([], dtype=str))
     if scored.empty:
-        raise NotTestable(precondition)
-    groups = scored[strata].astype(str).agg("/".join, axis=1).to_numpy()
-    main = aligned_at_onset(gr, scored, groups, d)
+        return out
+    out.groups = scored[strata].astype(str).agg("/".join, axis=1).to_numpy()
+    out.main = main = aligned_at_onset(gr, scored, out.groups, d)
     if main is None:
-        raise NotTestable(precondition)
-    verdict, why = decide(
+        return out
+    out.verdict = decide(
         main.effect, main.ci_low, main.ci_high, main.p_value, n=main.n, null=0.5, alpha=d.alpha
     )
-
     # The control: the same test on the plain weight motion between the same checkpoints, on the same runs.
-    used = scored[scored["run_id"].isin(main.run_ids)]
-    control = aligned_at_onset(motion, used, groups[scored["run_id"].isin(main.run_ids).to_numpy()], d)
+    in_main = scored["run_id"].isin(main.run_ids).to_numpy()
+    out.control = control = aligned_at_onset(motion, scored[in_main], out.groups[in_main], d)
+    if control is None:
+        return out
+    out.control_verdict = decide(
+        control.effect, control.ci_low, control.ci_high, control.p_value, n=control.n, null=0.5, alpha=d.alpha
+    )
+    # GR vs weight motion, run by run: does restructuring lead the drop more than the weights' motion?
+    u_gr = dict(zip(main.run_ids, main.u))
+    diff = np.array([u_gr[r] - u for r, u in zip(control.run_ids, control.u) if r in u_gr])
+    out.difference = diff
+    out.difference_ci = percentile_ci(
+        diff[d.rng.integers(0, len(diff), size=(d.n_boot, len(diff)))].mean(axis=1), d.alpha
+    )
+    out.difference_p = signed_rank_greater(diff)
+    return out
+
+
+def claim_c2(d: ClaimData) -> Outcome:
+    c2 = c2_test(d)
+    main, control = c2.main, c2.control
+    precondition = (
+        f"abrupt drops (a flat plateau, then a fast escape) in {len(c2.on_plateau)} of {c2.n_runs} runs, "
+        f"{len(c2.scored)} of them with ≥ {C2_MIN_TRANSITIONS} scored transitions of GR and weight motion; "
+        f"the permutation needs ≥ {C2_MIN_ORDERINGS} orderings of their onsets within conditions "
+        f"({'/'.join(c2.strata)}), e.g. 5 runs of one condition"
+    )
+    if main is None:
+        raise NotTestable(precondition)
+    verdict, why = c2.verdict
     control_fields, comparison = {}, "control not testable (too few runs with a weight-motion series)"
     if control is not None:
-        c_verdict, c_why = decide(
-            control.effect,
-            control.ci_low,
-            control.ci_high,
-            control.p_value,
-            n=control.n,
-            null=0.5,
-            alpha=d.alpha,
-        )
+        c_verdict, c_why = c2.control_verdict
         control_fields = {
             "control": "‖Δθ‖ (weight motion) at the onset, same test",
             "control_effect": control.effect,
@@ -268,28 +306,25 @@ def claim_c2(d: ClaimData) -> Outcome:
             "control_p_value": control.p_value,
             "control_verdict": c_verdict,
         }
-        # GR vs weight motion, run by run: does restructuring lead the drop more than the weights' motion?
-        u_gr = dict(zip(main.run_ids, main.u))
-        diff = np.array([u_gr[r] - u for r, u in zip(control.run_ids, control.u) if r in u_gr])
-        lo, hi = percentile_ci(
-            diff[d.rng.integers(0, len(diff), size=(d.n_boot, len(diff)))].mean(axis=1), d.alpha
-        )
+        diff, (lo, hi) = c2.difference, c2.difference_ci
         comparison = (
             f"control ‖Δθ‖: mean u {control.effect:.3g} [{control.ci_low:.3g}, {control.ci_high:.3g}], "
             f"p = {control.p_value:.3g} -> {c_verdict} ({c_why}); GR minus control, per run: mean "
             f"{diff.mean():.3g} [{lo:.3g}, {hi:.3g}], one-sided Wilcoxon signed-rank p = "
-            f"{signed_rank_greater(diff):.3g} ({len(diff)} runs)"
+            f"{c2.difference_p:.3g} ({len(diff)} runs)"
         )
+    used = c2.scored[c2.scored["run_id"].isin(main.run_ids)]
+    strata = "/".join(c2.strata)
     events_before = 0
     for run_id, t in zip(used["run_id"], used["t_onset"]):
-        its, ratio = gr[run_id]
+        its, ratio = c2.gr[run_id]
         window_end = int(np.searchsorted(its, t, side="right"))  # one past the last transition ending ≤ t
         events_before += bool((ratio[window_end - C2_WINDOW : window_end] > 1).any())
     text = (
         f"GR on the plateau, aligned on the onset of the drop (t_onset: the loss has left its plateau "
         f"band), between runs: per run, S(t) = mean calibrated GR ratio gr_score/gr_null_q over the "
         f"{C2_WINDOW} checkpoint transitions ending at or before t; S at the run's own t_onset ranked among "
-        f"S at the t_onset of the other runs of its condition ({'/'.join(strata)}; u = 0..1, 0.5 = chance); "
+        f"S at the t_onset of the other runs of its condition ({strata}; u = 0..1, 0.5 = chance); "
         f"effect = mean u, {main.n} runs with an abrupt drop; {100 * (1 - d.alpha):g}% bootstrap CI over "
         f"runs; one-sided permutation test (onsets reassigned across runs within conditions, {d.n_boot} "
         f"permutations); {events_before}/{main.n} runs have a calibrated event (ratio > 1) in the window; "
