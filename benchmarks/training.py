@@ -58,7 +58,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from benchmarks.common import ROOT, Context, SkipBenchmark, median, rate
 from benchmarks.peak import MatmulProbe, case_name, peak, probe_size

@@ -57,3 +57,16 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert "columns missing" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not a claim table"):
         read_claims(bad)
+
+
+def test_the_readme_quotes_the_reference_verdicts():
+    """The README's verdict table is the shipped reference in words: each claim's row names its verdict, in
+    bold, as docs/reference/claims.tsv has it."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    table = pd.read_csv(REFERENCE, sep="\t")
+    for claim_id, verdict in zip(table["claim_id"], table["verdict"]):
+        row = re.search(rf"^\| {claim_id} [^|]*\| \*\*([^*]+)\*\*", readme, flags=re.M)
+        assert row is not None, f"README has no verdict row for {claim_id}"
+        assert row.group(1) == verdict, (claim_id, row.group(1), verdict)

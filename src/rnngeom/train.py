@@ -4,8 +4,9 @@
 
 The learning rule (``rnngeom.learning``: BPTT, RFLO, freeze-in) turns a minibatch into gradients; the loop
 does everything else (minibatches, clipping, the optimizer, evaluation, checkpoints, resume). It trains an
-ensemble of K >= 1 runs of one condition at once (K = 1 in the pipeline's per-run jobs): member k's result
-equals training it alone up to float32 rounding of batched matrix products.
+ensemble of K >= 1 runs of one condition at once (the pipeline: one seed block). Members never interact;
+member k's result equals training it alone up to float32 rounding of the batched products, so it depends on
+its block-mates only through the block's composition, which the config fixes.
 
 Determinism and resume: the minibatch at iteration i is drawn with ``np.random.default_rng([seed, i])``, so
 it depends only on (seed, i), never on how often the run was interrupted. At every checkpoint the full
@@ -177,8 +178,9 @@ class Trainer:
             self.train = (*self.train, torch.from_numpy(pairs).to(self.device))
         self.test = _to_tensors(test_data, self.device)
         self.test_data = test_data
-        # The training set time-first ([T, n_trials, ...], made once): a minibatch gathered from it is [T, K, B, ...],
-        # the fast passes' layout, and the Batch holds its [K, B, T, ...] views, so no pass copies it again.
+        # The training set time-first ([T, n_trials, ...], made once): a minibatch gathered from it is
+        # [T, K, B, ...], the fast passes' layout, and the Batch holds its [K, B, T, ...] views, so no pass
+        # copies it again.
         self._train_time_first = [a.movedim(1, 0).contiguous() for a in self.train]
         self._train_arrays: list[np.ndarray] | None = None  # NumPy views of those (CPU), made once
         n = self.tr["n_iterations"]

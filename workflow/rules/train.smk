@@ -1,7 +1,8 @@
 rule train:
     """Train one seed block (the runs of one task x arch x learning rule x lambda_tcr x gain whose seeds fall
-    in block b) in one process, as one ensemble where that is exact (rnngeom.train_block): each run's files
-    go to results/runs/{run_id}/, the same bytes as if trained alone; resumes if interrupted. The manifest
+    in block b) in one process, as one ensemble (rnngeom.train_block): each run's files go to
+    results/runs/{run_id}/, the same bits for the same block on the same machine and code path (a run's bits
+    can depend on its block, which the config fixes: docs/pipeline.md); resumes if interrupted. The manifest
     comes last.
     """
     input:

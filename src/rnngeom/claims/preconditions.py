@@ -5,8 +5,9 @@ the claim is "not testable here" (``NotTestable``), not "not supported".
 Fixed before the confirmation runs:
 
 * the search phase (``search_precondition``; C1, C3, C4, C5, C7, C9, C10, each on its own runs or subset: C5
-  and C9 the strongly connected runs (gain > 1), C7 the LSTMs, C10 per task): the λ=0 runs search, their median search_fraction (``rnngeom.analysis.loss_drop``: the share of
-  the time to the escape spent on a flat plateau; 1 for a run that never escaped) is at least
+  and C9 the strongly connected runs (gain > 1), C7 the LSTMs, C10 per task): the λ=0 runs search, their
+  median search_fraction (``rnngeom.analysis.loss_drop``: the share of the time to the escape spent on a flat
+  plateau; 1 for a run that never escaped) is at least
   ``SEARCH_MIN_FRACTION``. TCR cannot shorten a search that the runs without it do not have.
 * local learning (``local_rule_precondition``; C6): the local rule learns without TCR in at least
   ``RFLO_MIN_LEARNED`` of its λ=0 runs. A rule that never learns cannot be sped up.

@@ -118,8 +118,9 @@ def claim_c9(d: ClaimData) -> Outcome:
         raise NotRun(
             f"needs runs at gain ≤ {g:g} and gain > {g:g}; found gains {sorted(runs['gain'].unique())}"
         )
-    # the claim contrasts a regime where TCR could shorten a search (the strongly connected one) with one where
-    # it is said to matter little; the low-gain runs need not search (their not searching is the contrast)
+    # the claim contrasts a regime where TCR could shorten a search (the strongly connected one) with one
+    # where it is said to matter little; the low-gain runs need not search (their not searching is the
+    # contrast)
     precondition = f"gain > {g:g}: " + search_precondition(high)
     kw = dict(better="lower", scale="ratio", rng=d.rng, n_boot=d.n_boot, alpha=d.alpha, label="time_to_learn")
     try:

@@ -5,8 +5,8 @@ runs of one condition together (same task, architecture, hyperparameters and rul
 lambda_tcr and gain, which only changes the initial weights). Parameters are held stacked: a dict
 ``name -> tensor [K, *shape]`` keyed by the model's ``named_parameters()`` names (e.g. the leaky RNN:
 ``W, W_in, b, readout.weight, readout.bias``). A rule computes each member's gradient of its own loss
-(members never interact); the optimizer (Adam or SGD, elementwise) then applies it, so member k's result does
-not depend on which other members share the ensemble.
+(members never interact); the optimizer (Adam or SGD, elementwise) then applies it. Member k's result thus
+depends on which other members share the ensemble only through the rounding of the batched products.
 
 A rule is a class registered in ``RULES`` with
 
