@@ -36,6 +36,14 @@ from rnngeom.claims.verdict import VERDICTS, NotRun, NotTestable, Outcome
 from rnngeom.constants import RUN_KEYS, TABLES
 from rnngeom.io import atomic_path, json_arg, write_tsv_atomic
 
+CONTROL_KEYS = (
+    "control",
+    "control_effect",
+    "control_ci_low",
+    "control_ci_high",
+    "control_p_value",
+    "control_verdict",
+)
 COLUMNS = [
     "claim_id",
     "claim",
@@ -48,22 +56,9 @@ COLUMNS = [
     "p_value",
     "verdict",
     "precondition",
-    "control",
-    "control_effect",
-    "control_ci_low",
-    "control_ci_high",
-    "control_p_value",
-    "control_verdict",
+    *CONTROL_KEYS,
     "figure",
 ]
-CONTROL_KEYS = (
-    "control",
-    "control_effect",
-    "control_ci_low",
-    "control_ci_high",
-    "control_p_value",
-    "control_verdict",
-)
 CLAIM_SPEC_KEYS = {"experiment", "figure"}
 
 
